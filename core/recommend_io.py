@@ -1,0 +1,174 @@
+"""File reading for the recommendation wizard (core/recommend.py itself stays pure).
+
+Reads answers files, evaluation reports (data/reports/<id>.json), adapter meta.json
+(training time) and knowledge-base manifests (chunk counts, ingestion time).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from core.errors import CrossroadsError
+from core.recommend import AnswerError, corpus_tokens_from_manifest, normalize_answers
+
+
+class RecommendInputError(CrossroadsError):
+    """An answers file or an evaluation report cannot be used."""
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecommendInputError(f"{what} not found: {path}", "Check the path.") from None
+    except OSError as exc:
+        raise RecommendInputError(f"Cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecommendInputError(
+            f"{what} {path} is not valid JSON (line {exc.lineno}: {exc.msg}).",
+            "Fix the file or export it again.",
+        ) from None
+
+
+def load_answers(path: str | Path) -> dict[str, Any]:
+    data = _read_json(Path(path), "Answers file")
+    try:
+        normalize_answers(data)
+    except AnswerError as exc:
+        raise RecommendInputError(
+            f"Answers file {path}: {exc}", "See the README section 'Recommendation wizard'."
+        ) from None
+    return data
+
+
+def validate_report(report: Any, where: str = "report") -> dict[str, Any]:
+    if not isinstance(report, dict) or not isinstance(report.get("arms"), dict):
+        raise RecommendInputError(
+            f"{where} is not an evaluation report (no 'arms').",
+            "Use a report written by the Evaluate page or `python -m core evaluate`.",
+        )
+    deltas = report.get("deltas") or {}
+    if not isinstance(deltas, dict):
+        raise RecommendInputError(f"{where}: 'deltas' must be an object.")
+    for pair, metrics in deltas.items():
+        if not isinstance(metrics, dict):
+            raise RecommendInputError(f"{where}: deltas[{pair!r}] must be an object.")
+        for metric, interval in metrics.items():
+            ok = (
+                isinstance(interval, list)
+                and len(interval) == 3
+                and all(isinstance(x, int | float) for x in interval)
+            )
+            if not ok:
+                raise RecommendInputError(
+                    f"{where}: deltas[{pair!r}][{metric!r}] must be [low, mean, high]."
+                )
+    return report
+
+
+def reports_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "reports"
+
+
+def resolve_report(ref: str | Path, data_dir: Path | None = None) -> tuple[str, dict[str, Any]]:
+    """A path to a report, or a report id under data/reports/ -> (id, report)."""
+    path = Path(ref)
+    if not path.exists() and data_dir is not None:
+        candidate = reports_dir(data_dir) / f"{ref}.json"
+        if candidate.exists():
+            path = candidate
+    report = validate_report(_read_json(path, "Evaluation report"), str(path))
+    return path.stem, report
+
+
+def list_reports(data_dir: Path) -> list[dict[str, Any]]:
+    """Evaluation reports under data/reports/, newest first; unreadable ones are flagged."""
+    out = []
+    folder = reports_dir(data_dir)
+    if not folder.is_dir():
+        return out
+    for path in folder.glob("*.json"):
+        entry: dict[str, Any] = {"id": path.stem, "path": str(path), "mtime": path.stat().st_mtime}
+        try:
+            report = validate_report(_read_json(path, "Evaluation report"), path.name)
+            meta = report.get("meta") or {}
+            entry.update(
+                ok=True, n=report.get("n"), kb=meta.get("kb"), adapter=meta.get("adapter"),
+                created=meta.get("created"), arms=sorted(report.get("arms") or {}),
+            )
+        except RecommendInputError as exc:
+            entry.update(ok=False, error=exc.message)
+        out.append(entry)
+    out.sort(key=lambda e: e["mtime"], reverse=True)
+    return out
+
+
+def list_kbs(data_dir: Path) -> list[str]:
+    folder = Path(data_dir) / "kb"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / "manifest.json").is_file())
+
+
+def read_manifest(data_dir: Path, kb: str) -> dict[str, Any] | None:
+    path = Path(data_dir) / "kb" / kb / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        data = _read_json(path, "Knowledge-base manifest")
+    except RecommendInputError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def kb_corpus_tokens(data_dir: Path, kb: str) -> dict[str, Any]:
+    manifest = read_manifest(data_dir, kb)
+    if manifest is None:
+        return {"tokens": None, "chunks": 0, "method": f"knowledge base {kb!r} has no manifest"}
+    return corpus_tokens_from_manifest(manifest)
+
+
+def _manifest_seconds(manifest: dict[str, Any]) -> float | None:
+    if isinstance(manifest.get("seconds"), int | float):
+        return float(manifest["seconds"])
+    files = manifest.get("files") or []
+    if isinstance(files, dict):
+        files = list(files.values())
+    secs = [f.get("seconds") for f in files if isinstance(f, dict)]
+    if secs and all(isinstance(s, int | float) for s in secs):
+        return float(sum(secs))
+    return None
+
+
+def measured_update_times(data_dir: Path, report: dict[str, Any] | None) -> dict[str, Any]:
+    """Re-index and retraining times measured on this machine, with where each came from.
+
+    Order: the report's meta (train_seconds / reindex_seconds), then the adapter's meta.json
+    (duration_s) and the knowledge base's manifest (seconds). Missing -> None (never guessed).
+    """
+    meta = (report or {}).get("meta") or {}
+    out: dict[str, Any] = {"train_seconds": None, "train_from": None,
+                           "reindex_seconds": None, "reindex_from": None}
+    if isinstance(meta.get("train_seconds"), int | float):
+        out.update(train_seconds=float(meta["train_seconds"]), train_from="evaluation report")
+    elif meta.get("adapter"):
+        path = Path(data_dir) / "adapters" / str(meta["adapter"]) / "meta.json"
+        try:
+            ad = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(ad.get("duration_s"), int | float):
+                out.update(train_seconds=float(ad["duration_s"]),
+                           train_from=f"adapter {meta['adapter']} meta.json")
+        except (OSError, ValueError, AttributeError):
+            pass
+    if isinstance(meta.get("reindex_seconds"), int | float):
+        out.update(reindex_seconds=float(meta["reindex_seconds"]), reindex_from="evaluation report")
+    elif meta.get("kb"):
+        manifest = read_manifest(data_dir, str(meta["kb"]))
+        secs = _manifest_seconds(manifest) if manifest else None
+        if secs is not None:
+            out.update(reindex_seconds=secs, reindex_from=f"knowledge base {meta['kb']} manifest")
+    return out

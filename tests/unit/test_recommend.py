@@ -1,0 +1,349 @@
+"""The recommendation engine: scenario table, gates, measured evidence, what-if, CLI, report."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core import recommend as R
+from core.recommend_io import (
+    RecommendInputError,
+    kb_corpus_tokens,
+    list_reports,
+    load_answers,
+    measured_update_times,
+    resolve_report,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT = json.loads((ROOT / "tests/fixtures/report_example.json").read_text())
+
+# (name, answers, expected choice, expected top reason factor)
+SCENARIOS = [
+    ("weekly facts + citations", {"volatility": "weekly", "citations": "required"}, "rag", "volatility"),
+    ("weekly facts + citations + goal", {"goal": "facts", "volatility": "weekly", "citations": "required"}, "rag", "goal"),
+    ("2,000 tickets to classify, static data",
+     {"goal": "behaviour", "task": "classification", "labeled_examples": 2000, "volatility": "static"},
+     "finetune", "goal"),
+    ("facts + strict output format",
+     {"goal": "both", "task": "extraction", "labeled_examples": 300, "jargon": "yes",
+      "baseline": "failing_both"}, "hybrid", "goal"),
+    ("5 examples and no baseline", {"labeled_examples": 5, "baseline": "none"}, "prompt_first", "baseline"),
+    ("small corpus fits the window",
+     {"goal": "facts", "corpus_tokens": 2000, "context_window": 8192, "novel_knowledge": "yes"},
+     "prompt_first", "corpus_fit"),
+    ("big corpus of new facts", {"goal": "facts", "corpus_tokens": 5_000_000, "novel_knowledge": "yes"},
+     "rag", "goal"),
+    ("noisy retrieval + 500 Q&A pairs -> RAFT",
+     {"goal": "facts", "noisy_retrieval": "yes", "labeled_examples": 500, "task": "qa",
+      "baseline": "failing_knowledge"}, "hybrid", "raft"),
+    ("strict latency, behaviour, strong team",
+     {"goal": "behaviour", "latency": "strict", "labeled_examples": 800, "compute": "gpu", "team": "strong"},
+     "finetune", "goal"),
+    ("no ML team, CPU, no labels", {"goal": "facts", "team": "none", "compute": "cpu", "labeled_examples": 0},
+     "rag", "goal"),
+    ("model churn, 30 examples", {"goal": "behaviour", "model_churn": "often", "labeled_examples": 30},
+     "prompt_first", "examples"),
+    ("whole-document summaries", {"goal": "behaviour", "task": "summarization", "summaries": "yes",
+                                  "labeled_examples": 400}, "finetune", "goal"),
+    ("baseline already good enough", {"baseline": "good_enough", "labeled_examples": 20},
+     "prompt_first", "baseline"),
+    ("citations gate beats strong fine-tune scores",
+     {"goal": "behaviour", "task": "classification", "labeled_examples": 5000, "citations": "required",
+      "latency": "strict"}, "hybrid", "examples"),
+    ("25 examples: few-shot first", {"goal": "behaviour", "labeled_examples": 25, "task": "generation"},
+     "prompt_first", "examples"),
+    ("DSL output with 150 examples", {"goal": "behaviour", "jargon": "yes", "labeled_examples": 150,
+                                      "task": "generation", "compute": "some_gpu"}, "finetune", "goal"),
+    ("weekly facts + extraction schema", {"goal": "both", "volatility": "weekly", "labeled_examples": 400,
+                                          "task": "extraction"}, "hybrid", "goal"),
+    ("per-user privacy, facts", {"goal": "facts", "privacy": "per_user", "labeled_examples": 2000},
+     "rag", "goal"),
+    ("own the model, labels", {"goal": "behaviour", "privacy": "own_model", "labeled_examples": 60,
+                               "baseline": "failing_format"}, "finetune", "goal"),
+    ("the example answers file", json.loads((ROOT / "examples/answers.json").read_text()), "rag", "goal"),
+]
+
+
+@pytest.mark.parametrize("name,answers,choice,top", SCENARIOS, ids=[s[0] for s in SCENARIOS])
+def test_scenario_table(name, answers, choice, top):
+    rec = R.recommend(answers)
+    assert rec["choice"] == choice, (name, rec["scores"], rec["gates"])
+    assert rec["reasons"][0]["factor"] == top
+    assert rec["reasons"][0]["direction"] == "for"
+    assert rec["reasons"][0]["source"]
+    assert 0.5 <= rec["confidence"] <= 0.97
+
+
+def test_scenario_table_is_big_enough_and_covers_every_option():
+    assert len(SCENARIOS) >= 15
+    assert {s[2] for s in SCENARIOS} == set(R.OPTIONS)
+
+
+def test_raft_variant_flagged():
+    rec = R.recommend(SCENARIOS[7][1])
+    assert rec["variant"] == "raft"
+    assert "RAFT" in rec["choice_label"]
+    assert any("RAFT" in s["text"] for s in rec["next_steps"])
+
+
+def test_every_reason_and_gate_has_a_source_and_every_rule_is_known():
+    for factor, values in R.RULES.items():
+        for value, effect in values.items():
+            assert effect.source and effect.text, (factor, value)
+            assert set(dict(effect.weights)) <= set(R.OPTIONS)
+            if factor in R.QUESTION_BY_ID:
+                assert value in R.QUESTION_BY_ID[factor].values, (factor, value)
+    for gate in R.GATES.values():
+        assert gate.source and set(gate.blocks) <= set(R.OPTIONS)
+        assert "rag" not in gate.blocks  # something is always allowed
+    step_ids = [q for _, qs in R.STEPS for q in qs]
+    assert sorted(step_ids) == sorted(q.id for q in R.QUESTIONS)
+    for q in R.QUESTIONS:
+        assert q.why and q.prompt
+
+
+def test_required_ids_and_values_accepted():
+    required = {
+        "goal": ["facts", "behaviour", "both"], "volatility": ["static", "monthly", "weekly"],
+        "citations": ["required", "nice", "no"], "novel_knowledge": ["yes", "mixed", "no"],
+        "task": ["qa", "classification", "extraction", "summarization", "generation"],
+        "latency": ["strict", "moderate", "relaxed"], "compute": ["cpu", "some_gpu", "gpu"],
+        "team": ["none", "some", "strong"],
+        "baseline": ["none", "failing_knowledge", "failing_format", "failing_both"],
+    }
+    for qid, values in required.items():
+        for v in values:
+            assert R.recommend({qid: v})["choice"] in R.OPTIONS
+    assert R.recommend({"labeled_examples": 42})["answers"]["labeled_examples"] == 42
+    assert R.recommend({"labeled_examples": "1000"})["answers"]["labeled_examples"] == 1000
+
+
+def test_unanswered_is_neutral_and_unknown_ids_are_noted():
+    empty = R.recommend({})
+    assert set(empty["scores"].values()) == {0.0}
+    assert empty["close_call"] and empty["confidence"] == 0.5
+    none = R.recommend({"goal": None, "task": ""})
+    assert none["scores"] == empty["scores"]
+    rec = R.recommend({"favourite_colour": "blue"})
+    assert any("favourite_colour" in n for n in rec["notes"])
+
+
+@pytest.mark.parametrize("bad", [{"goal": "vibes"}, {"labeled_examples": -3},
+                                 {"labeled_examples": "many"}, {"labeled_examples": True}])
+def test_bad_answers_raise(bad):
+    with pytest.raises(R.AnswerError):
+        R.recommend(bad)
+
+
+def test_gates_override_scores():
+    strong_ft = {"goal": "behaviour", "task": "classification", "labeled_examples": 5000,
+                 "latency": "strict", "team": "strong", "compute": "gpu"}
+    assert R.recommend(strong_ft)["choice"] == "finetune"
+    gated = R.recommend({**strong_ft, "citations": "required"})
+    assert gated["scores"]["finetune"] > gated["scores"]["hybrid"]  # scores still favour FT
+    assert gated["choice"] == "hybrid"
+    assert "finetune" in gated["blocked"]
+    assert [g["id"] for g in gated["gates"]] == ["citations_required"]
+    assert any("gate ruled it out" in n for n in gated["notes"])
+    few = R.recommend({**strong_ft, "labeled_examples": 3})
+    assert few["choice"] not in ("finetune", "hybrid")
+    assert "too_few_examples" in [g["id"] for g in few["gates"]]
+    weekly = R.recommend({**strong_ft, "goal": "both", "volatility": "weekly"})
+    assert weekly["choice"] != "finetune"
+
+
+def test_report_is_a_baseline():
+    answers = {"labeled_examples": 300, "baseline": "none"}
+    assert "no_baseline" in [g["id"] for g in R.recommend(answers)["gates"]]
+    assert "no_baseline" not in [g["id"] for g in R.recommend(answers, REPORT)["gates"]]
+
+
+def _report_with(pair: str, interval: list[float]) -> dict:
+    rep = copy.deepcopy(REPORT)
+    rep["deltas"] = {pair: {"f1": interval}}
+    return rep
+
+
+def test_clear_measurement_overrides_the_prior():
+    ft_prior = {"goal": "behaviour", "task": "classification", "labeled_examples": 2000}
+    assert R.recommend(ft_prior)["choice"] == "finetune"
+    rec = R.recommend(ft_prior, _report_with("rag-ft", [0.05, 0.10, 0.15]), evidence_id="r1")
+    assert rec["choice"] == "rag"
+    assert rec["prior_choice"] == "finetune"
+    assert rec["overrides"] and rec["overrides"][0]["prior_choice"] == "finetune"
+    assert "overrode" in rec["overrides"][0]["text"]
+    assert rec["reasons"][0]["kind"] == "evidence" and rec["reasons"][0]["source"].endswith("r1")
+    assert not rec["close_call"]
+
+
+def test_unclear_measurement_does_not_override():
+    ft_prior = {"goal": "behaviour", "task": "classification", "labeled_examples": 2000}
+    rec = R.recommend(ft_prior, _report_with("rag-ft", [-0.02, 0.05, 0.12]))
+    assert rec["choice"] == "finetune" and not rec["overrides"]
+    ev = [r for r in rec["reasons"] if r["kind"] == "evidence"]
+    assert ev and "not clear" in ev[0]["text"] and ev[0]["direction"] == "neutral"
+
+
+def test_negative_interval_means_the_second_arm_won():
+    rag_prior = {"goal": "facts", "novel_knowledge": "yes"}
+    rec = R.recommend(rag_prior, _report_with("rag-ft", [-0.2, -0.12, -0.04]))
+    assert rec["choice"] == "finetune" and rec["overrides"]
+
+
+def test_measurement_never_beats_a_gate():
+    rec = R.recommend({"citations": "required", "goal": "facts"},
+                      _report_with("rag-ft", [-0.2, -0.12, -0.04]))
+    assert rec["choice"] == "rag"  # FT measured better, but citations are required
+    assert not rec["overrides"]
+
+
+def test_clear_supporting_evidence_raises_confidence():
+    answers = {"goal": "facts", "volatility": "monthly"}
+    without = R.recommend(answers)
+    with_ev = R.recommend(answers, REPORT)
+    assert with_ev["choice"] == without["choice"] == "rag"
+    assert with_ev["confidence"] >= 0.9 > without["confidence"]
+    assert with_ev["evidence"]["metric"] == "f1"
+    assert with_ev["evidence"]["n"] == 40
+
+
+def test_classification_prefers_accuracy():
+    rep = copy.deepcopy(REPORT)
+    rep["deltas"]["rag-ft"]["accuracy"] = [-0.3, -0.2, -0.1]
+    assert R.primary_metric(rep, "classification") == "accuracy"
+    assert R.primary_metric(rep, "qa") == "f1"
+
+
+def test_what_if_flips_and_flips_list():
+    answers = {"goal": "behaviour", "labeled_examples": 2000, "task": "classification"}
+    same = R.what_if(answers, "volatility", "monthly")
+    assert not same["flipped"] and same["after"] == "finetune"
+    flip = R.what_if(answers, "citations", "required")
+    assert flip["flipped"] and flip["after"] == "hybrid"
+    assert answers.get("citations") is None  # the caller's answers are untouched
+    flips = R.flips(answers)
+    assert {"question": "citations", "value": "required"}.items() <= next(
+        f for f in flips if f["question"] == "citations").items()
+    assert all(f["choice"] != "finetune" for f in flips)
+    with pytest.raises(R.AnswerError):
+        R.what_if(answers, "nope", 1)
+
+
+def test_corpus_from_manifest():
+    by_chunks = {"settings": {"chunk_size": 800}, "files": [{"name": "a", "chunks": 10},
+                                                            {"name": "b", "chunks": ["x", "y"]}]}
+    est = R.corpus_tokens_from_manifest(by_chunks)
+    assert est["chunks"] == 12 and est["tokens"] == 12 * 800 // 4 and "upper bound" in est["method"]
+    exact = {"files": [{"chunks": 3, "tokens": 1000}, {"chunks": 1, "tokens": 24}]}
+    assert R.corpus_tokens_from_manifest(exact)["tokens"] == 1024
+    assert R.corpus_tokens_from_manifest({"files": [{"chunks": 2}]})["tokens"] is None
+
+
+def test_projection_uses_measured_numbers_only():
+    p = R.projection({"queries_per_day": 1000, "volatility": "weekly"}, REPORT)
+    rag = next(r for r in p["arms"] if r["arm"] == "rag")
+    assert rag["latency_p50_ms"] == 820.0 and rag["serving_seconds_per_day"] == 820.0
+    assert rag["prompt_tokens_per_query"] == 540.0 and rag["prompt_tokens_per_day"] == 540000
+    assert p["updates"]["train_seconds"] == 312.0 and p["updates"]["reindex_seconds"] == 14.5
+    assert p["updates"]["reindex_seconds_per_month"] == round(52 / 12 * 14.5, 1)
+    assert p["missing"] == []
+    empty = R.projection({})
+    assert empty["arms"] == [] and empty["updates"]["train_seconds"] is None
+    assert any("not measured yet" in m for m in empty["missing"])
+
+
+def test_markdown_report_is_self_contained():
+    rec = R.recommend(json.loads((ROOT / "examples/answers.json").read_text()), REPORT, evidence_id="x")
+    md = R.to_markdown(rec, R.projection(rec["answers"], REPORT), created="2025-01-01")
+    for needle in ("# Crossroads decision report", "## Reasons", "## Gates that fired",
+                   "## Measured evidence", "## Cost and latency projection", "## Your answers",
+                   "## Next steps", "Ovadia", "rag-ft"):
+        assert needle in md
+    json.dumps(rec)  # the record is JSON-ready
+
+
+def test_engine_is_pure():
+    src = (ROOT / "core/recommend.py").read_text()
+    for forbidden in ("import streamlit", "open(", "Path(", "import os", "requests"):
+        assert forbidden not in src
+
+
+# ---------------------------------------------------------------- I/O and CLI
+
+
+def test_io_lists_reports_and_measured_times(tmp_path):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "good.json").write_text(json.dumps(REPORT))
+    (tmp_path / "reports" / "broken.json").write_text("{not json")
+    entries = {e["id"]: e for e in list_reports(tmp_path)}
+    assert entries["good"]["ok"] and entries["good"]["n"] == 40
+    assert not entries["broken"]["ok"]
+    rid, rep = resolve_report("good", tmp_path)
+    assert rid == "good" and rep["n"] == 40
+    with pytest.raises(RecommendInputError):
+        resolve_report("broken", tmp_path)
+
+    rep2 = copy.deepcopy(REPORT)
+    rep2["meta"] = {"kb": "docs", "adapter": "ad1"}
+    assert measured_update_times(tmp_path, rep2)["train_seconds"] is None
+    (tmp_path / "adapters" / "ad1").mkdir(parents=True)
+    (tmp_path / "adapters" / "ad1" / "meta.json").write_text('{"duration_s": 99.5}')
+    (tmp_path / "kb" / "docs").mkdir(parents=True)
+    (tmp_path / "kb" / "docs" / "manifest.json").write_text(json.dumps(
+        {"settings": {"chunk_size": 400}, "files": [{"chunks": 5, "seconds": 1.5},
+                                                     {"chunks": 5, "seconds": 2.0}]}))
+    t = measured_update_times(tmp_path, rep2)
+    assert t["train_seconds"] == 99.5 and t["reindex_seconds"] == 3.5
+    assert "ad1" in t["train_from"] and "docs" in t["reindex_from"]
+    assert kb_corpus_tokens(tmp_path, "docs")["tokens"] == 10 * 400 // 4
+
+
+def test_load_answers_errors(tmp_path):
+    bad = tmp_path / "a.json"
+    bad.write_text('{"goal": "vibes"}')
+    with pytest.raises(RecommendInputError, match="goal must be one of"):
+        load_answers(bad)
+    bad.write_text("[1, 2")
+    with pytest.raises(RecommendInputError, match="not valid JSON"):
+        load_answers(bad)
+
+
+def _cli(*args, data_dir):
+    return subprocess.run(
+        [sys.executable, "-m", "core", "--data-dir", str(data_dir), "recommend", *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )
+
+
+def test_cli_end_to_end(tmp_path):
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"goal": "behaviour", "task": "classification",
+                                   "labeled_examples": 2000, "volatility": "static"}))
+    out = _cli("--answers", str(answers), data_dir=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(out.stdout)
+    assert rec["choice"] == "finetune"
+    assert {"choice", "confidence", "scores", "reasons", "gates"} <= set(rec)
+    assert all({"text", "source"} <= set(r) for r in rec["reasons"])
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "ev1.json").write_text(json.dumps(REPORT))
+    md = tmp_path / "report.md"
+    out = _cli("--answers", str(answers), "--evidence", "ev1", "--markdown", str(md), data_dir=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(out.stdout)
+    assert rec["choice"] == "rag" and rec["overrides"]  # RAG measured clearly better than FT
+    assert rec["projection"]["updates"]["train_seconds"] == 312.0
+    assert "Measurement override" in md.read_text()
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    out = _cli("--answers", str(tmp_path / "missing.json"), data_dir=tmp_path)
+    assert out.returncode != 0 and out.stdout == ""
+    assert out.stderr.strip().count("\n") == 0 and "not found" in out.stderr
