@@ -1,0 +1,147 @@
+"""Recommend: a step-by-step wizard -> RAG, fine-tune, hybrid or prompt-first, with reasons.
+
+Thin page: widgets -> core.recommend (pure) -> ui.recommend_view (render).
+Answers live in st.session_state, so they survive Back / Next and switching pages.
+"""
+
+import streamlit as st
+
+from core import recommend as R
+from core.errors import CrossroadsError
+from core.recommend_io import (
+    kb_corpus_tokens,
+    list_kbs,
+    list_reports,
+    measured_update_times,
+    resolve_report,
+)
+from core.settings import get_settings
+from ui import recommend_view as V
+from ui.common import show_error
+
+N = len(R.STEPS)  # steps 0..N-1 ask questions; step N shows the result
+data_dir = get_settings().data_dir
+st.session_state.setdefault(V.STATE_STEP, 0)
+V.answers()
+
+
+def go(step: int) -> None:
+    V.harvest()
+    st.session_state[V.STATE_STEP] = max(0, min(N, step))
+
+
+def restart() -> None:
+    st.session_state[V.STATE_ANSWERS] = {}
+    for q in R.QUESTIONS:
+        st.session_state.pop(V.widget_key(q.id), None)
+    go(0)
+
+
+def use_kb(kb: str) -> None:
+    est = kb_corpus_tokens(data_dir, kb)
+    if est["tokens"] is None:
+        st.session_state["rec_kb_msg"] = f"Could not size {kb}: {est['method']}. Type an estimate."
+        return
+    V.set_answer("corpus_tokens", est["tokens"])
+    st.session_state["rec_kb_msg"] = f"{kb}: {est['tokens']:,} tokens ({est['method']})."
+
+
+st.title("🧭 Recommend")
+step = st.session_state[V.STATE_STEP]
+
+if step < N:
+    title, qids = R.STEPS[step]
+    st.caption("Answer in plain terms; skip anything you are unsure of (it counts as neutral). "
+               "Your answers are kept while you move between steps and pages.")
+    st.progress((step + 1) / (N + 1), text=f"Step {step + 1} of {N}: {title}")
+    with st.container(border=True):
+        st.subheader(title)
+        for qid in qids:
+            V.ask(R.QUESTION_BY_ID[qid])
+        if "corpus_tokens" in qids:
+            kbs = list_kbs(data_dir)
+            if kbs:
+                c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+                kb = c1.selectbox("Compute it from a knowledge base", kbs, key="rec_kb")
+                c2.button("Compute from this knowledge base", key="rec_kb_compute", on_click=use_kb, args=(kb,))
+                if st.session_state.get("rec_kb_msg"):
+                    st.caption(st.session_state["rec_kb_msg"])
+            else:
+                st.caption("No knowledge base yet: type an estimate, or build one on the "
+                           "Knowledge page and come back to compute it.")
+    back, nxt, results = st.columns([1, 1, 2])
+    back.button("← Back", key="rec_back", on_click=go, args=(step - 1,), disabled=step == 0, width="stretch")
+    nxt.button("Next →" if step < N - 1 else "See my recommendation →", key="rec_next", on_click=go,
+               args=(step + 1,), type="primary", width="stretch")
+    if step < N - 1:
+        results.button("Skip to the recommendation", key="rec_skip", on_click=go, args=(N,))
+    st.stop()
+
+# ------------------------------------------------------------------ result page
+st.progress(1.0, text="Done: your recommendation")
+answers = {k: v for k, v in V.answers().items() if v is not None}
+
+reports = [r for r in list_reports(data_dir) if r.get("ok")]
+labels = {r["id"]: f"{r['id']} (n={r['n']}, kb={r['kb'] or '—'}, adapter={r['adapter'] or '—'})"
+          for r in reports}
+choice = st.selectbox(
+    "Measured evidence: your evaluation report", [V.NO_REPORT, *labels], key=V.STATE_REPORT,
+    format_func=lambda rid: labels.get(rid, rid),
+    help="Reports come from the Evaluate page (data/reports/). A clear measurement outweighs your answers.",
+)
+if not reports:
+    st.caption("No evaluation reports yet. Run one on the Evaluate page to add measured evidence.")
+
+report, report_id = None, None
+try:
+    if choice != V.NO_REPORT:
+        report_id, report = resolve_report(choice, data_dir)
+    rec = R.recommend(answers, report, evidence_id=report_id)
+    times = measured_update_times(data_dir, report)
+    proj = R.projection(answers, report, train_seconds=times["train_seconds"],
+                        reindex_seconds=times["reindex_seconds"])
+except (CrossroadsError, R.AnswerError) as exc:
+    show_error(exc if isinstance(exc, CrossroadsError) else CrossroadsError(str(exc)))
+    st.button("← Back to the questions", key="rec_to_questions_err", on_click=go, args=(N - 1,))
+    st.stop()
+
+V.headline(rec)
+c1, c2 = st.columns([1, 1])
+c1.button("← Back to the questions", key="rec_to_questions", on_click=go, args=(N - 1,))
+c2.button("Start over", key="rec_restart", on_click=restart)
+
+V.reasons(rec)
+V.gates(rec)
+with st.expander("Scores per option"):
+    V.scores(rec)
+V.evidence(rec, report)
+
+st.subheader("What if?")
+st.caption("Change one answer and see whether the recommendation flips. Your saved answers stay as they are.")
+qc, vc = st.columns(2)
+choice_qs = [q for q in R.QUESTIONS if q.kind == "choice"]
+wq = qc.selectbox("Question", [q.id for q in choice_qs], key="rec_whatif_q",
+                  format_func=lambda qid: R.QUESTION_BY_ID[qid].prompt)
+q = R.QUESTION_BY_ID[wq]
+wv = vc.radio("Answer instead", [V.SKIP, *q.values], key=f"rec_whatif_v_{wq}",
+              format_func=lambda v: "Skip / not sure" if v == V.SKIP else dict(q.options)[v])
+wi = R.what_if(answers, wq, None if wv == V.SKIP else wv, report)
+after = R.OPTION_LABELS[wi["after"]]
+if wi["flipped"]:
+    st.warning(f"With that answer the recommendation **flips** to **{after}** "
+               f"(confidence {wi['record']['confidence']:.2f}).", icon="🔁")
+else:
+    st.info(f"With that answer it **stays** {after} (confidence {wi['record']['confidence']:.2f}).", icon="✔️")
+flips = R.flips(answers, report)
+with st.expander(f"Every single answer that would flip it ({len(flips)})"):
+    if flips:
+        st.dataframe(
+            [{"question": f["prompt"], "answer instead": f["label"], "would become": R.OPTION_LABELS[f["choice"]]}
+             for f in flips], hide_index=True, width="stretch",
+        )
+    else:
+        st.write("None: no single change of answer flips this recommendation.")
+
+V.projection(proj, {"train": times["train_from"], "reindex": times["reindex_from"]})
+V.next_steps(rec)
+V.downloads(rec, proj)

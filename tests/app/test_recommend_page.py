@@ -1,0 +1,185 @@
+"""The Recommend wizard in AppTest: walk every step, go back, change an answer, see the result."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import recommend as R
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = "pages/recommend.py"
+
+# One answer per step (first question of the step), chosen to give a fine-tune prior.
+WALK = {
+    "goal": "behaviour",
+    "volatility": "static",
+    "citations": "no",
+    "corpus_tokens": 500_000,
+    "labeled_examples": 2000,
+    "task": "classification",
+    "noisy_retrieval": "no",
+    "latency": "strict",
+    "compute": "some_gpu",
+    "privacy": "none",
+    "baseline": "failing_format",
+}
+
+
+def _open(data_dir: Path) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    return at
+
+
+def _step(at: AppTest) -> int:
+    return at.session_state["rec_step"]
+
+
+def _set(at: AppTest, qid: str, value) -> None:
+    key = f"rec_q_{qid}"
+    if R.QUESTION_BY_ID[qid].kind == "number":
+        at.number_input(key=key).set_value(value)
+    else:
+        at.radio(key=key).set_value(value)
+
+
+def _walk(at: AppTest) -> None:
+    for i, (title, qids) in enumerate(R.STEPS):
+        assert _step(at) == i
+        assert at.get("progress")[0].proto.text.startswith(f"Step {i + 1} of {len(R.STEPS)}: {title}")
+        assert [r.label for r in at.radio] + [n.label for n in at.number_input] != []
+        captions = " ".join(c.value for c in at.caption)
+        assert captions.count("Why we ask") == len(qids)
+        first = qids[0]
+        if first in WALK:
+            _set(at, first, WALK[first])
+        at.button(key="rec_next").click().run()
+        assert not at.exception
+
+
+def test_walk_every_step_go_back_and_change_an_answer(data_dir):
+    at = _open(data_dir)
+    assert at.button(key="rec_back").disabled
+    _walk(at)
+    assert _step(at) == len(R.STEPS)
+    assert at.session_state["rec_answers"]["labeled_examples"] == 2000
+    rec = R.recommend({k: v for k, v in at.session_state["rec_answers"].items() if v is not None})
+    assert rec["choice"] == "finetune"
+    assert "Fine-tune (LoRA)" in at.success[0].value
+    assert [m.label for m in at.metric] == ["Confidence", "Close call?", "Questions answered"]
+    assert at.metric[0].value == f"{rec['confidence']:.2f}"
+
+    # Back from the result to the last step, then back to step 1: answers are kept.
+    at.button(key="rec_to_questions").click().run()
+    assert _step(at) == len(R.STEPS) - 1
+    assert at.radio(key="rec_q_baseline").value == "failing_format"
+    for _ in range(len(R.STEPS) - 1):
+        at.button(key="rec_back").click().run()
+    assert _step(at) == 0
+    assert at.radio(key="rec_q_goal").value == "behaviour"
+
+    # Change an answer: facts instead of behaviour, then walk forward again.
+    at.radio(key="rec_q_goal").set_value("facts").run()
+    at.button(key="rec_next").click().run()
+    _set(at, "volatility", "weekly")
+    at.run()
+    at.button(key="rec_next").click().run()
+    assert at.radio(key="rec_q_citations").value == "no"  # kept from the first walk
+    at.radio(key="rec_q_citations").set_value("required").run()
+    at.button(key="rec_skip").click().run()
+    assert _step(at) == len(R.STEPS)
+    answers = at.session_state["rec_answers"]
+    assert answers["goal"] == "facts" and answers["citations"] == "required"
+    rec = R.recommend({k: v for k, v in answers.items() if v is not None})
+    assert rec["choice"] in ("rag", "hybrid")  # citations required: the answer includes RAG
+    assert R.OPTION_LABELS[rec["choice"]] in at.success[0].value
+    gates = " ".join(str(t.value) for t in at.table)
+    assert "Citations are required" in gates
+
+
+def test_answers_survive_a_page_switch(data_dir):
+    at = _open(data_dir)
+    at.radio(key="rec_q_goal").set_value("both").run()
+    at.button(key="rec_next").click().run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page(PAGE).run()
+    assert _step(at) == 1
+    at.button(key="rec_back").click().run()
+    assert at.radio(key="rec_q_goal").value == "both"
+
+
+def test_result_with_a_report_shows_evidence_override_and_what_if(data_dir):
+    (data_dir / "reports").mkdir()
+    shutil.copy(ROOT / "tests/fixtures/report_example.json", data_dir / "reports" / "demo-eval.json")
+    at = _open(data_dir)
+    for qid, value in {"goal": "behaviour"}.items():
+        _set(at, qid, value)
+    at.run()
+    at.session_state["rec_answers"].update(labeled_examples=2000, task="classification")
+    at.button(key="rec_skip").click().run()
+    assert "Fine-tune" in at.success[0].value  # the prior, no evidence yet
+    assert not at.warning
+
+    at.selectbox(key="rec_report_id").set_value("demo-eval").run()
+    assert not at.exception
+    assert "RAG" in at.success[0].value
+    assert any("overrode the prior" in w.value for w in at.warning)
+    frames = [df.value for df in at.dataframe]
+    evidence = next(f for f in frames if "comparison" in f.columns)
+    assert "yes" in set(evidence["clear?"]) and "no (includes 0)" in set(evidence["clear?"])
+    projection = next(f for f in frames if "latency p50 (ms)" in f.columns)
+    assert len(projection) == 4
+    updates = next(f for f in frames if "per update (s)" in f.columns)
+    assert list(updates["per update (s)"]) == ["14.5", "312.0"]
+
+    # What-if: the answer that flips it.
+    at.selectbox(key="rec_whatif_q").set_value("citations").run()
+    at.radio(key="rec_whatif_v_citations").set_value("required").run()
+    assert not at.exception
+    assert at.session_state["rec_answers"].get("citations") is None  # saved answers untouched
+
+    labels = [b.label for b in at.get("download_button")]
+    assert any("Markdown" in str(b.proto.label) for b in at.get("download_button")), labels
+
+
+def test_what_if_reports_a_flip(data_dir):
+    at = _open(data_dir)
+    at.session_state["rec_answers"].update(goal="behaviour", labeled_examples=2000, task="classification")
+    at.button(key="rec_skip").click().run()
+    at.selectbox(key="rec_whatif_q").set_value("citations").run()
+    at.radio(key="rec_whatif_v_citations").set_value("required").run()
+    assert any("flips" in w.value for w in at.warning)
+    at.radio(key="rec_whatif_v_citations").set_value("no").run()
+    assert any("stays" in i.value for i in at.info)
+
+
+def test_corpus_computed_from_a_knowledge_base(data_dir):
+    kb = data_dir / "kb" / "handbook"
+    kb.mkdir(parents=True)
+    (kb / "manifest.json").write_text(json.dumps(
+        {"settings": {"chunk_size": 1000}, "files": [{"name": "a.md", "chunks": 30}]}))
+    at = _open(data_dir)
+    corpus_step = next(i for i, (_, q) in enumerate(R.STEPS) if "corpus_tokens" in q)
+    at.session_state["rec_step"] = corpus_step
+    at.run()
+    at.button(key="rec_kb_compute").click().run()
+    assert at.number_input(key="rec_q_corpus_tokens").value == 30 * 1000 // 4
+    assert at.session_state["rec_answers"]["corpus_tokens"] == 7500
+    assert any("handbook" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("bad", ["{oops", json.dumps({"arms": 3})])
+def test_broken_report_is_not_offered(data_dir, bad):
+    (data_dir / "reports").mkdir()
+    (data_dir / "reports" / "broken.json").write_text(bad)
+    at = _open(data_dir)
+    at.button(key="rec_skip").click().run()
+    assert not at.exception
+    assert at.selectbox(key="rec_report_id").options == ["(none: use my answers only)"]

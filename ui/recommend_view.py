@@ -1,0 +1,243 @@
+"""Rendering helpers for the Recommend page: the wizard's widgets and the result sections.
+
+All decisions come from core.recommend (pure); this module only draws. No unsafe HTML.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core import recommend as R
+
+SKIP = "__skip__"
+STATE_STEP = "rec_step"
+STATE_ANSWERS = "rec_answers"
+STATE_REPORT = "rec_report_id"
+NO_REPORT = "(none: use my answers only)"
+
+
+def answers() -> dict[str, Any]:
+    return st.session_state.setdefault(STATE_ANSWERS, {})
+
+
+def widget_key(qid: str) -> str:
+    return f"rec_q_{qid}"
+
+
+# ------------------------------------------------------------------------------ wizard widgets
+
+
+def ask(q: R.Question) -> None:
+    """One question: its widget (pre-filled from the kept answers) and 'why we ask'."""
+    a = answers()
+    key = widget_key(q.id)
+    if q.kind == "choice":
+        if key not in st.session_state:
+            st.session_state[key] = a.get(q.id) or SKIP
+        labels = dict(q.options)
+        value = st.radio(
+            q.prompt, [SKIP, *q.values], key=key,
+            format_func=lambda v: "Skip / not sure" if v == SKIP else labels[v],
+        )
+        a[q.id] = _from_widget(value)
+    else:
+        if key not in st.session_state:
+            st.session_state[key] = a.get(q.id)
+        value = st.number_input(
+            f"{q.prompt} ({q.unit})", min_value=int(q.min_value), step=1, key=key,
+            value=None, placeholder="leave empty to skip",
+        )
+        a[q.id] = _from_widget(value)
+    st.caption(f"**Why we ask:** {q.why}")
+
+
+def _from_widget(value: Any) -> Any:
+    if value is None or value == SKIP:
+        return None
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def harvest() -> None:
+    """Copy the values of the widgets now on screen into the kept answers.
+
+    Called from the Back / Next callbacks, which run before the script: a value changed just
+    before the click is kept even though the step's widgets are not drawn again.
+    """
+    a = answers()
+    for q in R.QUESTIONS:
+        key = widget_key(q.id)
+        if key in st.session_state:
+            a[q.id] = _from_widget(st.session_state[key])
+
+
+def set_answer(qid: str, value: Any) -> None:
+    """Set an answer and its widget (call from a callback, before the widget is drawn)."""
+    answers()[qid] = value
+    st.session_state[widget_key(qid)] = value
+
+
+# ------------------------------------------------------------------------------ result sections
+
+
+def _fmt(v: Any, digits: int = 0) -> str:
+    if v is None:
+        return "not measured"
+    if isinstance(v, int | float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def headline(rec: dict[str, Any]) -> None:
+    st.success(f"**Recommendation: {rec['choice_label']}**", icon="🧭")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Confidence", f"{rec['confidence']:.2f}",
+              help="0.5 = toss-up, 1.0 = certain. From the score gap, how many questions you "
+                   "answered, the gates and the measured evidence.")
+    c1.caption(rec["confidence_reading"].capitalize() + ".")
+    runner = R.OPTION_LABELS[rec["runner_up"]] if rec["runner_up"] else "none (gates left one option)"
+    c2.metric("Close call?", "Yes" if rec["close_call"] else "No")
+    c2.caption(f"Runner-up: {runner}" + (f", score gap {rec['margin']:.1f}." if rec["margin"] is not None else "."))
+    c3.metric("Questions answered", f"{rec['answered']} of {len(R.QUESTIONS) - 1}")
+    c3.caption("Unanswered questions count as neutral.")
+    for o in rec["overrides"]:
+        st.warning(f"**Measurement overrode the prior.** {o['text']}", icon="📏")
+    if rec["close_call"]:
+        st.info("This is a close call: measure the top two options on your own data before "
+                "committing (Evaluate page).", icon="⚖️")
+
+
+def gates(rec: dict[str, Any]) -> None:
+    st.subheader("Gates that fired")
+    if not rec["gates"]:
+        st.write("None: every option stayed on the table.")
+        return
+    rows = [{"gate": g["text"],
+             "rules out": ", ".join(R.OPTION_LABELS[o] for o in g["blocks"]),
+             "source": g["source"]} for g in rec["gates"]]
+    st.table(pd.DataFrame(rows))
+
+
+def reasons(rec: dict[str, Any]) -> None:
+    st.subheader("Reasons, strongest first")
+    rows = []
+    for r in rec["reasons"]:
+        rows.append({
+            "for / against": {"for": "✅ for", "against": "❌ against", "neutral": "· neutral"}[r["direction"]],
+            "reason": r["text"],
+            "source": r["source"],
+        })
+    if not rows:
+        st.write("No answers yet: go back and answer a few questions.")
+        return
+    df = pd.DataFrame(rows)
+    df.index = range(1, len(df) + 1)
+    st.table(df)
+
+
+def scores(rec: dict[str, Any]) -> None:
+    rows = []
+    for o in R.OPTIONS:
+        status = "chosen" if o == rec["choice"] else (
+            "ruled out: " + ", ".join(rec["blocked"][o]) if o in rec["blocked"] else "allowed")
+        rows.append({"option": R.OPTION_LABELS[o], "prior score": rec["scores"][o], "status": status})
+    st.caption("Prior scores: the sum of the weights of your answers (core/recommend.py, RULES). "
+               "Gates rule options out whatever their score.")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
+    st.subheader("Measured evidence from your evaluation")
+    ev = rec["evidence"]
+    if not ev["used"]:
+        st.write("No evaluation report selected: the recommendation rests on your answers and "
+                 "published results.")
+        return
+    st.write(f"Report **{ev['id']}**, n = {ev['n']} questions, metric **{ev['metric']}**. A "
+             "difference is *clear* only when its confidence interval excludes zero; only clear "
+             "differences can override your answers.")
+    rows = [{
+        "comparison": f"{R.ARM_LABELS[c['a']]} − {R.ARM_LABELS[c['b']]}",
+        "mean difference": round(c["mean"], 3),
+        "interval low": round(c["low"], 3),
+        "interval high": round(c["high"], 3),
+        "clear?": "yes" if c["clear"] else "no (includes 0)",
+        "winner": R.ARM_LABELS[c["winner"]] if c["winner"] else "—",
+    } for c in ev["comparisons"]]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    arms = (report or {}).get("arms") or {}
+    metrics = [m for m in ("exact_match", "f1", "contains", "rougeL", "accuracy", "macro_f1", "hit_at_k")
+               if any(m in v for v in arms.values() if isinstance(v, dict))]
+    if arms and metrics:
+        table = pd.DataFrame(
+            [{"arm": R.ARM_LABELS.get(arm, arm), **{m: v.get(m) for m in metrics}}
+             for arm, v in arms.items() if isinstance(v, dict)]
+        )
+        st.caption("Scores per arm in this report:")
+        st.dataframe(table, hide_index=True, width="stretch")
+
+
+def projection(proj: dict[str, Any], measured_from: dict[str, Any]) -> None:
+    st.subheader("Cost and latency projection")
+    qpd = proj["queries_per_day"]
+    if proj["arms"]:
+        st.caption("Per-query numbers measured in your evaluation report"
+                   + (f"; daily totals at {qpd:,} queries/day, one request at a time." if qpd else "."))
+        rows = [{
+            "arm": r["label"],
+            "latency p50 (ms)": _fmt(r["latency_p50_ms"]),
+            "latency p95 (ms)": _fmt(r["latency_p95_ms"]),
+            "prompt tokens / query": _fmt(r["prompt_tokens_per_query"]),
+            "serving time / day (s)": _fmt(r["serving_seconds_per_day"]),
+            "prompt tokens / day": _fmt(r["prompt_tokens_per_day"]),
+        } for r in proj["arms"]]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    u = proj["updates"]
+    per_month = u["updates_per_month"]
+    st.caption("Keeping knowledge current, measured on this machine"
+               + (f"; {per_month:g} updates per month from your answer." if per_month is not None else "."))
+    rows = [
+        {"how": "re-index the documents (RAG)", "per update (s)": _fmt(u["reindex_seconds"], 1),
+         "per month (s)": _fmt(u["reindex_seconds_per_month"], 1),
+         "measured from": measured_from.get("reindex") or "—"},
+        {"how": "retrain the adapter (fine-tune)", "per update (s)": _fmt(u["train_seconds"], 1),
+         "per month (s)": _fmt(u["train_seconds_per_month"], 1),
+         "measured from": measured_from.get("train") or "—"},
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for m in proj["missing"]:
+        st.caption("• " + m)
+
+
+_PAGE_TITLES = {
+    "pages/evaluate.py": "Evaluate", "pages/knowledge.py": "Knowledge",
+    "pages/finetune.py": "Fine-tune", "pages/compare.py": "Compare",
+}
+
+
+def next_steps(rec: dict[str, Any]) -> None:
+    st.subheader("Next steps")
+    for i, s in enumerate(rec["next_steps"], 1):
+        left, right = st.columns([3, 1])
+        left.write(f"{i}. {s['text']}" + (f" _({s['source']})_" if s.get("source") else ""))
+        right.page_link(s["page"], label=f"Open {_PAGE_TITLES.get(s['page'], s['page'])}", icon="➡️")
+
+
+def downloads(rec: dict[str, Any], proj: dict[str, Any]) -> None:
+    st.subheader("Decision report")
+    st.caption("For someone who never opened the app: the choice, reasons with sources, gates, "
+               "evidence, projection and your answers.")
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    md = R.to_markdown(rec, proj, created=created)
+    payload = json.dumps({**rec, "projection": proj, "created": created}, indent=2, default=str)
+    c1, c2 = st.columns(2)
+    c1.download_button("⬇️ Download report (Markdown)", md, file_name="crossroads-decision.md",
+                       mime="text/markdown", key="rec_dl_md", on_click="ignore")
+    c2.download_button("⬇️ Download report (JSON)", payload, file_name="crossroads-decision.json",
+                       mime="application/json", key="rec_dl_json", on_click="ignore")
+    with st.expander("Preview the Markdown report"):
+        st.markdown(md)
