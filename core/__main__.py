@@ -1,0 +1,58 @@
+"""The CLI: `python -m core <command>`. JSON on stdout, progress on stderr.
+
+Commands live in core/commands/<name>.py; each defines `register(subparsers)` and imports its
+heavy libraries inside its run function, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import pkgutil
+import sys
+
+import core.commands
+from core.errors import CrossroadsError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="Crossroads: measure RAG vs LoRA fine-tuning on your own data, then decide.",
+    )
+    parser.add_argument("--data-dir", help="data directory (default ./data or $CROSSROADS_DATA_DIR)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in sorted(m.name for m in pkgutil.iter_modules(core.commands.__path__)):
+        importlib.import_module(f"core.commands.{module}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    if args.data_dir:
+        from core.settings import reset_settings
+
+        os.environ["CROSSROADS_DATA_DIR"] = args.data_dir
+        reset_settings()
+    try:
+        return args.func(args)
+    except CrossroadsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def print_json(payload) -> None:
+    print(json.dumps(payload, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""CLI commands, one module each (auto-discovered by core/__main__.py)."""

@@ -1,0 +1,55 @@
+"""`python -m core info`: versions, device, model paths, data dir, conversion state."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+PACKAGES = ("streamlit", "langchain-core", "langchain-community", "langchain-chroma",
+            "langchain-huggingface", "chromadb", "transformers", "peft", "torch", "datasets",
+            "sentence-transformers", "pandas")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("info", help="print versions, device, model paths and data dir as JSON")
+    parser.set_defaults(func=run)
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def collect_info() -> dict:
+    from core import models
+    from core.settings import get_settings
+    from core.workspace import read_state
+
+    settings = get_settings()
+    state = read_state(settings)
+    return {
+        "python": platform.python_version(),
+        "versions": {name: _version(name) for name in PACKAGES},
+        "device": settings.resolved_device,
+        "dtype": settings.dtype_name,
+        "data_dir": str(settings.data_dir),
+        "generator": {
+            "setting": settings.generator,
+            "gguf": str(models.bundled_gguf_path()),
+            "converted_dir": str(models.converted_generator_dir(settings)),
+            "converted": state.generator_ready,
+        },
+        "embedder": {"setting": settings.embedder, "path": str(models.embedder_path(settings))},
+        "chroma": {"mode": settings.chroma_mode, "host": settings.chroma_host, "port": settings.chroma_port},
+        "workspace": {"knowledge_bases": list(state.knowledge_bases), "adapters": list(state.adapters),
+                      "reports": list(state.reports)},
+    }
+
+
+def run(args) -> int:
+    from core.__main__ import print_json
+
+    print_json(collect_info())
+    return 0

@@ -1,0 +1,21 @@
+"""Typed errors with a message a user understands and a hint on what to do."""
+
+
+class CrossroadsError(Exception):
+    """Base class: `message` says what went wrong, `hint` says what to do about it."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ModelNotFound(CrossroadsError):
+    """A configured model folder or id is not available offline."""
+
+
+class ConfigError(CrossroadsError):
+    """A setting has a value we cannot use."""

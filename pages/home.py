@@ -1,0 +1,42 @@
+"""Home: the workflow in three sentences and the state of the workspace."""
+
+import streamlit as st
+
+from core.workspace import read_state
+
+st.title("Crossroads", anchor=False)
+st.markdown(
+    "**Put your knowledge in retrieval, in the weights, or both?** "
+    "Crossroads answers by measurement: index your documents for RAG and fine-tune a LoRA "
+    "adapter on your labeled data, both on the same local base model. "
+    "Then compare the answers side by side, evaluate every arm with confidence intervals, "
+    "and let the wizard turn your situation and those measurements into a recommendation."
+)
+
+state = read_state()
+cols = st.columns(4)
+cols[0].metric("Base model", "ready" if state.generator_ready else "not converted yet",
+               help="The bundled SmolLM2-135M-Instruct is converted to safetensors once, on first use.")
+cols[1].metric("Knowledge bases", len(state.knowledge_bases))
+cols[2].metric("Adapters", len(state.adapters))
+cols[3].metric("Evaluation reports", len(state.reports))
+
+st.subheader("The workflow")
+steps = [
+    ("pages/knowledge.py", ":material/library_books:", "1. Knowledge", "Upload documents into a knowledge base and test retrieval."),
+    ("pages/finetune.py", ":material/tune:", "2. Fine-tune", "Upload labeled examples and train a LoRA adapter."),
+    ("pages/compare.py", ":material/compare:", "3. Compare", "Ask one question; see base, RAG, fine-tuned and hybrid answers."),
+    ("pages/evaluate.py", ":material/monitoring:", "4. Evaluate", "Score every arm on an eval set, with confidence intervals."),
+    ("pages/recommend.py", ":material/explore:", "5. Recommend", "Answer a few questions; get RAG, fine-tune, hybrid or prompt-first."),
+]
+for page, icon, label, text in steps:
+    with st.container(border=True):
+        left, right = st.columns([1, 3])
+        left.page_link(page, label=label, icon=icon)
+        right.write(text)
+
+with st.expander("Workspace details"):
+    st.write(f"Data directory: `{state.data_dir}`")
+    st.write("Knowledge bases:", ", ".join(state.knowledge_bases) or "none yet")
+    st.write("Adapters:", ", ".join(state.adapters) or "none yet")
+    st.write("Reports:", ", ".join(state.reports) or "none yet")

@@ -1,0 +1,32 @@
+"""Every page renders without an exception (AppTest; fragments are not exercised here)."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+PAGES = ["pages/home.py", "pages/knowledge.py", "pages/finetune.py", "pages/compare.py",
+         "pages/evaluate.py", "pages/recommend.py"]
+
+
+@pytest.fixture
+def app(data_dir):
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+
+
+def test_home_renders_the_workflow_and_workspace_state(app):
+    app.run()
+    assert not app.exception
+    assert app.title[0].value == "Crossroads"
+    labels = [metric.label for metric in app.metric]
+    assert labels == ["Base model", "Knowledge bases", "Adapters", "Evaluation reports"]
+    assert app.metric[0].value == "not converted yet"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(app, page):
+    app.run()
+    app.switch_page(page)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.title, f"{page} shows no title"

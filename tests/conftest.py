@@ -1,0 +1,69 @@
+"""Shared fixtures: an isolated data directory per test, and a shared converted model cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests import netguard
+
+ROOT = Path(__file__).resolve().parent.parent
+# Converting the bundled GGUF takes ~40 s: do it once per machine into this cache and copy
+# (hard-link) it into each test's data directory.
+MODEL_CACHE = Path(os.environ.get("CROSSROADS_TEST_MODEL_CACHE", ROOT / ".venv" / "crossroads-test-models"))
+
+
+@pytest.fixture(scope="session")
+def converted_models() -> Path:
+    """A data dir holding the converted bundled generator (made once per machine)."""
+    from core import models
+    from core.settings import Settings
+
+    settings = Settings(data_dir=MODEL_CACHE)
+    if not models.generator_is_converted(settings):
+        models.convert_bundled_generator(settings)
+    return MODEL_CACHE / "models"
+
+
+def _link_models(src: Path, data_dir: Path) -> None:
+    dest = data_dir / "models"
+    if dest.exists():
+        return
+    shutil.copytree(src, dest, copy_function=os.link, ignore=shutil.ignore_patterns("*.lock", "*.tmp"))
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """An empty data directory set in the environment; settings re-read for the test."""
+    from core.settings import reset_settings
+
+    path = tmp_path / "data"
+    path.mkdir()
+    monkeypatch.setenv("CROSSROADS_DATA_DIR", str(path))
+    for var in ("CROSSROADS_CHROMA_HOST", "CROSSROADS_CHROMA_PORT", "CROSSROADS_GENERATOR", "CROSSROADS_EMBEDDER"):
+        monkeypatch.delenv(var, raising=False)
+    reset_settings()
+    yield path
+    reset_settings()
+
+
+@pytest.fixture
+def model_data_dir(data_dir, converted_models) -> Path:
+    """Like data_dir, with the converted generator already in place (no 40 s conversion)."""
+    _link_models(converted_models, data_dir)
+    return data_dir
+
+
+netguard.install()
+
+
+@pytest.fixture(autouse=True)
+def no_network_access():
+    """Fail any test during which something tried to reach beyond 127.0.0.1."""
+    before = len(netguard.violations)
+    yield
+    new = netguard.violations[before:]
+    assert not new, f"network access attempted: {new}"

@@ -1,0 +1,49 @@
+"""Helpers shared by pages: cached model handles and a friendly error display."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from core import models
+from core.errors import CrossroadsError
+from core.settings import get_settings
+
+log = logging.getLogger("crossroads")
+
+
+@st.cache_resource(show_spinner=False)
+def _generator(generator: str, device: str):
+    return models.load_generator(get_settings())
+
+
+def get_generator():
+    """(model, tokenizer), shared read-only by every session; converts the GGUF on first use."""
+    settings = get_settings()
+    if not models.generator_is_converted(settings) and settings.generator.startswith("bundled:"):
+        with st.status("Preparing the bundled model (once, about 30–45 s)…", expanded=True) as status:
+            status.write("Converting SmolLM2-135M-Instruct from GGUF to safetensors under the data directory.")
+            handle = _generator(settings.generator, settings.resolved_device)
+            status.update(label="Model ready", state="complete", expanded=False)
+        return handle
+    with st.spinner("Loading the generator…"):
+        return _generator(settings.generator, settings.resolved_device)
+
+
+@st.cache_resource(show_spinner="Loading the embedder…")
+def get_embedder():
+    return models.load_embedder(get_settings())
+
+
+def show_error(exc: Exception) -> None:
+    """A CrossroadsError as message + hint; anything else as a generic message (details in the log)."""
+    if isinstance(exc, CrossroadsError):
+        st.error(exc.message + (f"\n\n**What to do:** {exc.hint}" if exc.hint else ""), icon=":material/error:")
+    else:
+        log.exception("unexpected error")
+        st.error("Something went wrong. The details are in the app's log.", icon=":material/error:")
+
+
+def placeholder(what_it_will_do: str, issue: str) -> None:
+    st.info(f"**Coming next ({issue}).** {what_it_will_do}", icon=":material/construction:")
