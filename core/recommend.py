@@ -152,7 +152,7 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     Question(
         "labeled_examples",
-        "How many labeled input -> output examples do you have?",
+        "How many labeled examples (an input and its expected output) do you have?",
         "OpenAI needs at least 10 and sees gains from 50-100; Google suggests 100+; Azure hundreds "
         "to thousands. Fewer means prompting.",
         kind="number",
@@ -787,8 +787,8 @@ def recommend(
                 "prior_choice": prior_choice,
                 "choice": choice,
                 "text": (
-                    f"Your measurement overrode the prior: the answers pointed to "
-                    f"{OPTION_LABELS[prior_choice]}, but {_fmt_cmp(against[0], n)[10:]}"
+                    f"Your answers pointed to {OPTION_LABELS[prior_choice]}, but the measurement "
+                    f"is clear: {_fmt_cmp(against[0], n).removeprefix('Measured: ')}"
                 ),
                 "source": "your evaluation report" + (f" {evidence_id}" if evidence_id else ""),
             })
@@ -800,9 +800,11 @@ def recommend(
         involved = {ARM_TO_OPTION[c["a"]], ARM_TO_OPTION[c["b"]]}
         if choice not in involved and not overrides:
             continue
-        support = 0.0
-        if c["clear"]:
-            support = 100.0 if ARM_TO_OPTION[c["winner"]] == choice else -100.0
+        support = 0.0  # a comparison not involving the choice neither supports nor opposes it
+        if c["clear"] and ARM_TO_OPTION[c["winner"]] == choice:
+            support = 100.0
+        elif c["clear"] and ARM_TO_OPTION[c["loser"]] == choice:
+            support = -100.0
         reasons.append({
             "factor": "measured", "answer": c["pair"], "text": _fmt_cmp(c, n), "source": ev_source,
             "supports": support, "kind": "evidence",
@@ -861,10 +863,14 @@ def recommend(
         "choice_label": OPTION_LABELS[choice] + (" with RAFT-style training" if variant else ""),
         "variant": variant,
         "confidence": conf,
-        "confidence_reading": confidence_reading(conf),
+        "confidence_reading": (
+            "moderate: a clear measurement decided against what your answers suggested"
+            if overrides else confidence_reading(conf)
+        ),
         "close_call": close_call,
-        "runner_up": others and _rank(others, scores)[0] or None,
-        "margin": None if math.isinf(margin) else round(margin, 2),
+        # After an override the runner-up is what the answers alone chose.
+        "runner_up": prior_choice if overrides else (_rank(others, scores)[0] if others else None),
+        "margin": None if overrides or math.isinf(margin) else round(margin, 2),
         "scores": {o: round(scores[o], 2) for o in OPTIONS},
         "allowed": allowed,
         "blocked": blocked,

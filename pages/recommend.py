@@ -26,8 +26,13 @@ V.answers()
 
 
 def go(step: int) -> None:
-    V.harvest()
-    st.session_state[V.STATE_STEP] = max(0, min(N, step))
+    current = st.session_state[V.STATE_STEP]
+    if current < N:
+        V.harvest(R.STEPS[current][1])
+    step = max(0, min(N, step))
+    if step < N:
+        V.prefill(R.STEPS[step][1])
+    st.session_state[V.STATE_STEP] = step
 
 
 def restart() -> None:
@@ -46,7 +51,7 @@ def use_kb(kb: str) -> None:
     st.session_state["rec_kb_msg"] = f"{kb}: {est['tokens']:,} tokens ({est['method']})."
 
 
-st.title("🧭 Recommend")
+st.title("Recommend")
 step = st.session_state[V.STATE_STEP]
 
 if step < N:
@@ -123,15 +128,17 @@ choice_qs = [q for q in R.QUESTIONS if q.kind == "choice"]
 wq = qc.selectbox("Question", [q.id for q in choice_qs], key="rec_whatif_q",
                   format_func=lambda qid: R.QUESTION_BY_ID[qid].prompt)
 q = R.QUESTION_BY_ID[wq]
-wv = vc.radio("Answer instead", [V.SKIP, *q.values], key=f"rec_whatif_v_{wq}",
+wopts = [V.SKIP, *q.values]
+wv = vc.radio("Answer instead", wopts, key=f"rec_whatif_v_{wq}",
+              index=wopts.index(answers.get(wq, V.SKIP)),
               format_func=lambda v: "Skip / not sure" if v == V.SKIP else dict(q.options)[v])
 wi = R.what_if(answers, wq, None if wv == V.SKIP else wv, report)
 after = R.OPTION_LABELS[wi["after"]]
 if wi["flipped"]:
     st.warning(f"With that answer the recommendation **flips** to **{after}** "
-               f"(confidence {wi['record']['confidence']:.2f}).", icon="🔁")
+               f"(confidence {wi['record']['confidence']:.2f}).", icon=":material/swap_horiz:")
 else:
-    st.info(f"With that answer it **stays** {after} (confidence {wi['record']['confidence']:.2f}).", icon="✔️")
+    st.info(f"With that answer it **stays** {after} (confidence {wi['record']['confidence']:.2f}).", icon=":material/check:")
 flips = R.flips(answers, report)
 with st.expander(f"Every single answer that would flip it ({len(flips)})"):
     if flips:

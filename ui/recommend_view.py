@@ -62,17 +62,27 @@ def _from_widget(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def harvest() -> None:
-    """Copy the values of the widgets now on screen into the kept answers.
+def harvest(qids: tuple[str, ...]) -> None:
+    """Copy the values of the given (on-screen) widgets into the kept answers.
 
     Called from the Back / Next callbacks, which run before the script: a value changed just
-    before the click is kept even though the step's widgets are not drawn again.
+    before the click is kept even though the step's widgets are not drawn again. Only the
+    widgets on screen are read: a widget that left the screen may leave a stale value behind.
     """
     a = answers()
-    for q in R.QUESTIONS:
-        key = widget_key(q.id)
+    for qid in qids:
+        key = widget_key(qid)
         if key in st.session_state:
-            a[q.id] = _from_widget(st.session_state[key])
+            a[qid] = _from_widget(st.session_state[key])
+
+
+def prefill(qids: tuple[str, ...]) -> None:
+    """Set the widgets of a step from the kept answers (from a callback, before they are drawn)."""
+    a = answers()
+    for qid in qids:
+        q = R.QUESTION_BY_ID[qid]
+        value = a.get(qid)
+        st.session_state[widget_key(qid)] = (value or SKIP) if q.kind == "choice" else value
 
 
 def set_answer(qid: str, value: Any) -> None:
@@ -93,22 +103,28 @@ def _fmt(v: Any, digits: int = 0) -> str:
 
 
 def headline(rec: dict[str, Any]) -> None:
-    st.success(f"**Recommendation: {rec['choice_label']}**", icon="🧭")
+    st.success(f"**Recommendation: {rec['choice_label']}**", icon=":material/explore:")
     c1, c2, c3 = st.columns(3)
     c1.metric("Confidence", f"{rec['confidence']:.2f}",
               help="0.5 = toss-up, 1.0 = certain. From the score gap, how many questions you "
                    "answered, the gates and the measured evidence.")
     c1.caption(rec["confidence_reading"].capitalize() + ".")
-    runner = R.OPTION_LABELS[rec["runner_up"]] if rec["runner_up"] else "none (gates left one option)"
     c2.metric("Close call?", "Yes" if rec["close_call"] else "No")
-    c2.caption(f"Runner-up: {runner}" + (f", score gap {rec['margin']:.1f}." if rec["margin"] is not None else "."))
+    if rec["overrides"]:
+        c2.caption(f"Your answers alone pointed to {R.OPTION_LABELS[rec['prior_choice']]}; "
+                   "a clear measurement decided.")
+    elif rec["runner_up"]:
+        c2.caption(f"Runner-up: {R.OPTION_LABELS[rec['runner_up']]}, "
+                   f"{rec['margin']:.1f} points behind.")
+    else:
+        c2.caption("No runner-up: the gates left one option.")
     c3.metric("Questions answered", f"{rec['answered']} of {len(R.QUESTIONS) - 1}")
     c3.caption("Unanswered questions count as neutral.")
     for o in rec["overrides"]:
-        st.warning(f"**Measurement overrode the prior.** {o['text']}", icon="📏")
+        st.warning(f"**Measurement overrode the prior.** {o['text']}", icon=":material/straighten:")
     if rec["close_call"]:
         st.info("This is a close call: measure the top two options on your own data before "
-                "committing (Evaluate page).", icon="⚖️")
+                "committing (Evaluate page).", icon=":material/balance:")
 
 
 def gates(rec: dict[str, Any]) -> None:
@@ -127,7 +143,7 @@ def reasons(rec: dict[str, Any]) -> None:
     rows = []
     for r in rec["reasons"]:
         rows.append({
-            "for / against": {"for": "✅ for", "against": "❌ against", "neutral": "· neutral"}[r["direction"]],
+            "for / against": r["direction"],
             "reason": r["text"],
             "source": r["source"],
         })
@@ -189,17 +205,19 @@ def projection(proj: dict[str, Any], measured_from: dict[str, Any]) -> None:
                    + (f"; daily totals at {qpd:,} queries/day, one request at a time." if qpd else "."))
         rows = [{
             "arm": r["label"],
-            "latency p50 (ms)": _fmt(r["latency_p50_ms"]),
-            "latency p95 (ms)": _fmt(r["latency_p95_ms"]),
-            "prompt tokens / query": _fmt(r["prompt_tokens_per_query"]),
-            "serving time / day (s)": _fmt(r["serving_seconds_per_day"]),
-            "prompt tokens / day": _fmt(r["prompt_tokens_per_day"]),
+            "p50 latency (ms)": _fmt(r["latency_p50_ms"]),
+            "p95 latency (ms)": _fmt(r["latency_p95_ms"]),
+            "prompt tokens/query": _fmt(r["prompt_tokens_per_query"]),
+            "serving s/day": _fmt(r["serving_seconds_per_day"]),
+            "prompt tokens/day": _fmt(r["prompt_tokens_per_day"]),
         } for r in proj["arms"]]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     u = proj["updates"]
     per_month = u["updates_per_month"]
     st.caption("Keeping knowledge current, measured on this machine"
-               + (f"; {per_month:g} updates per month from your answer." if per_month is not None else "."))
+               + (f"; {per_month:.2g} updates per month from your answer about how often facts change."
+                  if per_month else "; your facts rarely change, so no updates are planned."
+                  if per_month == 0 else "."))
     rows = [
         {"how": "re-index the documents (RAG)", "per update (s)": _fmt(u["reindex_seconds"], 1),
          "per month (s)": _fmt(u["reindex_seconds_per_month"], 1),
@@ -224,7 +242,8 @@ def next_steps(rec: dict[str, Any]) -> None:
     for i, s in enumerate(rec["next_steps"], 1):
         left, right = st.columns([3, 1])
         left.write(f"{i}. {s['text']}" + (f" _({s['source']})_" if s.get("source") else ""))
-        right.page_link(s["page"], label=f"Open {_PAGE_TITLES.get(s['page'], s['page'])}", icon="➡️")
+        right.page_link(s["page"], label=f"Open {_PAGE_TITLES.get(s['page'], s['page'])}",
+                        icon=":material/arrow_forward:")
 
 
 def downloads(rec: dict[str, Any], proj: dict[str, Any]) -> None:
@@ -235,9 +254,11 @@ def downloads(rec: dict[str, Any], proj: dict[str, Any]) -> None:
     md = R.to_markdown(rec, proj, created=created)
     payload = json.dumps({**rec, "projection": proj, "created": created}, indent=2, default=str)
     c1, c2 = st.columns(2)
-    c1.download_button("⬇️ Download report (Markdown)", md, file_name="crossroads-decision.md",
-                       mime="text/markdown", key="rec_dl_md", on_click="ignore")
-    c2.download_button("⬇️ Download report (JSON)", payload, file_name="crossroads-decision.json",
-                       mime="application/json", key="rec_dl_json", on_click="ignore")
+    c1.download_button("Download report (Markdown)", md, file_name="crossroads-decision.md",
+                       mime="text/markdown", key="rec_dl_md", on_click="ignore",
+                       icon=":material/download:")
+    c2.download_button("Download report (JSON)", payload, file_name="crossroads-decision.json",
+                       mime="application/json", key="rec_dl_json", on_click="ignore",
+                       icon=":material/download:")
     with st.expander("Preview the Markdown report"):
         st.markdown(md)

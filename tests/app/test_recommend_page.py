@@ -134,7 +134,7 @@ def test_result_with_a_report_shows_evidence_override_and_what_if(data_dir):
     frames = [df.value for df in at.dataframe]
     evidence = next(f for f in frames if "comparison" in f.columns)
     assert "yes" in set(evidence["clear?"]) and "no (includes 0)" in set(evidence["clear?"])
-    projection = next(f for f in frames if "latency p50 (ms)" in f.columns)
+    projection = next(f for f in frames if "p50 latency (ms)" in f.columns)
     assert len(projection) == 4
     updates = next(f for f in frames if "per update (s)" in f.columns)
     assert list(updates["per update (s)"]) == ["14.5", "312.0"]

@@ -177,7 +177,8 @@ def test_clear_measurement_overrides_the_prior():
     assert rec["choice"] == "rag"
     assert rec["prior_choice"] == "finetune"
     assert rec["overrides"] and rec["overrides"][0]["prior_choice"] == "finetune"
-    assert "overrode" in rec["overrides"][0]["text"]
+    assert "the measurement is clear" in rec["overrides"][0]["text"]
+    assert rec["runner_up"] == "finetune" and rec["margin"] is None
     assert rec["reasons"][0]["kind"] == "evidence" and rec["reasons"][0]["source"].endswith("r1")
     assert not rec["close_call"]
 
@@ -347,3 +348,12 @@ def test_cli_errors_are_one_line(tmp_path):
     out = _cli("--answers", str(tmp_path / "missing.json"), data_dir=tmp_path)
     assert out.returncode != 0 and out.stdout == ""
     assert out.stderr.strip().count("\n") == 0 and "not found" in out.stderr
+
+
+def test_comparisons_not_involving_the_choice_are_neutral():
+    rec = R.recommend({"goal": "behaviour", "task": "classification", "labeled_examples": 2000}, REPORT)
+    assert rec["choice"] == "rag"
+    by_pair = {r["answer"]: r["direction"] for r in rec["reasons"] if r["kind"] == "evidence"}
+    assert by_pair["rag-ft"] == "for" and by_pair["rag-base"] == "for"
+    assert by_pair["ft-base"] == "neutral" and by_pair["hybrid-base"] == "neutral"
+    assert "measurement decided" in rec["confidence_reading"]
