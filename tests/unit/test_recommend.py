@@ -357,3 +357,12 @@ def test_comparisons_not_involving_the_choice_are_neutral():
     assert by_pair["rag-ft"] == "for" and by_pair["rag-base"] == "for"
     assert by_pair["ft-base"] == "neutral" and by_pair["hybrid-base"] == "neutral"
     assert "measurement decided" in rec["confidence_reading"]
+
+
+def test_readme_documents_every_answer_id():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Recommendation wizard", 1)[1].split("\n## ", 1)[0]
+    for q in R.QUESTIONS:
+        assert f"| `{q.id}` |" in section, q.id
+        for value in q.values:
+            assert f"`{value}`" in section, (q.id, value)
