@@ -982,48 +982,50 @@ def next_steps(
 # Corpus size from a knowledge-base manifest
 # --------------------------------------------------------------------------------------------
 def corpus_tokens_from_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """Estimate a knowledge base's size in tokens from its manifest.
+    """Estimate a knowledge base's size in tokens from its manifest (core/knowledge.py format).
 
-    Uses, in order: per-file "tokens"; per-file "chars" / 4; chunk count x chunk size (an upper
-    bound; chunk_size in characters unless settings say "chunk_unit": "tokens").
+    Only files whose status is "complete" (or that have no status) count. Uses, in order:
+    per-file "tokens"; per-file "chars" / 4; chunk count x chunk size, with the chunk size and
+    unit from the file's "chunking", else the manifest's "chunking" (or "settings"). Chunk
+    count x size is an upper bound (chunks overlap and the last one is short).
     Returns {"tokens": int|None, "chunks": int, "method": str}.
     """
     files = manifest.get("files") or []
     if isinstance(files, Mapping):
         files = list(files.values())
-    settings = manifest.get("settings") or {}
-    chunks = 0
-    tokens = chars = 0
-    have_tokens = have_chars = bool(files)
-    for f in files:
-        if not isinstance(f, Mapping):
-            have_tokens = have_chars = False
-            continue
+    files = [f for f in files if isinstance(f, Mapping) and f.get("status", "complete") == "complete"]
+    default = manifest.get("chunking") or manifest.get("settings") or manifest
+
+    def chunk_count(f: Mapping[str, Any]) -> int:
         c = f.get("chunks", f.get("chunk_ids", 0))
-        chunks += len(c) if isinstance(c, list | tuple) else int(c or 0)
-        if isinstance(f.get("tokens"), int | float):
-            tokens += f["tokens"]
-        else:
-            have_tokens = False
-        if isinstance(f.get("chars"), int | float):
-            chars += f["chars"]
-        else:
-            have_chars = False
-    if have_tokens:
-        return {"tokens": int(tokens), "chunks": chunks, "method": "sum of per-file token counts"}
-    if have_chars:
+        return len(c) if isinstance(c, list | tuple) else int(c or 0)
+
+    chunks = sum(chunk_count(f) for f in files)
+    if files and all(isinstance(f.get("tokens"), int | float) for f in files):
+        return {"tokens": int(sum(f["tokens"] for f in files)), "chunks": chunks,
+                "method": "sum of per-file token counts"}
+    if files and all(isinstance(f.get("chars"), int | float) for f in files):
+        chars = sum(f["chars"] for f in files)
         return {"tokens": int(chars / CHARS_PER_TOKEN), "chunks": chunks,
                 "method": f"{int(chars):,} characters / {CHARS_PER_TOKEN} characters per token (estimate)"}
-    size = settings.get("chunk_size", manifest.get("chunk_size"))
-    if chunks and isinstance(size, int | float) and size > 0:
-        unit = settings.get("chunk_unit", manifest.get("chunk_unit", "chars"))
-        if unit == "tokens":
-            return {"tokens": int(chunks * size), "chunks": chunks,
-                    "method": f"{chunks} chunks x {size:g} tokens (upper bound)"}
-        return {"tokens": int(chunks * size / CHARS_PER_TOKEN), "chunks": chunks,
-                "method": f"{chunks} chunks x {size:g} characters / {CHARS_PER_TOKEN} characters "
-                          "per token (upper bound estimate)"}
-    return {"tokens": None, "chunks": chunks, "method": "the manifest has no chunk size"}
+    tokens = 0.0
+    units: set[str] = set()
+    for f in files:
+        ch = f.get("chunking") or default
+        size = ch.get("size", ch.get("chunk_size"))
+        if not isinstance(size, int | float) or size <= 0:
+            return {"tokens": None, "chunks": chunks, "method": "the manifest has no chunk size"}
+        unit = ch.get("unit", ch.get("chunk_unit", "chars"))
+        units.add(unit)
+        tokens += chunk_count(f) * size / (1 if unit == "tokens" else CHARS_PER_TOKEN)
+    if not chunks:
+        return {"tokens": None, "chunks": 0, "method": "the knowledge base has no indexed chunks"}
+    if units == {"tokens"}:
+        method = f"{chunks} chunks x chunk size in embedder tokens (upper bound)"
+    else:
+        method = (f"{chunks} chunks x chunk size in characters / {CHARS_PER_TOKEN} characters per "
+                  "token (upper bound estimate)")
+    return {"tokens": int(tokens), "chunks": chunks, "method": method}
 
 
 # --------------------------------------------------------------------------------------------

@@ -366,3 +366,19 @@ def test_readme_documents_every_answer_id():
         assert f"| `{q.id}` |" in section, q.id
         for value in q.values:
             assert f"`{value}`" in section, (q.id, value)
+
+
+def test_corpus_from_a_knowledge_py_manifest():
+    manifest = {
+        "chunking": {"size": 500, "overlap": 50, "unit": "chars"},
+        "files": {
+            "f1": {"name": "a.pdf", "status": "complete", "chunks": 20, "chunk_ids": ["x"] * 20,
+                   "chunking": {"size": 500, "overlap": 50, "unit": "chars"}},
+            "f2": {"name": "b.md", "status": "complete", "chunks": 4,
+                   "chunking": {"size": 200, "overlap": 20, "unit": "tokens"}},
+            "f3": {"name": "c.md", "status": "pending", "chunks": 99},
+        },
+    }
+    est = R.corpus_tokens_from_manifest(manifest)
+    assert est["chunks"] == 24 and est["tokens"] == 20 * 500 // 4 + 4 * 200
+    assert R.corpus_tokens_from_manifest({"chunking": {"size": 500}, "files": {}})["tokens"] is None
