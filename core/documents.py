@@ -1,0 +1,547 @@
+"""Documents: check an uploaded file by its content, load it with LangChain loaders, split it.
+
+Nothing here trusts a file name or an extension alone. A file is first *checked* (size cap,
+magic bytes, NUL bytes, encoding, DOCX zip structure, PDF encryption) in the calling process,
+then *parsed* in a separate worker process that runs under a memory limit (RLIMIT_AS) and a
+wall-clock timeout, so a hostile file can cost at most one worker, never the app.
+Every problem is a `DocumentError` that names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import io
+import os
+import re
+import threading
+import unicodedata
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import CrossroadsError
+
+KINDS = ("pdf", "txt", "md", "docx", "html", "csv")
+EXTENSIONS = {
+    ".pdf": "pdf", ".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md",
+    ".docx": "docx", ".html": "html", ".htm": "html", ".csv": "csv",
+}
+UPLOAD_TYPES = tuple(ext.lstrip(".") for ext in EXTENSIONS)
+TEXT_KINDS = ("txt", "md", "html", "csv")
+
+# Signatures of common binary formats, to name what a mislabelled file really is.
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"), (b"\x7fELF", "a program (ELF)"),
+    (b"MZ", "a Windows program"), (b"\x1f\x8b", "a gzip archive"), (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"\xd0\xcf\x11\xe0", "an old Office file (.doc/.xls)"),
+)
+
+
+class DocumentError(CrossroadsError):
+    """A file cannot be ingested; `message` names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps applied to every uploaded file (ours, not only Streamlit's upload limit)."""
+
+    max_file_mb: float = field(default=50, metadata={"help": "Largest file accepted, in MB."})
+    max_chars: int = field(default=5_000_000, metadata={"help": "Most text characters one file may yield."})
+    max_csv_rows: int = field(default=200_000, metadata={"help": "Most rows a CSV file may have."})
+    parse_timeout_s: float = field(default=120, metadata={"help": "Longest time parsing one file may take."})
+    parse_memory_mb: int = field(default=2048, metadata={"help": "Address-space cap of the parser process."})
+    docx_max_unzipped_mb: float = field(default=300, metadata={"help": "Largest total unzipped size of a DOCX."})
+    docx_max_ratio: float = field(default=150, metadata={"help": "Largest compression ratio of one DOCX entry."})
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How documents are split into chunks (stored with each knowledge base)."""
+
+    size: int = field(default=500, metadata={"help": "Largest chunk, in characters or tokens."})
+    overlap: int = field(default=50, metadata={"help": "How much consecutive chunks share."})
+    unit: str = field(default="chars", metadata={"help": "Measure chunks in characters or in embedder tokens."})
+
+    def __post_init__(self):
+        if self.unit not in ("chars", "tokens"):
+            raise DocumentError(f"Chunk unit must be 'chars' or 'tokens', not {self.unit!r}.")
+        low = 20 if self.unit == "chars" else 8
+        high = 8000 if self.unit == "chars" else 512
+        if not low <= self.size <= high:
+            raise DocumentError(f"Chunk size {self.size} is out of range.", hint=f"Use {low}–{high} {self.unit}.")
+        if not 0 <= self.overlap < self.size:
+            raise DocumentError(f"Chunk overlap {self.overlap} must be at least 0 and below the chunk size {self.size}.")
+
+    @property
+    def signature(self) -> str:
+        """Part of every chunk id: the same file split differently gets different ids."""
+        return f"{self.unit[0]}{self.size}o{self.overlap}"
+
+    def as_dict(self) -> dict:
+        return {"size": self.size, "overlap": self.overlap, "unit": self.unit}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> ChunkSettings:
+        data = data or {}
+        return cls(size=int(data.get("size", 500)), overlap=int(data.get("overlap", 50)),
+                   unit=str(data.get("unit", "chars")))
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """What the content check found out about a file."""
+
+    name: str
+    kind: str
+    size: int
+    sha256: str
+    encoding: str | None = None
+
+
+# ---------------------------------------------------------------- names and content checks
+
+def safe_display_name(name: str, max_len: int = 120) -> str:
+    """A file name fit for display and the manifest: no path, no control characters.
+
+    It is never used to build a path (originals are stored under generated ids).
+    """
+    name = unicodedata.normalize("NFC", str(name or ""))
+    name = re.split(r"[\\/]", name)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip().strip(".").strip()
+    name = re.sub(r"\s+", " ", name)
+    if len(name) > max_len:
+        stem, dot, ext = name.rpartition(".")
+        ext = ext[:10] if dot else ""
+        name = (stem if dot else name)[: max_len - len(ext) - 2] + "…" + ("." + ext if ext else "")
+    return name or "unnamed"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_text(data: bytes, name: str = "file") -> tuple[str, str]:
+    """(text, encoding): BOMs first, then UTF-8, then a detected legacy encoding (cp1252 preferred)."""
+    boms = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+            (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+    for bom, encoding in boms:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding), encoding
+            except UnicodeDecodeError as exc:
+                raise DocumentError(f"{name}: the text claims {encoding} (byte-order mark) but does not decode.",
+                                    hint="Save it again as UTF-8.") from exc
+    if b"\x00" in data[:65536]:
+        # UTF-16 without a BOM: every other byte NUL in ASCII-heavy text.
+        even, odd = data[0:4096:2], data[1:4096:2]
+        for zeros, encoding in ((odd, "utf-16-le"), (even, "utf-16-be")):
+            if zeros and zeros.count(0) / len(zeros) > 0.9 and len(data) % 2 == 0:
+                try:
+                    return data.decode(encoding), encoding
+                except UnicodeDecodeError:
+                    break
+        raise DocumentError(f"{name}: this is binary data, not text (it contains NUL bytes).",
+                            hint="Upload a real text file, or the document in a supported format.")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    import charset_normalizer
+
+    best = charset_normalizer.from_bytes(data[:200_000]).best()
+    guess = (best.encoding if best else "") or ""
+    latin = guess.startswith(("cp125", "iso8859", "latin", "mac_", "cp850", "cp437")) or not guess
+    for encoding in (["cp1252"] if latin else []) + ([guess] if guess else []) + ["cp1252"]:
+        try:
+            return data.decode(encoding), encoding
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise DocumentError(f"{name}: the text encoding could not be recognised.", hint="Save it again as UTF-8.")
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:20000]
+    if not sample:
+        return False
+    bad = sum(1 for ch in sample if unicodedata.category(ch) in ("Cc", "Co", "Cn") and ch not in "\n\r\t\f\v")
+    return bad / len(sample) > 0.05
+
+
+def _check_docx(data: bytes, name: str, limits: Limits) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DocumentError(f"{name}: the DOCX archive is damaged ({exc}).", hint="Open it in Word and save it again.") from exc
+    names = [i.filename for i in infos]
+    for info in infos:
+        parts = info.filename.replace("\\", "/").split("/")
+        if info.filename.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", info.filename):
+            raise DocumentError(f"{name}: the DOCX contains an unsafe path ({info.filename!r}); it was refused.",
+                                hint="Re-save the document from Word; do not upload archives from unknown sources.")
+    total = sum(i.file_size for i in infos)
+    if total > limits.docx_max_unzipped_mb * 1024 * 1024:
+        raise DocumentError(f"{name}: the DOCX would unpack to {total / 1e6:.0f} MB (limit {limits.docx_max_unzipped_mb:.0f} MB); "
+                            "it looks like a zip bomb and was refused.", hint="Upload a smaller document.")
+    for info in infos:
+        if info.compress_size and info.file_size / info.compress_size > limits.docx_max_ratio and info.file_size > 1_000_000:
+            raise DocumentError(f"{name}: a DOCX entry is compressed {info.file_size / info.compress_size:.0f}:1 — "
+                                "a zip bomb pattern; it was refused.", hint="Re-save the document from Word.")
+    if "word/document.xml" not in names:
+        raise DocumentError(f"{name}: this is a ZIP archive but not a Word document (no word/document.xml).",
+                            hint="Upload a .docx saved by Word, LibreOffice or Google Docs.")
+    for info in infos:
+        if info.filename.startswith("word/") and info.filename.endswith(".xml"):
+            with archive.open(info) as handle:
+                head = handle.read(4096)
+            if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in head.upper():
+                raise DocumentError(f"{name}: the DOCX carries an XML DOCTYPE/ENTITY declaration (an XML attack pattern); it was refused.",
+                                    hint="Re-save the document from Word.")
+
+
+def _check_pdf(data: bytes, name: str) -> None:
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        encrypted = reader.is_encrypted
+        if encrypted:
+            try:
+                opened = reader.decrypt("")
+            except Exception:  # noqa: BLE001 - unsupported crypto also means "cannot open"
+                opened = 0
+            if not opened:
+                raise DocumentError(f"{name}: the PDF is password-protected.",
+                                    hint="Remove the password (print to PDF) and upload it again.")
+        pages = len(reader.pages)
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError, RecursionError) as exc:
+        raise DocumentError(f"{name}: the PDF is damaged or truncated ({type(exc).__name__}).",
+                            hint="Open it in a PDF viewer and save or export it again.") from exc
+    if pages == 0:
+        raise DocumentError(f"{name}: the PDF has no pages (damaged or truncated).", hint="Export the PDF again.")
+
+
+def check_bytes(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> FileCheck:
+    """Decide a file's kind from its content (extension only picks among text formats)."""
+    name = safe_display_name(name)
+    size = len(data)
+    if size == 0:
+        raise DocumentError(f"{name}: the file is empty.", hint="Upload a file with content.")
+    if size > limits.max_file_bytes:
+        raise DocumentError(f"{name}: {size / 1024 / 1024:.1f} MB is over the {limits.max_file_mb:g} MB limit per file.",
+                            hint="Split the document into smaller files.")
+    ext = os.path.splitext(name)[1].lower()
+    claimed = EXTENSIONS.get(ext)
+    head = data[:16]
+    if head.startswith(b"%PDF-") or (b"%PDF-" in data[:1024] and claimed == "pdf"):
+        _check_pdf(data, name)
+        return FileCheck(name, "pdf", size, sha256_bytes(data))
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        _check_docx(data, name, limits)
+        return FileCheck(name, "docx", size, sha256_bytes(data))
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise DocumentError(f"{name}: the content is {what}, not a supported document.",
+                                hint="Supported: PDF, DOCX, TXT, MD, HTML, CSV.")
+    if claimed is None:
+        raise DocumentError(f"{name}: the file type {ext or '(no extension)'} is not supported.",
+                            hint="Supported: PDF, DOCX, TXT, MD, HTML, CSV.")
+    if claimed in ("pdf", "docx"):
+        raise DocumentError(f"{name}: named {ext} but the content is not a {claimed.upper()} file.",
+                            hint="The file is mislabelled or damaged; export it again.")
+    text, encoding = decode_text(data, name)
+    if _looks_binary(text):
+        raise DocumentError(f"{name}: this is binary data, not text.", hint="Upload a real text document.")
+    if not text.strip():
+        raise DocumentError(f"{name}: the file contains only whitespace.", hint="Upload a file with content.")
+    kind = claimed
+    if claimed == "txt" and re.match(r"\s*(<!doctype html|<html)", text[:500], re.IGNORECASE):
+        kind = "html"
+    return FileCheck(name, kind, size, sha256_bytes(data), encoding)
+
+
+def check_file(path: Path, name: str | None = None, limits: Limits = DEFAULT_LIMITS) -> FileCheck:
+    """Check a file on disk (size is capped before anything is read)."""
+    name = safe_display_name(name or Path(path).name)
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise DocumentError(f"{name}: cannot be read ({exc.strerror}).") from exc
+    if size > limits.max_file_bytes:
+        raise DocumentError(f"{name}: {size / 1024 / 1024:.1f} MB is over the {limits.max_file_mb:g} MB limit per file.",
+                            hint="Split the document into smaller files.")
+    return check_bytes(Path(path).read_bytes(), name, limits)
+
+
+# ---------------------------------------------------------------- parsing (in a limited worker)
+
+def _html_loader_class():
+    from langchain_community.document_loaders import BSHTMLLoader
+    from langchain_core.documents import Document
+
+    class CleanHTMLLoader(BSHTMLLoader):
+        """BSHTMLLoader without script/style text, with line breaks between blocks."""
+
+        def lazy_load(self):
+            from bs4 import BeautifulSoup
+
+            with open(self.file_path, encoding=self.open_encoding) as handle:
+                soup = BeautifulSoup(handle, **self.bs_kwargs)
+            for tag in soup(["script", "style", "noscript", "template", "iframe", "object"]):
+                tag.decompose()
+            title = soup.title.get_text(strip=True) if soup.title else ""
+            text = re.sub(r"\n\s*\n+", "\n\n", soup.get_text("\n"))
+            yield Document(page_content=text.strip(), metadata={"source": str(self.file_path), "title": title})
+
+    return CleanHTMLLoader
+
+
+def _count_csv_rows(path: str, encoding: str, limits: Limits, name: str) -> int:
+    import csv
+
+    rows = 0
+    try:
+        with open(path, encoding=encoding, newline="") as handle:
+            for _ in csv.reader(handle):
+                rows += 1
+                if rows > limits.max_csv_rows + 1:
+                    raise DocumentError(f"{name}: more than {limits.max_csv_rows:,} rows.",
+                                        hint="Split the CSV into smaller files or keep the rows you need.")
+    except csv.Error as exc:
+        raise DocumentError(f"{name}: CSV row {rows + 1} cannot be read ({exc}).",
+                            hint="Fields are limited to 131,072 characters; check the quoting of that row.") from exc
+    return rows
+
+
+def parse_file(path: str | Path, check: FileCheck, limits: Limits = DEFAULT_LIMITS) -> list:
+    """LangChain Documents of one checked file (call through `parse_isolated` for limits)."""
+    from langchain_community.document_loaders import (
+        CSVLoader,
+        Docx2txtLoader,
+        PyPDFLoader,
+        TextLoader,
+    )
+
+    path, name, kind = str(path), check.name, check.kind
+    try:
+        if kind == "pdf":
+            import logging
+
+            logging.getLogger("pypdf").setLevel(logging.ERROR)
+            docs = PyPDFLoader(path, password="" if _pdf_needs_empty_password(path) else None).load()
+            for doc in docs:
+                doc.metadata = {"page": int(doc.metadata.get("page", 0)) + 1}
+            if not any(d.page_content.strip() for d in docs):
+                raise DocumentError(f"{name}: the PDF has no extractable text (scanned images only?).",
+                                    hint="Run OCR on it first (e.g. ocrmypdf) or upload the text version.")
+        elif kind == "docx":
+            docs = Docx2txtLoader(path).load()
+            for doc in docs:
+                doc.metadata = {}
+        elif kind == "html":
+            docs = _html_loader_class()(path, open_encoding=check.encoding,
+                                        bs_kwargs={"features": "html.parser"}).load()
+            for doc in docs:
+                doc.metadata = {"title": doc.metadata.get("title") or ""}
+        elif kind == "csv":
+            _count_csv_rows(path, check.encoding or "utf-8", limits, name)
+            docs = CSVLoader(path, encoding=check.encoding or "utf-8").load()
+            for doc in docs:
+                doc.metadata = {"row": int(doc.metadata.get("row", 0)) + 1}
+        else:
+            docs = TextLoader(path, encoding=check.encoding or "utf-8").load()
+            for doc in docs:
+                doc.metadata = {}
+    except DocumentError:
+        raise
+    except MemoryError as exc:
+        raise DocumentError(f"{name}: parsing needed more than {limits.parse_memory_mb} MB of memory; it was stopped.",
+                            hint="Split the document into smaller files.") from exc
+    except Exception as exc:  # noqa: BLE001 - any parser failure becomes the file's own error
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DocumentError(f"{name}: the {kind.upper()} file could not be read ({detail}).",
+                            hint="Open it in its usual application, save it again and re-upload.") from exc
+    docs = [d for d in docs if d.page_content and d.page_content.strip()]
+    if not docs:
+        raise DocumentError(f"{name}: no text found in the file.", hint="Upload a document that contains text.")
+    total = sum(len(d.page_content) for d in docs)
+    if total > limits.max_chars:
+        raise DocumentError(f"{name}: {total:,} characters of text is over the {limits.max_chars:,} limit.",
+                            hint="Split the document into smaller files.")
+    return docs
+
+
+def _pdf_needs_empty_password(path: str) -> bool:
+    from pypdf import PdfReader
+
+    try:
+        return bool(PdfReader(path).is_encrypted)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _limit_worker(memory_mb: int) -> None:
+    import resource
+
+    limit = memory_mb * 1024 * 1024
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ValueError, OSError):
+        pass
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _parse_in_worker(path: str, check: FileCheck, limits: Limits):
+    docs = parse_file(path, check, limits)
+    return [(d.page_content, d.metadata) for d in docs]
+
+
+class ParserPool:
+    """One reusable worker process for parsing; killed and replaced after a timeout or crash."""
+
+    def __init__(self, memory_mb: int):
+        self.memory_mb = memory_mb
+        self._executor = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_limit_worker, initargs=(self.memory_mb,))
+            return self._executor
+
+    def submit(self, path: str, check: FileCheck, limits: Limits):
+        return self._get().submit(_parse_in_worker, path, check, limits)
+
+    def kill(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
+            try:
+                process.kill()
+            except Exception:  # noqa: BLE001
+                pass
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+_pools: dict[int, ParserPool] = {}
+_pools_lock = threading.Lock()
+
+
+def shutdown_parsers() -> None:
+    """Stop the parser worker processes (at exit; tests)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+    for pool in pools:
+        pool.kill()
+
+
+atexit.register(shutdown_parsers)
+
+
+def parser_pool(limits: Limits = DEFAULT_LIMITS) -> ParserPool:
+    with _pools_lock:
+        if limits.parse_memory_mb not in _pools:
+            _pools[limits.parse_memory_mb] = ParserPool(limits.parse_memory_mb)
+        return _pools[limits.parse_memory_mb]
+
+
+def collect_parsed(future, check: FileCheck, limits: Limits = DEFAULT_LIMITS) -> list:
+    """Wait for a parse submitted to the pool; turn timeouts and crashes into DocumentError."""
+    from concurrent.futures import TimeoutError as FutureTimeout
+    from concurrent.futures.process import BrokenProcessPool
+
+    from langchain_core.documents import Document
+
+    try:
+        pairs = future.result(timeout=limits.parse_timeout_s)
+    except FutureTimeout as exc:
+        parser_pool(limits).kill()
+        raise DocumentError(f"{check.name}: parsing took longer than {limits.parse_timeout_s:g} s and was stopped.",
+                            hint="The file may be malformed or very large; split it or export it again.") from exc
+    except BrokenProcessPool as exc:
+        parser_pool(limits).kill()
+        raise DocumentError(f"{check.name}: the parser crashed on this file (out of memory or malformed).",
+                            hint="Export the document again or split it.") from exc
+    except DocumentError:
+        raise
+    except (MemoryError, ImportError, OSError) as exc:  # the worker hit its memory cap
+        parser_pool(limits).kill()
+        raise DocumentError(f"{check.name}: parsing needed more than the {limits.parse_memory_mb} MB memory limit.",
+                            hint="Split the document into smaller files.") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever else the worker raised is this file's error
+        raise DocumentError(f"{check.name}: the file could not be read ({type(exc).__name__}).",
+                            hint="Open it in its usual application, save it again and re-upload.") from exc
+    return [Document(page_content=text, metadata=meta) for text, meta in pairs]
+
+
+def parse_isolated(path: str | Path, check: FileCheck, limits: Limits = DEFAULT_LIMITS) -> list:
+    """Parse one file in the limited worker process."""
+    try:
+        future = parser_pool(limits).submit(str(path), check, limits)
+    except RuntimeError:  # pool shut down underneath us: start a fresh one
+        parser_pool(limits).kill()
+        future = parser_pool(limits).submit(str(path), check, limits)
+    return collect_parsed(future, check, limits)
+
+
+# ---------------------------------------------------------------- splitting
+
+_tokenizer_cache: dict[str, object] = {}
+
+
+def _embedder_tokenizer():
+    from core.models import embedder_name, load_embedder
+
+    key = embedder_name()
+    if key not in _tokenizer_cache:
+        _tokenizer_cache[key] = load_embedder()._client.tokenizer
+    return _tokenizer_cache[key]
+
+
+def make_splitter(chunking: ChunkSettings, tokenizer=None):
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    if chunking.unit == "tokens":
+        return RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
+            tokenizer or _embedder_tokenizer(), chunk_size=chunking.size,
+            chunk_overlap=chunking.overlap, add_start_index=True)
+    return RecursiveCharacterTextSplitter(chunk_size=chunking.size, chunk_overlap=chunking.overlap,
+                                          add_start_index=True)
+
+
+def split_documents(docs: Sequence, chunking: ChunkSettings, tokenizer=None) -> list:
+    """Chunks in document order; metadata gains `chunk` (index within the file) and `start_index`."""
+    chunks = [c for c in make_splitter(chunking, tokenizer).split_documents(list(docs)) if c.page_content.strip()]
+    for index, chunk in enumerate(chunks):
+        chunk.metadata["chunk"] = index
+    return chunks
+
+
+def preview_split(text: str, chunking: ChunkSettings, tokenizer=None) -> list[str]:
+    """How a sample text splits with these settings (for the live preview)."""
+    return [c for c in make_splitter(chunking, tokenizer).split_text(text) if c.strip()]
