@@ -1,0 +1,64 @@
+"""`python -m core ingest --kb KB PATH...`: ingest files (or folders) into a knowledge base."""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "ingest", help="ingest documents into a knowledge base (JSON summary on stdout)",
+        description="Each file ends indexed or with its own error; the others still ingest. "
+                    "Exit status 0 when every file is indexed, 1 otherwise.")
+    parser.add_argument("--kb", required=True, help="knowledge base name (created if missing)")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (folders: their files, recursively)")
+    parser.add_argument("--chunk-size", type=int, help="chunk size for a new knowledge base (default 500)")
+    parser.add_argument("--chunk-overlap", type=int, help="chunk overlap for a new knowledge base (default 50)")
+    parser.add_argument("--chunk-unit", choices=["chars", "tokens"], help="measure chunks in characters or tokens")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(func=run)
+
+
+def expand_paths(paths) -> list:
+    from pathlib import Path
+
+    out = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        else:
+            out.append(path)
+    return out
+
+
+def run(args) -> int:
+    from core.__main__ import print_json
+    from core.documents import ChunkSettings
+    from core.errors import CrossroadsError
+    from core.knowledge import Source, ingest, kb_exists
+
+    files = expand_paths(args.paths)
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise CrossroadsError(f"No such file: {missing[0]}", hint="Check the path.")
+    chunking = None
+    if args.chunk_size or args.chunk_overlap or args.chunk_unit:
+        unit = args.chunk_unit or "chars"
+        default_size = 500 if unit == "chars" else 128
+        size = args.chunk_size or default_size
+        chunking = ChunkSettings(size=size, overlap=args.chunk_overlap if args.chunk_overlap is not None
+                                 else min(size // 10, 50), unit=unit)
+        if kb_exists(args.kb):
+            print(f"note: {args.kb} already exists; its own chunking is kept "
+                  "(use `python -m core kb rebuild KB --chunk-size ...` to change it)", file=sys.stderr)
+
+    def progress(p) -> None:
+        if not args.quiet:
+            print(f"\r{p.describe()}   ", end="", file=sys.stderr, flush=True)
+
+    report = ingest(args.kb, [Source(p.name, path=p) for p in files], chunking=chunking, progress=progress)
+    if not args.quiet:
+        print(file=sys.stderr)
+    print_json(report.as_dict())
+    return 0 if report.ok else 1

@@ -1,0 +1,347 @@
+"""Retrieval and the RAG chain: retriever -> prompt -> local generator -> streamed text + sources.
+
+Reusable pieces (the Compare and Evaluate features build on them):
+- `retrieve(kb, question, k=..., search_type=...)` -> ranked `Retrieved` chunks with scores;
+- `rag_messages(question, retrieved, history=())` -> the chat messages the generator receives;
+- `answer_rag(kb, question, ...)` -> a `RagStream`: iterate for text pieces, then `.record`;
+- `build_rag_chain(...)` -> the LCEL chain itself (`.stream({"question": ...})` yields the
+  retrieved chunks first, then answer pieces);
+- `sanitize_answer(text)` strips markdown images and remote links before anything is shown.
+
+"I don't know" is enforced in code: when no chunk reaches `min_score`, the generator is not
+called and the answer is a fixed message. Retrieved text is only ever data inside the user
+turn; it is never rendered as HTML and never changes what the app does.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from core.errors import CrossroadsError
+from core.generation import Decoding
+from core.settings import Settings, get_settings
+
+SEARCH_TYPES = ("similarity", "mmr", "similarity_score_threshold")
+DEFAULT_K = 3
+DEFAULT_MIN_SCORE = 0.3
+MAX_CONTEXT_CHARS = 700  # per chunk in the prompt: keeps the 135M model's prompt short
+
+SYSTEM_PROMPT = ("You answer questions using only the numbered context passages. "
+                 "If the context does not contain the answer, reply exactly: I don't know.")
+
+
+class RetrievalError(CrossroadsError):
+    pass
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How chunks are retrieved for an answer."""
+
+    k: int = field(default=DEFAULT_K, metadata={"help": "How many chunks go into the prompt."})
+    search_type: str = field(default="similarity", metadata={
+        "help": "similarity: the k closest chunks; mmr: close but diverse; "
+                "similarity_score_threshold: only chunks above the score threshold."})
+    min_score: float = field(default=DEFAULT_MIN_SCORE, metadata={
+        "help": "Relevance (cosine similarity, 0–1) a chunk needs to be used; below it the answer is \"I don't know\"."})
+    fetch_k: int = field(default=20, metadata={"help": "Candidates MMR chooses from."})
+    lambda_mult: float = field(default=0.5, metadata={"help": "MMR: 1 = pure relevance, 0 = pure diversity."})
+
+    def __post_init__(self):
+        if self.search_type not in SEARCH_TYPES:
+            raise RetrievalError(f"Unknown search type {self.search_type!r}.", hint=f"Use one of {', '.join(SEARCH_TYPES)}.")
+        if not 1 <= self.k <= 50:
+            raise RetrievalError(f"k must be between 1 and 50, got {self.k}.")
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """One retrieved chunk: text, where it came from, and its relevance score (cosine, 0–1)."""
+
+    text: str
+    source: str
+    chunk: int
+    score: float
+    page: int | None = None
+    row: int | None = None
+    file_id: str | None = None
+    id: str | None = None
+
+    @property
+    def location(self) -> str:
+        parts = []
+        if self.page is not None:
+            parts.append(f"p. {self.page}")
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        parts.append(f"chunk {self.chunk}")
+        return ", ".join(parts)
+
+    def as_source(self) -> dict:
+        """The citation record (CLI JSON, reports)."""
+        return {"file": self.source, "page": self.page, "row": self.row, "chunk": self.chunk,
+                "score": round(self.score, 4), "text": self.text}
+
+
+def _from_hit(doc_text: str, meta: dict | None, score: float, id_: str | None = None) -> Retrieved:
+    meta = meta or {}
+    return Retrieved(text=doc_text or "", source=str(meta.get("source", "?")), chunk=int(meta.get("chunk", 0)),
+                     score=float(score), page=meta.get("page"), row=meta.get("row"),
+                     file_id=meta.get("file_id"), id=id_)
+
+
+def retrieve(kb: str, question: str, k: int = DEFAULT_K, search_type: str = "similarity", *,
+             min_score: float | None = None, fetch_k: int = 20, lambda_mult: float = 0.5,
+             embedder=None, settings: Settings | None = None) -> list[Retrieved]:
+    """Ranked chunks for a question; scores are cosine similarities (1 = identical).
+
+    `min_score` filters for every search type; `similarity_score_threshold` uses
+    DEFAULT_MIN_SCORE when no `min_score` is given.
+    """
+    import numpy as np
+    from langchain_chroma.vectorstores import maximal_marginal_relevance
+
+    from core.knowledge import open_store
+
+    RetrievalConfig(k=k, search_type=search_type)  # validates
+    question = (question or "").strip()
+    if not question:
+        raise RetrievalError("The question is empty.", hint="Type a question.")
+    if search_type == "similarity_score_threshold" and min_score is None:
+        min_score = DEFAULT_MIN_SCORE
+    vs, _ = open_store(kb, embedder=embedder, settings=settings)
+    collection = vs._collection
+    count = collection.count()
+    if count == 0:
+        return []
+    query_vec = vs.embeddings.embed_query(question)
+    n = min(count, max(k, fetch_k) if search_type == "mmr" else k)
+    include = ["documents", "metadatas", "distances"] + (["embeddings"] if search_type == "mmr" else [])
+    res = collection.query(query_embeddings=[query_vec], n_results=n, include=include)
+    ids, docs, metas, dists = res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
+    hits = [_from_hit(d, m, 1.0 - float(dist), i) for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)]
+    if search_type == "mmr" and hits:
+        order = maximal_marginal_relevance(np.array(query_vec, dtype=np.float32),
+                                           list(res["embeddings"][0]), k=min(k, len(hits)), lambda_mult=lambda_mult)
+        hits = [hits[i] for i in order]
+    hits = hits[:k]
+    if min_score is not None:
+        hits = [h for h in hits if h.score >= min_score]
+    return hits
+
+
+def retriever_runnable(kb: str, config: RetrievalConfig = RetrievalConfig(), *, embedder=None,
+                       settings: Settings | None = None, timings: dict | None = None):
+    """The retriever as an LCEL Runnable: question -> list[Retrieved] (records its time in `timings`)."""
+    from langchain_core.runnables import RunnableLambda
+
+    def _run(question: str) -> list[Retrieved]:
+        start = time.perf_counter()
+        try:
+            return retrieve(kb, question, k=config.k, search_type=config.search_type, min_score=config.min_score,
+                            fetch_k=config.fetch_k, lambda_mult=config.lambda_mult, embedder=embedder,
+                            settings=settings)
+        finally:
+            if timings is not None:
+                timings["retrieval_ms"] = (time.perf_counter() - start) * 1000
+
+    return RunnableLambda(_run, name="retriever")
+
+
+def _clean_context(text: str) -> str:
+    text = re.sub(r"[ \t]+", " ", text)
+    text = re.sub(r"\n{2,}", "\n", text).strip()
+    return text[:MAX_CONTEXT_CHARS]
+
+
+def format_context(retrieved: Sequence[Retrieved]) -> str:
+    return "\n\n".join(f"[{n}] (from {r.source}) {_clean_context(r.text)}" for n, r in enumerate(retrieved, 1))
+
+
+def rag_messages(question: str, retrieved: Sequence[Retrieved], history: Sequence[dict] = ()) -> list[dict]:
+    """The chat messages the generator receives: instruction, earlier turns, context + question.
+
+    The context is data inside the user turn, numbered; the instruction comes last, right before
+    the question, because a 135M model follows what it read most recently.
+    """
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for turn in history:
+        if turn.get("role") in ("user", "assistant") and isinstance(turn.get("content"), str):
+            messages.append({"role": turn["role"], "content": turn["content"]})
+    messages.append({"role": "user", "content": (
+        f"Context:\n{format_context(retrieved)}\n\n"
+        "Answer the question with a short fact copied from the context. "
+        "If the context does not say, reply: I don't know.\n"
+        f"Question: {question.strip()}")})
+    return messages
+
+
+def dont_know_message(kb: str) -> str:
+    return f"I don't know — nothing relevant in {kb}."
+
+
+# ---------------------------------------------------------------- answers are data, not markup
+
+_IMAGE = re.compile(r"!\[([^\]]*)\]\s*(\([^)]*\)?|\[[^\]]*\]?)")
+_LINK = re.compile(r"\[([^\]]*)\]\s*\(\s*<?[a-zA-Z][a-zA-Z0-9+.-]*:[^)]*\)")
+_REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S+.*$", re.MULTILINE)
+_URL = re.compile(r"(?:https?|ftp|file|data|javascript):(?://)?[^\s<>\"')\]]+", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<\s*/?\s*(img|a|iframe|script|style|svg|object|embed|link|meta)\b[^>]*>?", re.IGNORECASE)
+
+
+def sanitize_answer(text: str) -> str:
+    """Model output made safe to display: no markdown images, no remote links, no HTML media tags.
+
+    An answer can carry an exfiltration URL planted in a document (an image the browser would
+    fetch); images become "[image removed]", links keep their text, bare URLs are replaced.
+    """
+    text = _IMAGE.sub(lambda m: f"[image removed{': ' + m.group(1) if m.group(1).strip() else ''}]", text or "")
+    text = _LINK.sub(lambda m: m.group(1), text)
+    text = _REF_DEF.sub("", text)
+    text = _HTML_TAG.sub("", text)
+    text = _URL.sub("[link removed]", text)
+    return text
+
+
+# ---------------------------------------------------------------- the LCEL chain
+
+_GENERATOR_CLASS = None
+
+
+def _generator_class():
+    global _GENERATOR_CLASS
+    if _GENERATOR_CLASS is None:
+        from langchain_core.runnables import Runnable
+
+        from core.generation import ChatStream
+
+        class LocalGenerator(Runnable):
+            """The local generator as an LCEL Runnable: chat messages -> streamed text pieces."""
+
+            name = "local_generator"
+
+            def __init__(self, model, tokenizer, decoding: Decoding | None = None):
+                self.model, self.tokenizer, self.decoding = model, tokenizer, decoding or Decoding()
+                self.last_stats = None
+
+            def invoke(self, messages, config=None, **kwargs):
+                return "".join(self.stream(messages, config))
+
+            def stream(self, messages, config=None, **kwargs):
+                stream = ChatStream(self.model, self.tokenizer, list(messages), self.decoding)
+                try:
+                    yield from stream
+                finally:
+                    self.last_stats = stream.stats
+
+            def transform(self, input_iter, config=None, **kwargs):
+                final = None
+                for item in input_iter:
+                    final = item if final is None else final + item
+                if final is not None:
+                    yield from self.stream(final, config)
+
+        _GENERATOR_CLASS = LocalGenerator
+    return _GENERATOR_CLASS
+
+
+def local_generator(model, tokenizer, decoding: Decoding | None = None):
+    """A Runnable over core.generation.ChatStream; `.last_stats` holds the last call's stats."""
+    return _generator_class()(model, tokenizer, decoding)
+
+
+def build_rag_chain(kb: str, config: RetrievalConfig = RetrievalConfig(), *, model=None, tokenizer=None,
+                    decoding: Decoding | None = None, embedder=None, settings: Settings | None = None,
+                    timings: dict | None = None, generator=None):
+    """retriever -> prompt -> local generator -> text, with the retrieved chunks travelling along.
+
+    Input: {"question": str, "history": [messages]}. Streamed output: a chunk with `retrieved`
+    first, then `answer` pieces. With nothing relevant retrieved the generator is not called.
+    """
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.runnables import RunnableBranch, RunnableLambda, RunnablePassthrough
+
+    if generator is None:
+        if model is None or tokenizer is None:
+            from core.models import load_generator
+
+            model, tokenizer = load_generator(settings)
+        generator = local_generator(model, tokenizer, decoding)
+    retriever = retriever_runnable(kb, config, embedder=embedder, settings=settings, timings=timings)
+    prompt = RunnableLambda(lambda x: rag_messages(x["question"], x["retrieved"], x.get("history") or ()),
+                            name="rag_prompt")
+    answer = RunnableBranch(
+        (lambda x: not x["retrieved"], RunnableLambda(lambda x: dont_know_message(kb), name="dont_know")),
+        prompt | generator | StrOutputParser(),
+    )
+    return (RunnablePassthrough.assign(retrieved=(lambda x: x["question"]) | retriever)
+            | RunnablePassthrough.assign(answer=answer))
+
+
+class RagStream:
+    """Iterate for the answer's text pieces; afterwards `record` holds answer, sources and timings."""
+
+    def __init__(self, kb: str, question: str, config: RetrievalConfig, history: Sequence[dict],
+                 decoding: Decoding, settings: Settings | None, embedder=None, model=None, tokenizer=None):
+        self.kb, self.question, self.history = kb, question, list(history)
+        self.timings: dict = {}
+        if model is None or tokenizer is None:
+            from core.models import load_generator
+
+            model, tokenizer = load_generator(settings)
+        self._generator = local_generator(model, tokenizer, decoding)
+        self._chain = build_rag_chain(kb, config, generator=self._generator, embedder=embedder,
+                                      settings=settings, timings=self.timings)
+        self.retrieved: list[Retrieved] = []
+        self.text = ""
+        self.record: dict | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        start = time.perf_counter()
+        first_ms = None
+        for chunk in self._chain.stream({"question": self.question, "history": self.history}):
+            if "retrieved" in chunk:
+                self.retrieved = chunk["retrieved"]
+            piece = chunk.get("answer")
+            if piece:
+                if first_ms is None:
+                    first_ms = (time.perf_counter() - start) * 1000
+                self.text += piece
+                yield piece
+        total_ms = (time.perf_counter() - start) * 1000
+        stats = self._generator.last_stats if self.retrieved else None
+        tokens = stats.answer_tokens if stats else 0
+        gen_s = (stats.total_ms / 1000) if stats else 0
+        self.record = {
+            "answer": sanitize_answer(self.text).strip(),
+            "sources": [r.as_source() for r in self.retrieved],
+            "retrieval_ms": round(self.timings.get("retrieval_ms", 0.0), 1),
+            "first_token_ms": round(first_ms, 1) if first_ms is not None else None,
+            "total_ms": round(total_ms, 1),
+            "tokens": tokens,
+            "tokens_per_s": round(tokens / gen_s, 2) if gen_s > 0 else 0.0,
+            "generated": stats is not None,
+        }
+
+
+def answer_rag(kb: str, question: str, *, k: int = DEFAULT_K, search_type: str = "similarity",
+               min_score: float = DEFAULT_MIN_SCORE, history: Sequence[dict] = (), decoding: Decoding | None = None,
+               settings: Settings | None = None, embedder=None, model=None, tokenizer=None,
+               config: RetrievalConfig | None = None) -> RagStream:
+    """Stream a RAG answer. Timings: first_token_ms and total_ms count from the call (retrieval included)."""
+    settings = settings or get_settings()
+    if not (question or "").strip():
+        raise RetrievalError("The question is empty.", hint="Type a question.")
+    config = config or RetrievalConfig(k=k, search_type=search_type, min_score=min_score)
+    return RagStream(kb, question, config, history, decoding or Decoding(), settings, embedder, model, tokenizer)
+
+
+def ask_rag(kb: str, question: str, **kwargs) -> dict:
+    """The whole answer at once: the final record of `answer_rag`."""
+    stream = answer_rag(kb, question, **kwargs)
+    for _ in stream:
+        pass
+    return stream.record

@@ -1,0 +1,243 @@
+"""Knowledge bases: ingest, re-ingest, edit, delete, rename, rebuild, lock, embedder checks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core import knowledge as K
+from core.documents import ChunkSettings
+from tests.unit.kb_helpers import FakeEmbeddings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "demo" / "docs"
+
+
+@pytest.fixture
+def fake():
+    return FakeEmbeddings()
+
+
+def text_file(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / "src" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def story(topic: str, n: int = 30) -> str:
+    return " ".join(f"{topic} fact number {i} says the {topic} value is {i * 7}." for i in range(n))
+
+
+def invariant(kb: str, fake) -> dict:
+    """count == sum of complete manifest chunks, ids unique and exactly those of the manifest."""
+    vs, manifest = K.open_store(kb, embedder=fake)
+    got = vs.get(include=[])["ids"]
+    assert len(got) == len(set(got))
+    complete = [e for e in manifest["files"].values() if e["status"] == "complete"]
+    expected = [cid for e in complete for cid in e["chunk_ids"]]
+    assert len(expected) == len(set(expected))
+    assert vs._collection.count() == sum(e["chunks"] for e in complete) == len(expected)
+    assert set(got) == set(expected)
+    return manifest
+
+
+def test_ingest_reingest_edit_delete(data_dir, tmp_path, fake):
+    a = text_file(tmp_path, "a.txt", story("apple"))
+    b = text_file(tmp_path, "b.md", story("banana"))
+    report = K.ingest("kb1", [a, b], embedder=fake, chunking=ChunkSettings(200, 20))
+    assert report.ok and [f.status for f in report.files] == ["indexed", "indexed"]
+    assert report.chunks_total == sum(f.chunks for f in report.files) > 4
+    first = invariant("kb1", fake)
+
+    # Same file again: nothing added.
+    again = K.ingest("kb1", [a], embedder=fake)
+    assert again.files[0].note.startswith("already indexed")
+    assert invariant("kb1", fake)["files"].keys() == first["files"].keys()
+
+    # Same content under another name: not added twice.
+    twin = text_file(tmp_path, "copy-of-a.txt", story("apple"))
+    dup = K.ingest("kb1", [twin], embedder=fake)
+    assert "same content" in dup.files[0].note
+    assert len(invariant("kb1", fake)["files"]) == 2
+
+    # Edited file: its chunks are replaced, the other file is untouched.
+    a.write_text(story("apricot", 10), encoding="utf-8")
+    edited = K.ingest("kb1", [a], embedder=fake)
+    assert edited.ok
+    manifest = invariant("kb1", fake)
+    names = sorted(e["name"] for e in manifest["files"].values())
+    assert names == ["a.txt", "b.md"]
+    vs, _ = K.open_store("kb1", embedder=fake)
+    texts = " ".join(vs.get()["documents"])
+    assert "apricot" in texts and "apple" not in texts and "banana" in texts
+
+    # Delete one file: exactly its chunks go, and its kept original.
+    b_id = next(fid for fid, e in manifest["files"].items() if e["name"] == "b.md")
+    b_chunks = manifest["files"][b_id]["chunks"]
+    before = vs._collection.count()
+    assert K.delete_file("kb1", b_id, embedder=fake) == b_chunks
+    assert vs._collection.count() == before - b_chunks
+    assert not (K.kb_dir("kb1") / "files" / b_id).exists()
+    invariant("kb1", fake)
+
+
+def test_originals_are_kept_under_generated_ids(data_dir, fake):
+    hostile = "../../outside.txt"
+    report = K.ingest("kb2", [(hostile, b"some text about lakes and rivers " * 20)], embedder=fake)
+    result = report.files[0]
+    assert result.status == "indexed" and result.name == "outside.txt"
+    stored = list((K.kb_dir("kb2") / "files").iterdir())
+    assert [p.name for p in stored] == [result.file_id]
+    assert not (data_dir.parent / "outside.txt").exists()
+    for path in data_dir.parent.rglob("*outside*"):
+        raise AssertionError(f"a file was written from the uploaded name: {path}")
+
+
+def test_each_file_gets_its_own_error_and_the_others_ingest(data_dir, tmp_path, fake):
+    good = text_file(tmp_path, "good.txt", story("cherry"))
+    report = K.ingest("kb3", [good, ("broken.pdf", b"%PDF-1.4 garbage"), ("empty.txt", b""),
+                              ("bin.txt", bytes(range(256)) * 4)], embedder=fake)
+    status = {f.name: f.status for f in report.files}
+    assert status == {"good.txt": "indexed", "broken.pdf": "error", "empty.txt": "error", "bin.txt": "error"}
+    errors = {f.name: f.error for f in report.files if f.error}
+    assert "broken.pdf" in errors["broken.pdf"] and "empty" in errors["empty.txt"]
+    manifest = invariant("kb3", fake)
+    assert [e["name"] for e in manifest["files"].values()] == ["good.txt"]
+    assert len(list((K.kb_dir("kb3") / "files").iterdir())) == 1  # no originals kept for failures
+
+
+def test_progress_reports_files_chunks_and_eta(data_dir, tmp_path, fake):
+    files = [text_file(tmp_path, f"f{i}.txt", story(f"topic{i}", 40)) for i in range(4)]
+    seen = []
+    K.ingest("kb4", files, embedder=fake, progress=seen.append)
+    assert seen[-1].files_done == seen[-1].files_total == 4
+    assert seen[-1].chunks_done == seen[-1].chunks_total > 0
+    assert any(p.eta_s is not None for p in seen)
+    assert "4/4 files" in seen[-1].describe()
+
+
+def test_batches_respect_max_batch_size(data_dir, tmp_path, fake, monkeypatch):
+    client = K.chroma_client()
+    monkeypatch.setattr(type(client), "get_max_batch_size", lambda self: 7)
+    from langchain_chroma import Chroma
+
+    sizes = []
+    original = Chroma.add_texts
+    monkeypatch.setattr(Chroma, "add_texts", lambda self, texts, metadatas=None, ids=None, **kw: (
+        sizes.append(len(list(texts))) or original(self, texts, metadatas=metadatas, ids=ids)))
+    K.ingest("kb5", [text_file(tmp_path, "long.txt", story("kiwi", 60))], embedder=fake,
+             chunking=ChunkSettings(100, 10))
+    assert sizes and max(sizes) <= 7 and sum(sizes) > 7
+    invariant("kb5", fake)
+
+
+def test_create_rename_delete_and_names(data_dir, tmp_path, fake):
+    K.create_kb("alpha", embedder=fake)
+    with pytest.raises(K.KBExists):
+        K.create_kb("alpha", embedder=fake)
+    for bad in ("", "../x", "a b", "x" * 49, "-lead"):
+        with pytest.raises(K.KnowledgeError):
+            K.create_kb(bad, embedder=fake)
+    K.ingest("alpha", [text_file(tmp_path, "a.txt", story("plum"))], embedder=fake)
+    K.rename_kb("alpha", "beta")
+    assert [kb["name"] for kb in K.list_kbs()] == ["beta"]
+    assert K.list_kbs()[0]["files"] == 1
+    invariant("beta", fake)
+    K.delete_kb("beta")
+    assert K.list_kbs() == []
+    with pytest.raises(K.KBNotFound):
+        K.read_manifest("beta")
+
+
+def test_rebuild_with_new_chunking(data_dir, tmp_path, fake):
+    K.ingest("kb6", [text_file(tmp_path, "a.txt", story("grape", 40))], embedder=fake, chunking=ChunkSettings(500, 50))
+    before = invariant("kb6", fake)
+    n_before = sum(e["chunks"] for e in before["files"].values())
+    report = K.rebuild("kb6", ChunkSettings(150, 20), embedder=fake)
+    assert report.ok
+    after = invariant("kb6", fake)
+    assert after["collection"] != before["collection"]
+    assert after["chunking"] == {"size": 150, "overlap": 20, "unit": "chars"}
+    assert sum(e["chunks"] for e in after["files"].values()) > n_before
+    vs, _ = K.open_store("kb6", embedder=fake)
+    assert vs._collection.metadata["chunk_size"] == 150
+    names = [c.name for c in K.chroma_client().list_collections()]
+    assert before["collection"] not in names
+
+
+def test_embedder_mismatch_says_rebuild_required(data_dir, tmp_path, fake):
+    K.ingest("kb7", [text_file(tmp_path, "a.txt", story("pear"))], embedder=fake)
+
+    class Other(FakeEmbeddings):
+        name = "other-embedder"
+
+    with pytest.raises(K.RebuildRequired, match="Rebuild required"):
+        K.open_store("kb7", embedder=Other())
+    K.rebuild("kb7", embedder=Other())
+    vs, manifest = K.open_store("kb7", embedder=Other())
+    assert manifest["embedder"] == "other-embedder" and vs._collection.count() > 0
+
+
+def test_second_writer_process_gets_index_in_use(data_dir):
+    code = ("import time,sys; from core import knowledge as K\n"
+            "with K.writer():\n print('locked', flush=True); time.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(K.IndexInUse, match="in use"):
+            with K.writer(timeout=0.5):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
+    with K.writer(timeout=5):
+        pass
+
+
+def test_demo_workspace_with_the_real_embedder(data_dir):
+    report = K.load_demo_workspace()
+    assert report.ok, report.as_dict()
+    assert len(report.files) == len(list(DEMO.glob("*")))
+    kbs = {kb["name"]: kb for kb in K.list_kbs()}
+    assert kbs["demo"]["chunks"] == report.chunks_total
+    again = K.load_demo_workspace()
+    assert all((f.note or "").startswith("already") for f in again.files)
+    # files listing for the UI
+    files = K.kb_files("demo")
+    assert {f["kind"] for f in files} >= {"pdf", "docx", "html", "md", "txt", "csv"}
+    pdf = next(f for f in files if f["kind"] == "pdf")
+    assert pdf["pages"] >= 1 and pdf["chunks"] > 0
+    chunks = K.file_chunks("demo", pdf["id"])
+    assert [c["chunk"] for c in chunks] == list(range(pdf["chunks"]))
+    assert all(c["source"] == pdf["name"] and c["page"] >= 1 for c in chunks)
+
+
+def test_cli_ingest_and_kb_commands(data_dir, tmp_path):
+    good = text_file(tmp_path, "notes.txt", story("mango"))
+    bad = tmp_path / "src" / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.4 nope")
+    env_cmd = [sys.executable, "-m", "core", "--data-dir", str(data_dir)]
+    out = subprocess.run(env_cmd + ["ingest", "--kb", "cli", str(good), str(bad), "--chunk-size", "300",
+                                    "--chunk-overlap", "30", "--quiet"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr  # one file failed
+    payload = json.loads(out.stdout)
+    assert payload["kb"] == "cli" and payload["chunks_total"] > 0 and payload["seconds"] >= 0
+    assert [(f["name"], f["status"]) for f in payload["files"]] == [("notes.txt", "indexed"), ("bad.pdf", "error")]
+    assert "error" in payload["files"][1] and "chunks" in payload["files"][0]
+    listed = json.loads(subprocess.run(env_cmd + ["kb", "list"], cwd=ROOT, capture_output=True, text=True,
+                                       timeout=120).stdout)
+    assert listed[0]["name"] == "cli" and listed[0]["chunking"]["size"] == 300
+    rebuilt = subprocess.run(env_cmd + ["kb", "rebuild", "cli", "--chunk-size", "200"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(rebuilt.stdout)["chunking"]["size"] == 200
+    deleted = subprocess.run(env_cmd + ["kb", "delete", "cli"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert json.loads(deleted.stdout)["deleted"] is True
+    missing = subprocess.run(env_cmd + ["kb", "delete", "cli"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
