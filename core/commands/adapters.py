@@ -1,0 +1,44 @@
+"""`python -m core adapters list|delete|rename|export|import`: manage trained LoRA adapters."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("adapters", help="list, delete, rename, export or import LoRA adapters")
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub.add_parser("list", help="adapters in the data directory (JSON)")
+    p = sub.add_parser("delete", help="delete an adapter")
+    p.add_argument("name")
+    p = sub.add_parser("rename", help="rename an adapter")
+    p.add_argument("name")
+    p.add_argument("new_name")
+    p = sub.add_parser("export", help="write an adapter as a zip")
+    p.add_argument("name")
+    p.add_argument("--out", required=True, help="zip file to write")
+    p = sub.add_parser("import", help="import an adapter zip (safetensors only, checked against the base model)")
+    p.add_argument("zip")
+    p.add_argument("--name", default=None)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from core import adapters
+    from core.__main__ import print_json
+
+    if args.action == "list":
+        print_json([r.summary() for r in adapters.list_adapters()])
+    elif args.action == "delete":
+        adapters.delete(args.name)
+        print_json({"deleted": args.name})
+    elif args.action == "rename":
+        record = adapters.rename(args.name, args.new_name)
+        print_json({"renamed": args.name, "to": record.name})
+    elif args.action == "export":
+        Path(args.out).write_bytes(adapters.export_zip(args.name))
+        print_json({"exported": args.name, "zip": args.out})
+    else:
+        record = adapters.import_zip(Path(args.zip).read_bytes(), name=args.name)
+        print_json({"imported": record.name, **record.summary()})
+    return 0

@@ -1,0 +1,105 @@
+"""`python -m core finetune --data FILE --name NAME [--preset ...] [options]`: train a LoRA adapter.
+
+Runs the training worker as a background job (the same one the Fine-tune page starts), follows
+its progress on stderr, and prints a JSON summary when it ends. Ctrl-C cancels the run (it can
+be resumed with `--resume RUN_ID`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+OPTION_FLAGS = {
+    "epochs": ("--epochs", float), "learning_rate": ("--lr", float), "rank": ("--rank", int),
+    "alpha": ("--alpha", int), "dropout": ("--dropout", float), "batch_size": ("--batch-size", int),
+    "grad_accum": ("--grad-accum", int), "max_length": ("--max-length", int),
+    "eval_fraction": ("--eval-split", float), "seed": ("--seed", int), "max_steps": ("--max-steps", int),
+    "warmup_steps": ("--warmup-steps", int), "evals": ("--evals", int),
+}
+
+
+def register(subparsers) -> None:
+    from core.finetune import PRESETS, option_help
+
+    parser = subparsers.add_parser("finetune", help="train a LoRA adapter on a labeled file (CSV / JSONL / JSON)")
+    parser.add_argument("--data", help="labeled file: question/answer, instruction/input/output, "
+                                       "prompt/completion, messages, or text/label columns")
+    parser.add_argument("--name", help="adapter name (letters, digits, . _ -)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick", help="starting options (default quick)")
+    for key, (flag, kind) in OPTION_FLAGS.items():
+        parser.add_argument(flag, dest=key, type=kind, default=None, help=option_help(key))
+    parser.add_argument("--target-modules", default=None, help="comma-separated, e.g. q_proj,v_proj. "
+                        + option_help("target_modules"))
+    parser.add_argument("--format", dest="kind", default=None,
+                        choices=["qa", "instruction", "prompt_completion", "chat", "classification"],
+                        help="override the detected data format (columns by their usual names)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing adapter of that name")
+    parser.add_argument("--resume", metavar="RUN_ID", help="resume an interrupted or cancelled run instead")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(func=run)
+
+
+def _progress_printer(quiet: bool):
+    def show(record: dict) -> None:
+        if quiet:
+            return
+        if "loss" in record:
+            print(f"step {record['step']}  epoch {record.get('epoch', 0):.2f}  loss {record['loss']}  "
+                  f"lr {record.get('lr', 0):.2e}  {record.get('elapsed_s', 0):.0f}s", file=sys.stderr)
+        elif "eval_loss" in record:
+            print(f"step {record['step']}  eval loss {record['eval_loss']:.4f}", file=sys.stderr)
+        elif record.get("event") == "checkpoint":
+            print(f"step {record['step']}  checkpoint saved", file=sys.stderr)
+    return show
+
+
+def run(args) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from core import datasets, jobs
+    from core.__main__ import print_json
+    from core.errors import CrossroadsError
+    from core.finetune import PRESETS, start_finetune
+
+    if args.resume:
+        job = jobs.resume(args.resume)
+    else:
+        if not args.data or not args.name:
+            raise CrossroadsError("--data and --name are required.", hint="e.g. --data demo/tickets.csv --name tickets")
+        path = Path(args.data)
+        if not path.is_file():
+            raise CrossroadsError(f"No such file: {args.data}.")
+        overrides = {k: getattr(args, k) for k in OPTION_FLAGS if getattr(args, k) is not None}
+        if args.target_modules:
+            overrides["target_modules"] = tuple(m.strip() for m in args.target_modules.split(",") if m.strip())
+        options = replace(PRESETS[args.preset], **overrides)
+        schema = None
+        if args.kind:
+            required, optional = datasets.KINDS[args.kind]
+            schema = datasets.Schema.of(args.kind, {r: r for r in required + optional
+                                                    if r in datasets.read_records(path.read_bytes(), path.name)[1]})
+        # Validate here too, so bad data fails fast with the reason (the worker validates again).
+        from core.models import load_tokenizer
+
+        data = datasets.load_labeled(path, schema=schema, tokenizer=load_tokenizer(), max_length=options.max_length)
+        for issue in data.report.warnings:
+            print(f"warning: {issue.text()}", file=sys.stderr)
+        data.require_valid()
+        job = start_finetune(path, args.name, options, schema=schema, overwrite=args.overwrite)
+    print(f"run {job.id} started (log: {job.run_dir / 'log'})", file=sys.stderr)
+    try:
+        job = jobs.wait(job.id, poll=0.5, on_progress=_progress_printer(args.quiet))
+    except KeyboardInterrupt:
+        jobs.cancel(job.id)
+        print(f"cancelling… resume later with --resume {job.id}", file=sys.stderr)
+        job = jobs.wait(job.id, poll=0.5)
+    if job.state != "completed":
+        reason = job.status.get("error") or job.status.get("message") or job.state
+        hint = job.status.get("hint") or ""
+        print(f"error: run {job.id} {job.state}: {reason}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+        return 1
+    result = job.status.get("result") or {}
+    print_json({k: result.get(k) for k in ("adapter", "train_loss", "eval_loss", "seconds", "trainable_params",
+                                           "samples", "tokens_per_s")} | {"run": job.id})
+    return 0

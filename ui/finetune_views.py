@@ -1,0 +1,192 @@
+"""Rendering helpers for the Fine-tune page: validation report, prompt preview, run panel, adapters."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from core import adapters, jobs
+from core.finetune import KIND
+
+STATE_ICONS = {"queued": "⏳", "running": "🏃", "stopping": "🛑", "completed": "✅", "failed": "❌",
+               "cancelled": "⏹️", "interrupted": "⚠️"}
+
+
+def fmt_seconds(seconds) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(float(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def fmt_params(n) -> str:
+    if not n:
+        return "—"
+    return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.1f} k"
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def validation_report(data) -> None:
+    stats = data.report.stats
+    tokens = stats.get("tokens") or {}
+    cols = st.columns(5)
+    cols[0].metric("Rows read", stats.get("rows_read", 0))
+    cols[1].metric("Usable rows", stats.get("usable", 0))
+    cols[2].metric("Duplicates removed", stats.get("duplicates_removed", 0))
+    cols[3].metric("Skipped (empty / invalid)", stats.get("skipped_empty", 0) + stats.get("skipped_oversize", 0))
+    cols[4].metric("Truncated at max length", f"{tokens.get('truncation_share', 0):.0%}",
+                   help=f"Rows longer than {tokens.get('max_length', '?')} tokens (template included) are cut.")
+    for issue in data.report.issues:
+        {"error": st.error, "warning": st.warning, "info": st.info}[issue.level](issue.text(), icon={
+            "error": "⛔", "warning": "⚠️", "info": "ℹ️"}[issue.level])
+    if data.ok:
+        st.success(f"Ready to train: {stats.get('usable', 0)} usable rows.", icon="✅")
+    left, right = st.columns(2)
+    if tokens:
+        with left:
+            st.markdown("**Tokens per row** (chat template included)")
+            st.dataframe(pd.DataFrame([{k: tokens[k] for k in ("min", "median", "mean", "max", "total")}]),
+                         hide_index=True, width="stretch")
+    if stats.get("label_counts"):
+        with right:
+            st.markdown("**Label distribution**")
+            counts = pd.DataFrame({"label": list(stats["label_counts"]), "rows": list(stats["label_counts"].values())})
+            st.bar_chart(counts, x="label", y="rows", height=180)
+
+
+def prompt_preview(previews) -> None:
+    for p in previews:
+        with st.container(border=True):
+            st.caption(f"Row {p.number} · {p.tokens} tokens, {p.trained_tokens} trained on")
+            st.markdown(":gray[**Context** — the model sees this, no loss]")
+            st.code(p.prompt_text, language=None, wrap_lines=True)
+            st.markdown(":green-background[**Trained on** — the loss is computed on these tokens only]")
+            st.code(p.trained_text, language=None, wrap_lines=True)
+            if p.cut_text:
+                st.markdown(":red[**Cut** — beyond the max length, never seen]")
+                st.code(p.cut_text, language=None, wrap_lines=True)
+
+
+def estimate_view(job) -> None:
+    if job.active:
+        st.info(f"Measuring real training steps… ({job.status.get('message', '')})", icon="⏱️")
+        return
+    if job.state != "completed":
+        st.error(f"The estimate failed: {job.status.get('error') or job.status.get('message')}", icon="⚠️")
+        return
+    r = job.status.get("result") or {}
+    cols = st.columns(5)
+    cols[0].metric("Time per step", f"{r.get('seconds_per_step', 0):.2f} s", help="Median of real training steps just measured.")
+    cols[1].metric("Steps", r.get("steps"))
+    cols[2].metric("Total time (est.)", fmt_seconds(r.get("total_seconds")))
+    cols[3].metric("Peak memory", f"{r.get('peak_memory_mb', 0):,} MB", help="Peak resident memory of the measuring process"
+                   + (" (GPU memory allocated)" if r.get("device") == "cuda" else "") + ".")
+    cols[4].metric("Trainable parameters", fmt_params(r.get("trainable_params")),
+                   f"{r.get('trainable_share', 0):.2%} of the model", delta_color="off")
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+
+def loss_frame(records: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        if r.get("loss") is not None:
+            rows.append({"step": r["step"], "series": "train loss", "loss": r["loss"]})
+        if r.get("eval_loss") is not None:
+            rows.append({"step": r["step"], "series": "eval loss", "loss": r["eval_loss"]})
+    return pd.DataFrame(rows, columns=["step", "series", "loss"]).drop_duplicates(["step", "series"], keep="last")
+
+
+def loss_chart(records: list[dict]) -> None:
+    import altair as alt
+
+    frame = loss_frame(records)
+    if frame.empty:
+        st.caption("The loss curve appears after the first step.")
+        return
+    chart = alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="step"),
+        y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False)),
+        color=alt.Color("series:N", title=None, scale=alt.Scale(domain=["train loss", "eval loss"],
+                                                                 range=["#4f46e5", "#f59e0b"])),
+        tooltip=["step", "series", alt.Tooltip("loss:Q", format=".4f")],
+    ).properties(height=260)
+    st.altair_chart(chart, width="stretch")
+
+
+def run_panel(job: jobs.Job) -> None:
+    """Status, progress, loss curve and controls of one training run."""
+    s = job.status
+    state = job.state
+    step, total = int(s.get("step") or 0), int(s.get("total_steps") or 0)
+    spec = job.spec
+    st.markdown(f"**{STATE_ICONS.get(state, '')} Run `{job.id}`** → adapter **{spec.get('name', '?')}** "
+                f"on {spec.get('data_name', '?')} · {state}")
+    if total:
+        st.progress(min(1.0, step / total), text=f"Step {step} / {total}")
+    cols = st.columns(5)
+    cols[0].metric("Step", f"{step} / {total or '?'}")
+    cols[1].metric("Epoch", f"{float(s.get('epoch') or 0):.2f}")
+    cols[2].metric("Elapsed", fmt_seconds(s.get("elapsed_s")))
+    cols[3].metric("ETA", fmt_seconds(s.get("eta_s")) if job.active else "—")
+    cols[4].metric("Train loss", f"{s['train_loss']:.4f}" if s.get("train_loss") is not None else "—",
+                   f"eval {s['eval_loss']:.4f}" if s.get("eval_loss") is not None else None, delta_color="off")
+    loss_chart(job.progress())
+    if state == "failed":
+        st.error(f"{s.get('error') or s.get('message')}" + (f"\n\n**What to do:** {s['hint']}" if s.get("hint") else ""),
+                 icon="❌")
+    elif state == "interrupted":
+        st.warning(s.get("message", "Interrupted."), icon="⚠️")
+    elif state == "cancelled":
+        st.info(s.get("message", "Cancelled."), icon="⏹️")
+    elif state == "completed":
+        r = s.get("result") or {}
+        st.success(f"Adapter **{r.get('adapter')}** saved · train loss {r.get('train_loss') or 0:.4f}"
+                   + (f" · eval loss {r['eval_loss']:.4f}" if r.get("eval_loss") is not None else "")
+                   + f" · {fmt_seconds(r.get('seconds'))}", icon="✅")
+    elif job.active:
+        st.caption(s.get("message", ""))
+
+
+def latest_run() -> jobs.Job | None:
+    runs = jobs.list_jobs(kind=KIND)
+    return runs[0] if runs else None
+
+
+def wait_briefly_for_start(job_id: str, seconds: float = 0.5) -> None:
+    time.sleep(seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adapters
+
+
+def adapters_table(records: list[adapters.AdapterRecord]) -> None:
+    rows = []
+    for r in records:
+        s = r.summary()
+        rows.append({
+            "name": s["name"], "base model": s["base_model"], "data": s["data"], "rows": s["rows"],
+            "rank": s["rank"], "epochs": s["epochs"], "lr": s["learning_rate"],
+            "train loss": s["train_loss"], "eval loss": s["eval_loss"],
+            "duration": fmt_seconds(s["duration_s"]) if s["duration_s"] is not None else "—",
+            "trainable": fmt_params(s["trainable_params"]), "size MB": s["size_mb"],
+            "source": "imported" if s["imported"] else "trained",
+        })
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"train loss": st.column_config.NumberColumn(format="%.4f"),
+                                "eval loss": st.column_config.NumberColumn(format="%.4f"),
+                                "lr": st.column_config.NumberColumn(format="%.1e")})
