@@ -68,8 +68,8 @@ DEFAULT_LIMITS = Limits()
 class ChunkSettings:
     """How documents are split into chunks (stored with each knowledge base)."""
 
-    size: int = field(default=500, metadata={"help": "Largest chunk, in characters or tokens."})
-    overlap: int = field(default=50, metadata={"help": "How much consecutive chunks share."})
+    size: int = field(default=400, metadata={"help": "Largest chunk, in characters or tokens."})
+    overlap: int = field(default=120, metadata={"help": "How much consecutive chunks share (keeps sentences whole in some chunk)."})
     unit: str = field(default="chars", metadata={"help": "Measure chunks in characters or in embedder tokens."})
 
     def __post_init__(self):
@@ -93,7 +93,7 @@ class ChunkSettings:
     @classmethod
     def from_dict(cls, data: dict | None) -> ChunkSettings:
         data = data or {}
-        return cls(size=int(data.get("size", 500)), overlap=int(data.get("overlap", 50)),
+        return cls(size=int(data.get("size", 400)), overlap=int(data.get("overlap", 120)),
                    unit=str(data.get("unit", "chars")))
 
 

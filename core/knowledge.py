@@ -647,11 +647,16 @@ def ingest(kb: str, sources: Iterable, *, chunking: ChunkSettings | None = None,
         pipeline = _Pipeline(kb, vs, manifest, kb_chunking, settings, limits, progress, len(sources))
         planned = []  # (result, entry, check, replaces, future)
         seen: dict[str, str] = {}
+        last_of_name = {safe_display_name(s.name): i for i, s in enumerate(sources)}
         pipeline.report()
-        for source in sources:
+        for position, source in enumerate(sources):
             name = safe_display_name(source.name)
             result = FileResult(name, "error")
             results.append(result)
+            if last_of_name[name] != position:
+                result.error = f"{name}: this name appears again later in the same upload; the later file was used."
+                pipeline.files_done += 1
+                continue
             try:
                 data = source.read(limits)
                 check = check_bytes(data, name, limits)

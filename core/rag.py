@@ -29,8 +29,9 @@ DEFAULT_K = 3
 DEFAULT_MIN_SCORE = 0.3
 MAX_CONTEXT_CHARS = 700  # per chunk in the prompt: keeps the 135M model's prompt short
 
-SYSTEM_PROMPT = ("You answer questions using only the numbered context passages. "
-                 "If the context does not contain the answer, reply exactly: I don't know.")
+# Tuned on demo/qa_test.jsonl with SmolLM2-135M (see README "Knowledge bases"): short system
+# instruction, numbered passages with the best one last (closest to the question), then the question.
+SYSTEM_PROMPT = "Answer the question only from the context. If the answer is not there, say \"I don't know\"."
 
 
 class RetrievalError(CrossroadsError):
@@ -158,24 +159,22 @@ def _clean_context(text: str) -> str:
 
 
 def format_context(retrieved: Sequence[Retrieved]) -> str:
-    return "\n\n".join(f"[{n}] (from {r.source}) {_clean_context(r.text)}" for n, r in enumerate(retrieved, 1))
+    """Numbered passages, [1] = most relevant, printed last so it sits right before the question."""
+    numbered = list(enumerate(retrieved, 1))
+    return "\n\n".join(f"[{n}] {_clean_context(r.text)}" for n, r in reversed(numbered))
 
 
 def rag_messages(question: str, retrieved: Sequence[Retrieved], history: Sequence[dict] = ()) -> list[dict]:
     """The chat messages the generator receives: instruction, earlier turns, context + question.
 
-    The context is data inside the user turn, numbered; the instruction comes last, right before
-    the question, because a 135M model follows what it read most recently.
+    The retrieved text is data inside the user turn (numbered passages); the question comes last
+    because a 135M model follows what it read most recently.
     """
     messages = [{"role": "system", "content": SYSTEM_PROMPT}]
     for turn in history:
         if turn.get("role") in ("user", "assistant") and isinstance(turn.get("content"), str):
             messages.append({"role": turn["role"], "content": turn["content"]})
-    messages.append({"role": "user", "content": (
-        f"Context:\n{format_context(retrieved)}\n\n"
-        "Answer the question with a short fact copied from the context. "
-        "If the context does not say, reply: I don't know.\n"
-        f"Question: {question.strip()}")})
+    messages.append({"role": "user", "content": f"{format_context(retrieved)}\n\nAccording to the text above: {question.strip()}"})
     return messages
 
 
