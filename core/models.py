@@ -171,3 +171,160 @@ def embedder_name(settings: Settings | None = None) -> str:
     """A stable name for the embedder, stored with collections to catch mismatches."""
     settings = settings or get_settings()
     return "all-MiniLM-L6-v2" if settings.embedder == BUNDLED_EMBEDDER else Path(settings.embedder).name
+
+
+_adapter_lock = threading.Lock()
+
+
+class AdapterRefused(ModelNotFound):
+    """An adapter folder we will not load (missing, pickle weights, wrong base model)."""
+
+
+def _check_adapter_folder(name: str, folder: Path) -> None:
+    if not (folder / "adapter_config.json").is_file() or not (folder / "adapter_model.safetensors").is_file():
+        raise AdapterRefused(
+            f"Adapter {name!r} has no adapter_config.json + adapter_model.safetensors in {folder}.",
+            hint="Train it again, or upload a zip with the safetensors weights.",
+        )
+    if any(folder.glob("*.bin")) or any(folder.glob("*.pt")) or any(folder.glob("*.pkl")):
+        raise AdapterRefused(f"Adapter {name!r} contains pickle weights; they are never loaded.",
+                             hint="Keep only adapter_model.safetensors in the folder.")
+
+
+def load_adapters(adapters: dict[str, Path], settings: Settings | None = None):
+    """(model, tokenizer): the one shared base model with these LoRA adapters attached by name.
+
+    Each adapter is loaded once and kept; there is never a second copy of the base model. No
+    adapter is *active*: a plain `generate()` on the result behaves as the base model, and an
+    adapter applies only to the rows that name it (`generate(..., adapter_names=[...])`, with
+    "__base__" for no adapter). So the base and fine-tuned arms share one model safely.
+    """
+    from peft import PeftModel
+
+    base, tokenizer = load_generator(settings)
+    if not adapters:
+        return base, tokenizer
+    with _adapter_lock:
+        # Kept on the base model itself, so it lives exactly as long as the cached base model.
+        model = getattr(base, "_crossroads_peft", None)
+        for name, folder in adapters.items():
+            if model is not None and name in model.peft_config:
+                continue
+            folder = Path(folder)
+            _check_adapter_folder(name, folder)
+            try:
+                if model is None:
+                    model = PeftModel.from_pretrained(base, str(folder), adapter_name=name, is_trainable=False)
+                    object.__setattr__(base, "_crossroads_peft", model)  # not a registered submodule
+                else:
+                    model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise AdapterRefused(
+                    f"Adapter {name!r} does not fit the base model: {str(exc)[:200]}",
+                    hint="It was trained for another base model; train it again on this one.",
+                ) from exc
+        model.base_model.set_adapter([])  # nothing active: plain calls are the base model
+        model.eval()
+        return model, tokenizer
+
+
+# --- Adapters (issue 4): LoRA adapters over the one cached base model ---------------------------
+
+_adapter_lock = threading.RLock()
+_adapter_models: dict[int, object] = {}  # id(base model) -> PeftModel wrapping it
+_adapter_stamps: dict[tuple[int, str], tuple] = {}  # (id(base), adapter name) -> file stamp
+
+
+def load_tokenizer(settings: Settings | None = None):
+    """The generator's tokenizer alone (validation, token counts, prompt previews)."""
+    return load_generator(settings)[1]
+
+
+def _adapter_stamp(folder: Path) -> tuple:
+    weights = folder / "adapter_model.safetensors"
+    stat = weights.stat()
+    return (str(folder.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def load_adapter_model(adapter_dirs: dict[str, str | Path], settings: Settings | None = None):
+    """(PeftModel, tokenizer): the cached base generator with the named LoRA adapters attached.
+
+    There is one copy of the base weights per process: the adapters are injected into the
+    model `load_generator` returns. Every adapter layer is left *disabled*, so plain calls
+    (and the base arm) behave exactly like the base model; answer with an adapter inside
+    `with adapter_active(model, name):` (None = base), which also serializes adapter switching
+    between sessions. Adapters are checked (safetensors only, fits the base model, finite
+    weights) before loading; a changed adapter folder (same name) is reloaded.
+    """
+    from peft import PeftModel
+
+    from core.adapters import check_adapter_folder
+
+    base, tokenizer = load_generator(settings)
+    with _adapter_lock:
+        peft_model = _adapter_models.get(id(base))
+        for name, folder in adapter_dirs.items():
+            folder = Path(folder)
+            if not (folder / "adapter_model.safetensors").is_file():
+                raise ModelNotFound(f"Adapter {name!r} has no adapter_model.safetensors in {folder}.",
+                                    hint="Train it again or import it on the Fine-tune page.")
+            stamp = _adapter_stamp(folder)
+            if _adapter_stamps.get((id(base), name)) == stamp:
+                continue
+            check_adapter_folder(folder, settings)
+            if peft_model is None:
+                peft_model = PeftModel.from_pretrained(base, str(folder), adapter_name=name, is_trainable=False)
+                _adapter_models[id(base)] = peft_model
+            elif name in peft_model.peft_config:  # changed on disk: swap it in under the same name
+                swap = f"__swap_{name}"
+                peft_model.load_adapter(str(folder), adapter_name=swap, is_trainable=False)
+                peft_model.set_adapter(swap)
+                peft_model.delete_adapter(name)
+                peft_model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+                peft_model.set_adapter(name)
+                peft_model.delete_adapter(swap)
+            else:
+                peft_model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+            _adapter_stamps[(id(base), name)] = stamp
+        if peft_model is None:
+            raise ModelNotFound("No adapter given.", hint="Pass at least one adapter folder.")
+        peft_model.eval()
+        peft_model.base_model.disable_adapter_layers()
+    return peft_model, tokenizer
+
+
+class adapter_active:  # noqa: N801 (used as a context manager, like torch.no_grad)
+    """`with adapter_active(peft_model, name):` answers with adapter `name` (None = the base).
+
+    Holds a process-wide lock for the duration, so concurrent sessions never see each other's
+    adapter; the adapter layers are disabled again on exit.
+    """
+
+    def __init__(self, model, name: str | None):
+        self.model, self.name = model, name
+
+    def __enter__(self):
+        _adapter_lock.acquire()
+        try:
+            tuner = getattr(self.model, "base_model", None)
+            if self.name is not None:
+                if self.name not in getattr(self.model, "peft_config", {}):
+                    raise ModelNotFound(f"Adapter {self.name!r} is not loaded.",
+                                        hint="Load it with load_adapter_model first.")
+                self.model.set_adapter(self.name)
+                tuner.enable_adapter_layers()
+            elif tuner is not None and hasattr(tuner, "disable_adapter_layers"):
+                tuner.disable_adapter_layers()
+        except BaseException:
+            _adapter_lock.release()
+            raise
+        return self.model
+
+    def __exit__(self, *exc):
+        try:
+            tuner = getattr(self.model, "base_model", None)
+            if tuner is not None and hasattr(tuner, "disable_adapter_layers"):
+                tuner.disable_adapter_layers()
+        finally:
+            _adapter_lock.release()
+        return False

@@ -1,7 +1,92 @@
+"""Compare: one question, the chosen arms side by side, streamed, with figures and sources."""
+
+from dataclasses import replace
+
 import streamlit as st
 
-from ui.common import placeholder
+from core.adapters import list_adapters
+from core.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
+from core.conversation import Conversation
+from core.errors import CrossroadsError
+from core.generation import Decoding
+from core.knowledge import list_kbs
+from core.rag import SEARCH_TYPES, RetrievalConfig
+from ui.arms_view import get_arms, render_record, stream_into_columns
+from ui.common import show_error
 
 st.title("Compare")
-placeholder("Ask one question and watch base, RAG, fine-tuned and hybrid answers stream side by side, "
-            "each with latency, tokens/s and cited sources.", "issue 5")
+st.caption("One question, up to four arms on the same base model with the same decoding. "
+           "Base and fine-tuned get the same prompt; RAG and hybrid get the same retrieved context.")
+
+kbs = [kb["name"] for kb in list_kbs()]
+adapters = [a.name for a in list_adapters()]
+
+with st.container(border=True):
+    c1, c2, c3 = st.columns([1, 1, 2])
+    kb = c1.selectbox("Knowledge base", kbs, index=0 if kbs else None, placeholder="none yet",
+                      help="Used by the RAG and hybrid arms.")
+    adapter = c2.selectbox("Adapter", adapters, index=0 if adapters else None, placeholder="none yet",
+                           help="The LoRA adapter used by the fine-tuned and hybrid arms.")
+    available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
+    arms = c3.pills("Arms", available, default=available, selection_mode="multi",
+                    format_func=ARM_TITLES.get, help="Arms that need a missing knowledge base or adapter are hidden.")
+    if len(available) < len(ARMS):
+        st.caption("RAG and hybrid need a knowledge base (Knowledge page); fine-tuned and hybrid need an "
+                   "adapter (Fine-tune page).")
+    with st.expander("Decoding and retrieval (shared by every arm)"):
+        d1, d2, d3, d4 = st.columns(4)
+        max_new = d1.number_input("Max new tokens", 8, 512, Decoding().max_new_tokens, step=8,
+                                  help=Decoding.__dataclass_fields__["max_new_tokens"].metadata["help"])
+        k = d2.number_input("Chunks (k)", 1, 10, RetrievalConfig().k,
+                            help=RetrievalConfig.__dataclass_fields__["k"].metadata["help"])
+        search = d3.selectbox("Search", SEARCH_TYPES, help=RetrievalConfig.__dataclass_fields__["search_type"].metadata["help"])
+        min_score = d4.slider("Min relevance", 0.0, 1.0, RetrievalConfig().min_score, 0.05,
+                              help=RetrievalConfig.__dataclass_fields__["min_score"].metadata["help"])
+        st.caption("Greedy decoding (reproducible); no repetition penalty, so arms can copy facts from context.")
+
+arms = tuple(a for a in ARMS if a in (arms or []))
+conversation: Conversation = st.session_state.setdefault("compare_conversation", Conversation())
+
+tools = st.columns([1, 1, 1, 3])
+if tools[0].button("Clear conversation", icon=":material/delete:", disabled=not conversation.exchanges):
+    st.session_state["compare_conversation"] = conversation = Conversation()
+tools[1].download_button("Markdown", conversation.to_markdown(), "crossroads-compare.md", "text/markdown",
+                         icon=":material/download:", disabled=not conversation.exchanges)
+tools[2].download_button("JSON", conversation.to_json(), "crossroads-compare.json", "application/json",
+                         icon=":material/download:", disabled=not conversation.exchanges)
+
+
+def show_exchange(exchange) -> None:
+    with st.chat_message("user"):
+        st.write(exchange.question)
+    columns = st.columns(len(exchange.answers))
+    for column, (arm, record) in zip(columns, exchange.answers.items(), strict=True):
+        with column:
+            render_record(arm, record)
+    with st.expander("What changed: the prompt each arm received"):
+        tabs = st.tabs([ARM_TITLES[arm] for arm in exchange.answers])
+        for tab, record in zip(tabs, exchange.answers.values(), strict=True):
+            tab.code(record["prompt"], language=None, wrap_lines=True)
+
+
+for exchange in conversation.exchanges:
+    show_exchange(exchange)
+
+question = st.chat_input("Ask all arms a question", disabled=not arms)
+if not arms:
+    st.info("Choose at least one arm.")
+if question and arms:
+    try:
+        setup = ArmSetup(arms=arms, kb=kb, adapter=adapter,
+                         retrieval=replace(RetrievalConfig(), k=int(k), search_type=search, min_score=float(min_score)),
+                         decoding=replace(Decoding(), max_new_tokens=int(max_new)))
+        engine = get_arms(setup)
+        with st.chat_message("user"):
+            st.write(question)
+        prepared = engine.prepare(question, conversation.histories())
+        stream_into_columns(engine, prepared, dict(zip(arms, st.columns(len(arms)), strict=True)))
+        conversation.setup = setup.describe()
+        conversation.add(question, prepared, {arm: engine.prompt_text(a) for arm, a in prepared.items()})
+        st.rerun()
+    except CrossroadsError as exc:
+        show_error(exc)

@@ -1,7 +1,173 @@
+"""Evaluate: an eval set through the chosen arms as a background job -> a saved, comparable report."""
+
+from dataclasses import replace
+from pathlib import Path
+
 import streamlit as st
 
-from ui.common import placeholder
+from core import jobs
+from core.adapters import list_adapters
+from core.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
+from core.errors import CrossroadsError
+from core.evalsets import EvalSet, load_eval_bytes, load_eval_file
+from core.evaluate import cloze_set, list_reports, load_report, start_evaluation
+from core.generation import Decoding
+from core.knowledge import list_kbs
+from core.rag import RetrievalConfig
+from ui.common import show_error
+from ui.report_view import render_report
+
+DEMO_SET = Path("demo/qa_test.jsonl")
+SOURCES = ["Demo Q&A test set", "Upload a file", "Fill-in-the-blank questions from a knowledge base"]
 
 st.title("Evaluate")
-placeholder("Run an eval set through every arm and get exact match, F1, ROUGE-L, hit@k and latency, "
-            "with paired-bootstrap confidence intervals and a per-question diff.", "issue 5")
+st.caption("Run an eval set through every chosen arm on the same base model and decoding. Metrics come with "
+           "paired-bootstrap confidence intervals; failures are shown, not hidden.")
+
+
+@st.fragment(run_every="1s")
+def job_panel() -> None:
+    job = next(iter(jobs.list_jobs("evaluate")), None)
+    if job is None:
+        return
+    status = job.status
+    with st.container(border=True):
+        total, step = status.get("total_steps") or 0, status.get("step") or 0
+        if job.active:
+            records = job.progress()
+            eta = ""
+            if records and step:
+                elapsed = records[-1].get("elapsed_s", 0)
+                eta = f" · elapsed {elapsed:.0f} s · ETA {elapsed / step * (total - step):.0f} s"
+            st.progress(step / total if total else 0.0, text=f"Evaluation {job.id}: {status.get('message', '')}{eta}")
+            if st.button("Cancel evaluation", icon=":material/stop:"):
+                jobs.cancel(job.id)
+        elif job.state == "completed":
+            st.success(f"Evaluation {job.id} finished: report {status.get('result', {}).get('report')}.",
+                       icon=":material/check_circle:")
+        elif job.state == "cancelled":
+            st.warning(f"Evaluation {job.id} was cancelled after {step} of {total} questions"
+                       + (" (partial report saved)." if status.get("result") else "."), icon=":material/block:")
+        else:
+            st.error(f"Evaluation {job.id} {job.state}: {status.get('error') or status.get('message')}",
+                     icon=":material/error:")
+    if st.session_state.get("eval_job_state", {}).get(job.id) != job.state:
+        was_active = st.session_state.setdefault("eval_job_state", {}).get(job.id) in jobs.ACTIVE
+        st.session_state["eval_job_state"][job.id] = job.state
+        if was_active and not job.active:
+            st.rerun()  # the new report appears in the list below
+
+
+def choose_eval_set(kb: str | None) -> EvalSet | None:
+    source = st.radio("Eval set", SOURCES, horizontal=True)
+    if source == SOURCES[0]:
+        st.caption("40 questions about the demo company: 20 paraphrase training questions, 20 ask unseen facts.")
+        return load_eval_file(DEMO_SET, name="demo Q&A test")
+    if source == SOURCES[1]:
+        upload = st.file_uploader("JSONL, JSON or CSV: `question` + `answer` (or a list), optional `source`; "
+                                  "or `text` + `label`", type=["jsonl", "json", "csv"], max_upload_size=50)
+        return load_eval_bytes(upload.getvalue(), upload.name) if upload else None
+    if not kb:
+        st.info("Choose a knowledge base first.")
+        return None
+    n = st.slider("Questions", 5, 100, 30, 5)
+    return cloze_set(kb, n)
+
+
+job_panel()
+kbs = [kb["name"] for kb in list_kbs()]
+adapters = [a.name for a in list_adapters()]
+
+with st.expander("New evaluation", expanded=not list_reports(), icon=":material/play_arrow:"):
+    c1, c2, c3 = st.columns([1, 1, 2])
+    kb = c1.selectbox("Knowledge base", kbs, index=0 if kbs else None, placeholder="none yet")
+    adapter = c2.selectbox("Adapter", adapters, index=0 if adapters else None, placeholder="none yet")
+    available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
+    arms = c3.pills("Arms", available, default=available, selection_mode="multi", format_func=ARM_TITLES.get,
+                    key="eval_arms")
+    try:
+        eval_set = choose_eval_set(kb)
+    except CrossroadsError as exc:
+        show_error(exc)
+        eval_set = None
+    d1, d2, d3 = st.columns(3)
+    limit = d1.number_input("Use at most N items", 1, 5000, 40)
+    max_new = d2.number_input("Max new tokens", 8, 256, 48, 8, help="Short answers keep evaluation fast.")
+    k = d3.number_input("Chunks (k)", 1, 10, RetrievalConfig().k)
+    if eval_set is not None:
+        st.caption(f"{len(eval_set)} items ({eval_set.kind})" + (" with gold sources: retrieval hit@k and failure "
+                   "labels will be measured." if eval_set.has_sources else "."))
+    start = st.button("Start evaluation", type="primary", icon=":material/play_arrow:",
+                      disabled=eval_set is None or not arms)
+    if start and eval_set is not None:
+        try:
+            chosen = tuple(a for a in ARMS if a in arms)
+            setup = ArmSetup(arms=chosen, kb=kb, adapter=adapter, retrieval=replace(RetrievalConfig(), k=int(k)),
+                             decoding=replace(Decoding(), max_new_tokens=int(max_new)))
+            subset = EvalSet(eval_set.name, eval_set.items[: int(limit)], eval_set.kind, eval_set.labels)
+            job = start_evaluation(subset, setup)
+            st.session_state.setdefault("eval_job_state", {})[job.id] = "queued"
+            st.rerun()
+        except CrossroadsError as exc:
+            show_error(exc)
+
+st.header("Reports")
+reports = list_reports()
+if not reports:
+    st.info("No reports yet: run an evaluation above.")
+else:
+    labels = {r["id"]: f"{r['id']} · {r['eval_set']} · {r['n']} items · {', '.join(r['arms'])}" for r in reports}
+    left, right = st.columns(2)
+    chosen = left.selectbox("Report", list(labels), format_func=labels.get)
+    other = right.selectbox("Compare with (optional)", [None, *[r for r in labels if r != chosen]],
+                            format_func=lambda r: "—" if r is None else labels[r])
+    try:
+        if other:
+            a, b = st.columns(2)
+            with a:
+                render_report(load_report(chosen), key="a")
+            with b:
+                render_report(load_report(other), key="b")
+        else:
+            render_report(load_report(chosen))
+    except CrossroadsError as exc:
+        show_error(exc)
+
+st.header("Freshness test")
+st.caption("Edit a fact in an indexed text file, re-index it and ask again: RAG should pick up the new fact "
+           "at once, the fine-tuned adapter keeps its trained answer until it is retrained. The edit stays in "
+           "the knowledge base (re-index the original file to undo it).")
+with st.expander("Run a freshness test", icon=":material/update:"):
+    if not kbs or not adapters:
+        st.info("Needs a knowledge base and an adapter.")
+    else:
+        from core.freshness import TEXT_KINDS, Edit, run_freshness_test
+        from core.knowledge import kb_files
+
+        f1, f2 = st.columns(2)
+        fkb = f1.selectbox("Knowledge base", kbs, key="fresh_kb")
+        fadapter = f2.selectbox("Adapter", adapters, key="fresh_adapter")
+        files = [f["name"] for f in kb_files(fkb) if f.get("kind") in TEXT_KINDS and f.get("status") == "complete"]
+        demo = fkb == "demo" and "support_policy.md" in files
+        file_name = st.selectbox("File to edit", files, index=files.index("support_policy.md") if demo else 0)
+        g1, g2 = st.columns(2)
+        old = g1.text_input("Fact as written now", "36 months" if demo else "")
+        new = g2.text_input("New fact", "48 months" if demo else "")
+        question = st.text_input("Question that asks for it",
+                                 "How long is the warranty on a Brindlemoor Skerry weather station?" if demo else "")
+        if st.button("Edit, re-index and re-ask", disabled=not (file_name and old and new and question)):
+            try:
+                with st.spinner("Asking before, re-indexing, asking after…"):
+                    st.session_state["freshness"] = run_freshness_test(fkb, fadapter, Edit(file_name, old, new, question))
+            except CrossroadsError as exc:
+                show_error(exc)
+        result = st.session_state.get("freshness")
+        if result:
+            rows = [{"arm": ARM_TITLES[arm], "before the edit": r["before"], "after the edit": r["after"],
+                     "new fact in answer": "yes" if r["new_fact_after"] else "no"} for arm, r in result["arms"].items()]
+            st.dataframe(rows, hide_index=True)
+            m1, m2 = st.columns(2)
+            m1.metric("Re-index time (measured now)", f"{result['reindex_seconds']:.1f} s",
+                      help=f"{result['chunks_reindexed']} chunks embedded and stored.")
+            retrain = result.get("retrain_seconds")
+            m2.metric("Retraining time (this adapter's run)", f"{retrain:.0f} s" if retrain else "not recorded")

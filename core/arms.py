@@ -1,0 +1,232 @@
+"""The four arms behind one interface: base, rag, ft (LoRA adapter), hybrid (adapter + RAG).
+
+Fairness by construction:
+- one base model in memory; the adapter is routed per row (`adapter_names`), never copied;
+- base and ft receive the very same messages (the adapter's training format); rag and hybrid
+  receive the very same retrieved context and messages: per pair, only the weights differ;
+- one `Decoding` for every arm;
+- all arms of a question are generated in one batched `generate` call, so no arm is favoured by
+  a warm cache or a quiet moment on the machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from core.errors import CrossroadsError
+from core.generation import BatchChatStream, Decoding
+from core.rag import (
+    RetrievalConfig,
+    Retrieved,
+    dont_know_message,
+    rag_messages,
+    retrieve,
+    sanitize_answer,
+)
+from core.settings import Settings, get_settings
+
+ARMS = ("base", "rag", "ft", "hybrid")
+ARM_TITLES = {"base": "Base", "rag": "RAG", "ft": "Fine-tuned", "hybrid": "Hybrid (FT + RAG)"}
+ARM_HELP = {
+    "base": "The base model alone, no context.",
+    "rag": "The base model with retrieved context from the knowledge base.",
+    "ft": "The base model with the LoRA adapter, no context.",
+    "hybrid": "The LoRA adapter and the same retrieved context as RAG.",
+}
+RETRIEVAL_ARMS = frozenset({"rag", "hybrid"})
+ADAPTER_ARMS = frozenset({"ft", "hybrid"})
+
+
+class ArmsError(CrossroadsError):
+    """The chosen arms cannot run with this setup."""
+
+
+def parse_arms(text: str | Sequence[str]) -> tuple[str, ...]:
+    names = [a.strip() for a in (text.split(",") if isinstance(text, str) else text) if a.strip()]
+    unknown = [a for a in names if a not in ARMS]
+    if unknown or not names:
+        raise ArmsError(f"Unknown arm(s): {', '.join(unknown) or '(none given)'}.", hint=f"Choose from {', '.join(ARMS)}.")
+    return tuple(a for a in ARMS if a in names)  # canonical order, no duplicates
+
+
+@dataclass(frozen=True)
+class ArmSetup:
+    """What every arm shares for one comparison or evaluation."""
+
+    arms: tuple[str, ...] = ARMS
+    kb: str | None = None
+    adapter: str | None = None
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    decoding: Decoding = field(default_factory=Decoding)
+
+    def __post_init__(self):
+        if needs := [a for a in self.arms if a in RETRIEVAL_ARMS] if not self.kb else []:
+            raise ArmsError(f"The {', '.join(needs)} arm(s) need a knowledge base.",
+                            hint="Choose a knowledge base (Knowledge page), or leave those arms out.")
+        if needs := [a for a in self.arms if a in ADAPTER_ARMS] if not self.adapter else []:
+            raise ArmsError(f"The {', '.join(needs)} arm(s) need a fine-tuned adapter.",
+                            hint="Train one on the Fine-tune page, or leave those arms out.")
+
+    def describe(self) -> dict:
+        return {"arms": list(self.arms), "kb": self.kb, "adapter": self.adapter,
+                "retrieval": vars(self.retrieval).copy(), "decoding": vars(self.decoding).copy()}
+
+
+@dataclass
+class ArmAnswer:
+    """One arm's answer to one question, with its figures."""
+
+    arm: str
+    messages: list[dict]
+    sources: list[Retrieved] = field(default_factory=list)
+    retrieval_ms: float | None = None
+    text: str = ""
+    fixed: bool = False  # answered without generation (nothing relevant retrieved)
+    first_token_ms: float | None = None
+    total_ms: float = 0.0
+    prompt_tokens: int = 0
+    answer_tokens: int = 0
+
+    @property
+    def answer(self) -> str:
+        return sanitize_answer(self.text).strip()
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.answer_tokens / (self.total_ms / 1000) if self.total_ms > 0 and self.answer_tokens else 0.0
+
+    def record(self, with_text: bool = True) -> dict:
+        """The JSON record of the CLI, the exports and the reports."""
+        round2 = lambda v: None if v is None else round(v, 2)  # noqa: E731
+        return {
+            "answer": self.answer,
+            "sources": [s.as_source() if with_text else {**s.as_source(), "text": s.text[:300]} for s in self.sources],
+            "retrieval_ms": round2(self.retrieval_ms),
+            "first_token_ms": round2(self.first_token_ms),
+            "total_ms": round2(self.total_ms + (self.retrieval_ms or 0)),
+            "generation_ms": round2(self.total_ms),
+            "prompt_tokens": self.prompt_tokens,
+            "tokens": self.answer_tokens,
+            "tokens_per_s": round(self.tokens_per_s, 2),
+            "answered_without_generation": self.fixed,
+        }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """An earlier exchange of one arm's own conversation."""
+
+    question: str
+    answer: str
+
+
+class Arms:
+    """Answers questions with the chosen arms; one model, one decoding, batched generation."""
+
+    def __init__(self, setup: ArmSetup, settings: Settings | None = None, *, embedder=None):
+        from core import models
+
+        self.setup = setup
+        self.settings = settings or get_settings()
+        self._embedder = embedder
+        self.adapter_meta: dict = {}
+        self.labels: tuple[str, ...] = ()
+        if setup.adapter:
+            from core.adapters import get_adapter
+
+            record = get_adapter(setup.adapter, self.settings)
+            self.adapter_meta = record.meta
+            self.labels = tuple((record.meta.get("data") or {}).get("labels") or ())
+            self.model, self.tokenizer = models.load_adapters({setup.adapter: record.path}, self.settings)
+        else:
+            self.model, self.tokenizer = models.load_generator(self.settings)
+
+    # ------------------------------------------------------------------ prompts
+
+    def plain_messages(self, question: str, history: Sequence[Turn] = (), labels: Sequence[str] = ()) -> list[dict]:
+        """The no-context prompt: exactly the format the adapter was trained on (base gets the same)."""
+        from core.datasets import Row, chat_messages
+
+        context = tuple(item for t in history for item in (("user", t.question), ("assistant", t.answer)))
+        labels = tuple(labels) or self.labels
+        row = Row(0, prompt=question, target="", context=context, label="" if labels else None)
+        return chat_messages(row, labels)
+
+    def _retrieve(self, question: str) -> tuple[list[Retrieved], float]:
+        start = time.perf_counter()
+        cfg = self.setup.retrieval
+        hits = retrieve(self.setup.kb, question, k=cfg.k, search_type=cfg.search_type, min_score=cfg.min_score,
+                        fetch_k=cfg.fetch_k, lambda_mult=cfg.lambda_mult, embedder=self._embedder,
+                        settings=self.settings)
+        return hits, (time.perf_counter() - start) * 1000
+
+    def prepare(self, question: str, histories: dict[str, Sequence[Turn]] | None = None,
+                labels: Sequence[str] = ()) -> dict[str, ArmAnswer]:
+        """Each arm's messages (and the shared retrieval), before any generation."""
+        histories = histories or {}
+        question = question.strip()
+        if not question:
+            raise ArmsError("The question is empty.", hint="Type a question.")
+        sources, retrieval_ms = ([], None)
+        if RETRIEVAL_ARMS & set(self.setup.arms):
+            sources, retrieval_ms = self._retrieve(question)
+        prepared = {}
+        for arm in self.setup.arms:
+            history = histories.get(arm, ())
+            if arm in RETRIEVAL_ARMS:
+                turns = [m for t in history for m in ({"role": "user", "content": t.question},
+                                                      {"role": "assistant", "content": t.answer})]
+                answer = ArmAnswer(arm, rag_messages(question, sources, turns), list(sources), retrieval_ms)
+                if not sources:
+                    answer.fixed, answer.text = True, dont_know_message(self.setup.kb)
+            else:
+                answer = ArmAnswer(arm, self.plain_messages(question, history, labels))
+            prepared[arm] = answer
+        return prepared
+
+    def prompt_text(self, answer: ArmAnswer) -> str:
+        """The exact text the model reads (chat template applied): the "what changed" view."""
+        return self.tokenizer.apply_chat_template(answer.messages, add_generation_prompt=True, tokenize=False)
+
+    # ------------------------------------------------------------------ generation
+
+    def _adapter_names(self, arms: Sequence[str]) -> list[str] | None:
+        if not self.setup.adapter:
+            return None
+        return [self.setup.adapter if arm in ADAPTER_ARMS else "__base__" for arm in arms]
+
+    def stream(self, prepared: Sequence[ArmAnswer]) -> Iterator[tuple[ArmAnswer, str]]:
+        """Generate every prepared answer in one batch; yields (answer, text piece) as they come."""
+        for answer in prepared:
+            if answer.fixed:
+                yield answer, answer.text
+        todo = [a for a in prepared if not a.fixed]
+        if not todo:
+            return
+        batch = BatchChatStream(self.model, self.tokenizer, [a.messages for a in todo], self.setup.decoding,
+                                self._adapter_names([a.arm for a in todo]))
+        for row, piece in batch:
+            todo[row].text += piece
+            yield todo[row], piece
+        for answer, stats in zip(todo, batch.stats, strict=True):
+            answer.first_token_ms, answer.total_ms = stats.first_token_ms, stats.total_ms
+            answer.prompt_tokens, answer.answer_tokens = stats.prompt_tokens, stats.answer_tokens
+
+    def answer(self, question: str, histories: dict[str, Sequence[Turn]] | None = None,
+               labels: Sequence[str] = ()) -> dict[str, ArmAnswer]:
+        prepared = self.prepare(question, histories, labels)
+        for _ in self.stream(list(prepared.values())):
+            pass
+        return prepared
+
+    def answer_many(self, questions: Sequence[str], labels: Sequence[str] = ()) -> list[dict[str, ArmAnswer]]:
+        """Several questions at once (evaluation). Rows are batched by prompt shape: the
+        no-context arms together and the retrieval arms together, so little is padded."""
+        prepared = [self.prepare(q, labels=labels) for q in questions]
+        for group in (("base", "ft"), ("rag", "hybrid")):
+            rows = [p[arm] for p in prepared for arm in group if arm in p]
+            for _ in self.stream(rows):
+                pass
+        return prepared

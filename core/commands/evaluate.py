@@ -1,0 +1,77 @@
+"""`python -m core evaluate`: an eval set through the chosen arms -> report JSON."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="score the arms on an eval set (JSON report)")
+    parser.add_argument("--kb", help="knowledge base (needed by rag, hybrid)")
+    parser.add_argument("--adapter", help="LoRA adapter name (needed by ft, hybrid)")
+    parser.add_argument("--data", help="eval set: JSONL/JSON/CSV with question+answer or text+label")
+    parser.add_argument("--cloze", type=int, metavar="N",
+                        help="instead of --data: N fill-in-the-blank questions generated from --kb")
+    parser.add_argument("--arms", default="base,rag,ft,hybrid", help="comma-separated: base,rag,ft,hybrid")
+    parser.add_argument("--out", type=Path, help="also write the report here")
+    parser.add_argument("--k", type=int, default=None, help="chunks retrieved per question")
+    parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=4, help="questions generated together")
+    parser.add_argument("--limit", type=int, help="only the first N items")
+    parser.set_defaults(func=run)
+
+
+def build_setup(args):
+    from dataclasses import replace
+
+    from core.arms import ArmSetup, parse_arms
+    from core.generation import Decoding
+    from core.rag import RetrievalConfig
+
+    retrieval = RetrievalConfig() if args.k is None else replace(RetrievalConfig(), k=args.k)
+    decoding = Decoding() if args.max_new_tokens is None else replace(Decoding(), max_new_tokens=args.max_new_tokens)
+    arms = parse_arms(args.arms)
+    # --kb / --adapter are optional when no chosen arm needs them: drop what cannot run only if
+    # the user left the default arm list; an explicit list that cannot run is an error.
+    if args.arms == "base,rag,ft,hybrid":
+        arms = tuple(a for a in arms if (a not in ("rag", "hybrid") or args.kb) and (a not in ("ft", "hybrid") or args.adapter))
+    return ArmSetup(arms=arms, kb=args.kb, adapter=args.adapter, retrieval=retrieval, decoding=decoding)
+
+
+def load_set(args):
+    from core.errors import CrossroadsError
+    from core.evalsets import EvalSet, load_eval_file
+
+    if args.cloze:
+        if not args.kb:
+            raise CrossroadsError("--cloze needs --kb: the questions come from its documents.")
+        from core.evaluate import cloze_set
+
+        eval_set = cloze_set(args.kb, args.cloze)
+    elif args.data:
+        eval_set = load_eval_file(Path(args.data))
+    else:
+        raise CrossroadsError("Give an eval set: --data FILE or --cloze N.")
+    if args.limit:
+        eval_set = EvalSet(eval_set.name, eval_set.items[: args.limit], eval_set.kind, eval_set.labels)
+    return eval_set
+
+
+def run(args) -> int:
+    from core.__main__ import print_json
+    from core.evaluate import evaluate, save_report
+
+    setup = build_setup(args)
+    eval_set = load_set(args)
+
+    def progress(p) -> None:
+        eta = f", ETA {p.eta_s:.0f} s" if p.eta_s is not None else ""
+        print(f"{p.done}/{p.total} questions, {p.elapsed_s:.0f} s{eta}", file=sys.stderr, flush=True)
+
+    report = evaluate(eval_set, setup, batch_size=args.batch_size, on_progress=progress)
+    save_report(report)
+    if args.out:
+        save_report(report, path=args.out)
+    print_json(report)
+    return 0

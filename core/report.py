@@ -1,0 +1,131 @@
+"""Evaluation reports as tables and documents: metric tables, CI readings, CSV and Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from core.arms import ARM_TITLES
+
+PERCENT_METRICS = ("exact_match", "f1", "contains", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr",
+                   "groundedness_proxy")
+METRIC_TITLES = {
+    "exact_match": "Exact match", "f1": "Token F1", "contains": "Contains gold", "rougeL": "ROUGE-L",
+    "accuracy": "Accuracy", "macro_f1": "Macro-F1", "hit_at_k": "Retrieval hit@k", "mrr": "MRR",
+    "groundedness_proxy": "Groundedness (proxy)", "latency_p50_ms": "Latency p50 (ms)",
+    "latency_p95_ms": "Latency p95 (ms)", "tokens_per_s": "Tokens/s", "prompt_tokens_mean": "Prompt tokens",
+    "train_seconds": "Training time (s)", "trainable_params": "Trainable params",
+}
+
+
+def primary_metric(report: dict) -> str:
+    return "accuracy" if report.get("kind") == "label" else "f1"
+
+
+def metric_rows(report: dict) -> list[dict]:
+    """One row per arm: the arm's metrics, in the order of METRIC_TITLES."""
+    rows = []
+    for arm, values in report["arms"].items():
+        row = {"arm": ARM_TITLES.get(arm, arm)}
+        for key, title in METRIC_TITLES.items():
+            if values.get(key) is not None:
+                row[title] = values[key]
+        rows.append(row)
+    return rows
+
+
+def reading(interval: list[float]) -> str:
+    low, _, high = interval
+    if low > 0:
+        return "better (CI above 0)"
+    if high < 0:
+        return "worse (CI below 0)"
+    return "no clear difference (CI spans 0)"
+
+
+def delta_rows(report: dict) -> list[dict]:
+    """One row per (pair, metric): the mean difference, its 95% CI and a plain reading."""
+    rows = []
+    for pair, by_metric in report.get("deltas", {}).items():
+        a, b = pair.split("-")
+        for metric, interval in by_metric.items():
+            low, mean, high = interval
+            rows.append({"comparison": f"{ARM_TITLES.get(a, a)} − {ARM_TITLES.get(b, b)}",
+                         "metric": METRIC_TITLES.get(metric, metric), "difference": mean, "CI low": low,
+                         "CI high": high, "reading": reading(interval)})
+    return rows
+
+
+def question_rows(report: dict) -> list[dict]:
+    """The per-question table: gold, each arm's answer, its primary score and failure label."""
+    metric = "accuracy" if report.get("kind") == "label" else "contains"
+    rows = []
+    for n, q in enumerate(report.get("questions", []), 1):
+        row = {"#": n, "question": q["question"], "gold": " | ".join(q["gold"])}
+        for arm, answer in q["answers"].items():
+            title = ARM_TITLES.get(arm, arm)
+            row[title] = answer
+            row[f"{title} ✓"] = q["scores"][arm].get(metric)
+            if arm in (q.get("failure") or {}):
+                row[f"{title} failure"] = q["failure"][arm] or ""
+        rows.append(row)
+    return rows
+
+
+def disagreements(report: dict) -> list[int]:
+    """Indexes of questions on which the arms do not all score the same."""
+    metric = "accuracy" if report.get("kind") == "label" else "contains"
+    return [i for i, q in enumerate(report.get("questions", []))
+            if len({round(s.get(metric) or 0, 6) for s in q["scores"].values()}) > 1]
+
+
+def to_csv(report: dict) -> str:
+    rows = question_rows(report)
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out.getvalue()
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.0f}"
+    return str(value)
+
+
+def to_markdown(report: dict) -> str:
+    """A report someone who never opened the app can read."""
+    setup = report.get("setup", {})
+    meta = report.get("meta", {})
+    lines = [
+        f"# Crossroads evaluation {report.get('id', '')}", "",
+        f"- Eval set: **{report.get('eval_set', {}).get('name')}** ({report['n']} items, {report.get('kind')})",
+        f"- Arms: {', '.join(ARM_TITLES.get(a, a) for a in report['arms'])}",
+        f"- Knowledge base: {setup.get('kb') or '—'} · adapter: {setup.get('adapter') or '—'}",
+        f"- Decoding: {setup.get('decoding')}",
+        f"- Retrieval: {setup.get('retrieval')}",
+        f"- Device: {meta.get('device')} · run time {meta.get('seconds')} s · created {report.get('created')}",
+        "", "## Metrics by arm", "",
+    ]
+    rows = metric_rows(report)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |" for row in rows]
+    lines += ["", f"## Differences ({meta.get('ci', 'paired bootstrap 95% CI')})", "",
+              "| comparison | metric | difference | 95% CI | reading |", "|---|---|---|---|---|"]
+    lines += [f"| {r['comparison']} | {r['metric']} | {r['difference']:+.3f} | [{r['CI low']:+.3f}, {r['CI high']:+.3f}] "
+              f"| {r['reading']} |" for r in delta_rows(report)]
+    failures = {}
+    for q in report.get("questions", []):
+        for arm, label in (q.get("failure") or {}).items():
+            if label:
+                failures.setdefault(ARM_TITLES.get(arm, arm), {}).setdefault(label, 0)
+                failures[ARM_TITLES.get(arm, arm)][label] += 1
+    if failures:
+        lines += ["", "## Failures of the retrieval arms", ""]
+        lines += [f"- {arm}: " + ", ".join(f"{n} {label}" for label, n in counts.items()) for arm, counts in failures.items()]
+    lines += ["", "Metric values are shares between 0 and 1; groundedness is a lexical proxy (share of answer "
+              "words found in the retrieved text), not a judgement of truth.", ""]
+    return "\n".join(lines)

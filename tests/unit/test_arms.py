@@ -1,0 +1,81 @@
+"""The four arms on the real bundled model: one model, adapter routed per row, fair prompts."""
+
+import pytest
+import torch
+
+from core import models
+from core.arms import ARMS, Arms, ArmSetup, ArmsError, Turn, parse_arms
+from core.generation import Decoding, generate_chat
+from tests.helpers.adapters import make_random_adapter
+
+pytestmark = pytest.mark.slow
+SHORT = Decoding(max_new_tokens=12)
+
+
+def test_parse_arms_is_canonical_and_strict():
+    assert parse_arms("hybrid,base,rag") == ("base", "rag", "hybrid")
+    with pytest.raises(ArmsError, match="Unknown arm"):
+        parse_arms("base,magic")
+
+
+def test_setup_names_what_is_missing():
+    with pytest.raises(ArmsError, match="need a knowledge base"):
+        ArmSetup(arms=("rag",))
+    with pytest.raises(ArmsError, match="need a fine-tuned adapter"):
+        ArmSetup(arms=("ft",))
+    assert ArmSetup(arms=("base",)).describe()["arms"] == ["base"]
+
+
+@pytest.fixture
+def adapter_arms(model_data_dir):
+    make_random_adapter(model_data_dir, "rnd")
+    return Arms(ArmSetup(arms=("base", "ft"), adapter="rnd", decoding=SHORT))
+
+
+def test_base_and_ft_get_identical_prompts(adapter_arms):
+    prepared = adapter_arms.prepare("What is the capital of Norway?")
+    assert prepared["base"].messages == prepared["ft"].messages
+
+
+def test_adapter_is_routed_per_row_without_a_second_model(adapter_arms):
+    base_model, tokenizer = models.load_generator()
+    question = "Describe the sea in one sentence."
+    answers = adapter_arms.answer(question)
+    messages = answers["base"].messages
+    # The shared model, used plainly, is still the base model (no adapter active).
+    plain, _ = generate_chat(base_model, tokenizer, messages, SHORT)
+    assert answers["base"].text == plain
+    # The ft row really went through the (random, strong) adapter.
+    assert answers["ft"].text != plain
+    peft_model = adapter_arms.model
+    with torch.inference_mode():
+        peft_model.base_model.set_adapter("rnd")
+        try:
+            expected, _ = generate_chat(peft_model, tokenizer, messages, SHORT)
+        finally:
+            peft_model.base_model.set_adapter([])
+    assert answers["ft"].text == expected
+    # One copy of the weights: the PEFT model wraps the very same base module.
+    assert peft_model.get_base_model() is base_model
+
+
+def test_answers_carry_figures_and_history_is_per_arm(adapter_arms):
+    history = {"base": [Turn("Hi", "Hello!")], "ft": []}
+    answers = adapter_arms.answer("And who are you?", histories=history)
+    assert len(answers["base"].messages) == len(answers["ft"].messages) + 2
+    for arm in ("base", "ft"):
+        record = answers[arm].record()
+        assert record["tokens"] > 0 and record["total_ms"] > 0 and record["first_token_ms"] > 0
+        assert record["sources"] == [] and record["retrieval_ms"] is None
+
+
+def test_prompt_text_is_the_chat_template(adapter_arms):
+    prepared = adapter_arms.prepare("Why is the sky blue?")
+    text = adapter_arms.prompt_text(prepared["base"])
+    assert "Why is the sky blue?" in text and text.rstrip().endswith("assistant")
+
+
+def test_all_arm_names_have_titles():
+    from core.arms import ARM_HELP, ARM_TITLES
+
+    assert set(ARM_TITLES) == set(ARM_HELP) == set(ARMS)

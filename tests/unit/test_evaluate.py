@@ -1,0 +1,121 @@
+"""Evaluation reports: structure, scores, CIs and failure labels (fake arms; real arms in test_quality)."""
+
+import json
+
+import pytest
+
+from core import report as R
+from core.arms import ArmAnswer, ArmSetup
+from core.evalsets import EvalItem, EvalSet
+from core.evaluate import GENERATION_ERROR, RETRIEVAL_MISS, evaluate, list_reports, load_report, save_report
+from core.rag import RetrievalConfig, Retrieved
+
+
+class FakeArms:
+    """Answers from a table: {arm: {question: (answer, retrieved source or None)}}."""
+
+    adapter_meta = {"duration_s": 12.5, "trainable_params": 1000}
+
+    def __init__(self, table):
+        self.table = table
+
+    def answer_many(self, questions, labels=()):
+        out = []
+        for q in questions:
+            answers = {}
+            for arm, rows in self.table.items():
+                text, source = rows[q]
+                sources = [Retrieved(text=f"context about {q}", source=source, chunk=0, score=0.8)] if source else []
+                answers[arm] = ArmAnswer(arm, [], sources, 5.0 if arm in ("rag", "hybrid") else None, text,
+                                         first_token_ms=10, total_ms=100 + len(text), prompt_tokens=20, answer_tokens=5)
+            out.append(answers)
+        return out
+
+
+QUESTIONS = [EvalItem(f"q{i}", (f"gold{i}",), source=f"doc{i}.md") for i in range(12)]
+
+
+def table():
+    return {
+        "base": {f"q{i}": ("no idea", None) for i in range(12)},
+        "rag": {f"q{i}": (f"it is gold{i}" if i < 10 else "wrong", f"doc{i}.md" if i != 11 else "other.md")
+                for i in range(12)},
+    }
+
+
+@pytest.fixture
+def report(data_dir):
+    setup = ArmSetup(arms=("base", "rag"), kb="kb", retrieval=RetrievalConfig(k=3))
+    return evaluate(EvalSet("unit", tuple(QUESTIONS)), setup, engine=FakeArms(table()), batch_size=5)
+
+
+def test_report_has_the_cli_contract(report):
+    assert report["n"] == 12 and report["complete"]
+    for arm in ("base", "rag"):
+        for key in ("exact_match", "f1", "contains", "rougeL", "latency_p50_ms", "latency_p95_ms", "tokens_per_s"):
+            assert key in report["arms"][arm]
+    low, mean, high = report["deltas"]["rag-base"]["contains"]
+    assert low <= mean <= high
+    q = report["questions"][0]
+    assert set(q) >= {"question", "gold", "answers", "scores", "failure"}
+    json.dumps(report)  # serialisable
+
+
+def test_scores_and_ci_reflect_the_answers(report):
+    assert report["arms"]["base"]["contains"] == 0.0
+    assert report["arms"]["rag"]["contains"] == pytest.approx(10 / 12)
+    assert report["arms"]["rag"]["hit_at_k"] == pytest.approx(11 / 12)
+    low, mean, high = report["deltas"]["rag-base"]["contains"]
+    assert mean == pytest.approx(10 / 12) and low > 0  # clearly better
+    for metric, value in report["arms"]["rag"].items():
+        if metric in R.PERCENT_METRICS:
+            assert 0.0 <= value <= 1.0
+
+
+def test_failure_labels_tell_retrieval_miss_from_generation_error(report):
+    failures = [q["failure"]["rag"] for q in report["questions"]]
+    assert failures[:10] == [None] * 10
+    assert failures[10] == GENERATION_ERROR  # right document retrieved, wrong answer
+    assert failures[11] == RETRIEVAL_MISS  # the gold document was not retrieved
+    assert "base" not in report["questions"][0]["failure"]
+
+
+def test_label_sets_report_accuracy_and_macro_f1(data_dir):
+    items = tuple(EvalItem(t, (lab,), label=lab, kind="label") for t, lab in
+                  [("refund please", "billing"), ("parcel late", "shipping"), ("charged twice", "billing"),
+                   ("where is my box", "shipping")])
+    labels = ("billing", "shipping")
+    eval_set = EvalSet("tickets", items, "label", labels)
+    engine = FakeArms({"base": {i.question: ("billing", None) for i in items},
+                       "ft": {i.question: (i.label, None) for i in items}})
+    engine.adapter_meta = {"duration_s": 3.0, "trainable_params": 10}
+    result = evaluate(eval_set, ArmSetup(arms=("base", "ft"), adapter="a"), engine=engine)
+    assert result["arms"]["ft"]["accuracy"] == 1.0
+    assert result["arms"]["base"]["accuracy"] == 0.5
+    assert result["arms"]["ft"]["macro_f1"] == 1.0
+    assert result["arms"]["ft"]["train_seconds"] == 3.0
+    assert list(result["deltas"]) == ["ft-base"]
+
+
+def test_stop_between_batches_gives_a_partial_report(data_dir):
+    calls = iter([False, True])
+    result = evaluate(EvalSet("unit", tuple(QUESTIONS)), ArmSetup(arms=("base", "rag"), kb="kb"),
+                      engine=FakeArms(table()), batch_size=5, should_stop=lambda: next(calls))
+    assert result["n"] == 5 and not result["complete"]
+
+
+def test_reports_are_saved_listed_and_exported(report, data_dir):
+    save_report(report)
+    assert [r["id"] for r in list_reports()] == [report["id"]]
+    assert load_report(report["id"])["n"] == 12
+    markdown = R.to_markdown(report)
+    assert "RAG − Base" in markdown and "better (CI above 0)" in markdown
+    csv_text = R.to_csv(report)
+    assert csv_text.count("\n") == 13 and "RAG failure" in csv_text.splitlines()[0]
+    assert R.disagreements(report) == list(range(10))
+
+
+def test_unreadable_report_is_skipped_in_the_list(data_dir):
+    (data_dir / "reports").mkdir()
+    (data_dir / "reports" / "broken.json").write_text("{nope")
+    assert list_reports() == []

@@ -1,0 +1,57 @@
+"""Rendering of arm answers (Compare page) and the cached arms engine."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from core.arms import ARM_HELP, ARM_TITLES, Arms, ArmSetup
+from core.conversation import figures_line
+from core.rag import sanitize_answer
+
+
+@st.cache_resource(show_spinner="Loading the model and the adapter…", max_entries=4)
+def get_arms(setup: ArmSetup) -> Arms:
+    """One engine per setup; they all share the one cached base model."""
+    return Arms(setup)
+
+
+def arm_header(arm: str) -> None:
+    st.markdown(f"**{ARM_TITLES[arm]}**", help=ARM_HELP[arm])
+
+
+def render_sources(sources: list[dict]) -> None:
+    if not sources:
+        return
+    with st.expander(f"Sources ({len(sources)})"):
+        for n, source in enumerate(sources, 1):
+            where = f"p. {source['page']}, " if source.get("page") is not None else ""
+            st.markdown(f"**[{n}]** `{source['file']}` · {where}chunk {source['chunk']} · score {source['score']:.2f}")
+            st.text(source["text"])
+
+
+def render_record(arm: str, record: dict) -> None:
+    """A finished answer: text, figures, sources."""
+    with st.container(border=True):
+        arm_header(arm)
+        st.markdown(record["answer"] or "_(empty answer)_")
+        st.caption(figures_line(record))
+        render_sources(record.get("sources", []))
+
+
+def stream_into_columns(engine: Arms, prepared: dict, columns: dict) -> None:
+    """Stream every arm's answer into its own column as tokens arrive."""
+    slots = {}
+    for arm, column in columns.items():
+        with column, st.container(border=True):
+            arm_header(arm)
+            slots[arm] = st.empty()
+    texts = {arm: "" for arm in prepared}
+    last_draw = 0.0
+    for answer, piece in engine.stream(list(prepared.values())):
+        texts[answer.arm] += piece
+        if time.monotonic() - last_draw > 0.15:
+            for arm, text in texts.items():
+                slots[arm].markdown(sanitize_answer(text) + " ▌")
+            last_draw = time.monotonic()
