@@ -1,0 +1,167 @@
+"""Adapters: list / rename / delete / zip export + import, and the checks on untrusted zips."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core import adapters
+from core.adapters import AdapterError
+
+
+def _base_shape(model_dir: Path, key: str) -> tuple[int, int]:
+    from safetensors import safe_open
+
+    with safe_open(str(model_dir / "model.safetensors"), framework="pt") as f:
+        return tuple(f.get_slice(key).get_shape())
+
+
+def make_adapter_files(folder: Path, data_dir: Path, *, rank=4, in_features=None, fill=0.01, meta=None) -> Path:
+    """A small valid LoRA adapter on layer 0's q_proj of the bundled base model (hand-made tensors)."""
+    import torch
+    from safetensors.torch import save_file
+
+    out_f, in_f = _base_shape(data_dir / "models" / "smollm2-135m-instruct", "model.layers.0.self_attn.q_proj.weight")
+    in_f = in_features or in_f
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = "base_model.model.model.layers.0.self_attn.q_proj"
+    save_file({f"{prefix}.lora_A.weight": torch.full((rank, in_f), fill),
+               f"{prefix}.lora_B.weight": torch.full((out_f, rank), fill)}, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_text(json.dumps({
+        "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": 2 * rank,
+        "target_modules": ["q_proj"], "layers_to_transform": [0], "base_model_name_or_path": "x"}))
+    if meta is not None:
+        (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+def zip_folder(folder: Path, extra: dict[str, bytes] | None = None, skip=()) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for file in folder.iterdir():
+            if file.name not in skip:
+                zf.write(file, arcname=f"{folder.name}/{file.name}")
+        for name, payload in (extra or {}).items():
+            zf.writestr(name, payload)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def valid_zip(model_data_dir, tmp_path) -> bytes:
+    return zip_folder(make_adapter_files(tmp_path / "mine", model_data_dir, meta={"name": "mine"}))
+
+
+def test_import_list_export_rename_delete(model_data_dir, valid_zip):
+    record = adapters.import_zip(valid_zip)
+    assert record.name == "mine" and record.meta["imported"] is True
+    assert record.meta["base_fingerprint"]["hidden_size"] == 576
+    assert [r.name for r in adapters.list_adapters()] == ["mine"]
+    assert adapters.adapter_dir("mine") == model_data_dir / "adapters" / "mine"
+
+    again = adapters.import_zip(adapters.export_zip("mine"), name="copy")
+    assert again.name == "copy" and (again.path / "adapter_model.safetensors").is_file()
+    with pytest.raises(AdapterError, match="already exists"):
+        adapters.import_zip(valid_zip)
+
+    adapters.rename("copy", "renamed")
+    assert sorted(r.name for r in adapters.list_adapters()) == ["mine", "renamed"]
+    assert adapters.get_adapter("renamed").meta["name"] == "renamed"
+    with pytest.raises(AdapterError, match="already exists"):
+        adapters.rename("mine", "renamed")
+    adapters.delete("renamed")
+    assert [r.name for r in adapters.list_adapters()] == ["mine"]
+    assert not [p for p in (model_data_dir / "adapters").iterdir() if p.name.startswith(".")]
+
+
+class _Payload:
+    """Unpickling this creates a marker file: proof that a pickle was executed."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_pickle_bin_adapter_is_refused_without_being_loaded(model_data_dir, tmp_path):
+    marker = tmp_path / "PWNED"
+    payload = pickle.dumps(_Payload(marker))
+    folder = make_adapter_files(tmp_path / "evil", model_data_dir)
+    (folder / "adapter_model.safetensors").unlink()
+    (folder / "adapter_model.bin").write_bytes(payload)
+    with pytest.raises(AdapterError, match="pickle"):
+        adapters.import_zip(zip_folder(folder))
+    with pytest.raises(AdapterError, match="pickle"):
+        adapters.check_adapter_folder(folder)
+    from core.errors import CrossroadsError
+    from core.models import load_adapter_model
+
+    with pytest.raises(CrossroadsError):
+        load_adapter_model({"evil": folder})
+    assert not marker.exists()
+    pickle.loads(payload)  # the payload is real: loading it would have run it
+    assert marker.exists()
+    assert adapters.list_adapters() == []
+
+
+def test_adapter_for_another_base_model_is_refused(model_data_dir, tmp_path):
+    other = {"model_type": "qwen2", "hidden_size": 896, "num_hidden_layers": 24}
+    folder = make_adapter_files(tmp_path / "qwen", model_data_dir,
+                                meta={"base_model": "Qwen/Qwen2.5-0.5B-Instruct", "base_fingerprint": other})
+    with pytest.raises(AdapterError, match="another base model"):
+        adapters.import_zip(zip_folder(folder))
+    # Without any meta, the shapes still give it away.
+    folder = make_adapter_files(tmp_path / "shapes", model_data_dir, in_features=896)
+    with pytest.raises(AdapterError, match="does not fit the base layer"):
+        adapters.import_zip(zip_folder(folder, skip=("meta.json",)), name="shapes")
+    assert adapters.list_adapters() == []
+
+
+def test_non_finite_weights_are_refused(model_data_dir, tmp_path):
+    folder = make_adapter_files(tmp_path / "nan", model_data_dir, fill=float("nan"))
+    with pytest.raises(AdapterError, match="NaN or infinite"):
+        adapters.import_zip(zip_folder(folder), name="nan")
+    assert adapters.list_adapters() == []
+
+
+@pytest.mark.parametrize("member,match", [
+    ("../../escape.json", "unsafe path"),
+    ("/abs/adapter_config.json", "unsafe path"),
+    ("mine/run.py", "unexpected file"),
+    ("a/b/c/adapter_config.json", "nested"),
+])
+def test_unsafe_zip_members_are_refused(model_data_dir, tmp_path, member, match):
+    folder = make_adapter_files(tmp_path / "mine", model_data_dir)
+    with pytest.raises(AdapterError, match=match):
+        adapters.import_zip(zip_folder(folder, extra={member: b"{}"}))
+    assert not (tmp_path.parent / "escape.json").exists()
+
+
+def test_not_a_zip_and_bad_names(model_data_dir, valid_zip):
+    with pytest.raises(AdapterError, match="not a zip"):
+        adapters.import_zip(b"hello")
+    for bad in ("../x", ".hidden", "a/b", "x" * 65):
+        with pytest.raises(AdapterError, match="not a valid adapter name"):
+            adapters.import_zip(valid_zip, name=bad)
+
+
+class _DiskFullModel:
+    def save_pretrained(self, folder, **kw):
+        Path(folder, "adapter_model.safetensors").write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_while_publishing_keeps_the_previous_adapter(model_data_dir, valid_zip):
+    before = adapters.import_zip(valid_zip)
+    weights = (before.path / "adapter_model.safetensors").read_bytes()
+    with pytest.raises(AdapterError, match="No space left") as info:
+        adapters.publish_adapter(_DiskFullModel(), "mine", {"metrics": {}}, overwrite=True)
+    assert "previous adapter is unchanged" in info.value.hint
+    assert (before.path / "adapter_model.safetensors").read_bytes() == weights
+    assert [p.name for p in (model_data_dir / "adapters").iterdir()] == ["mine"]  # no tmp folder left
