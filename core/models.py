@@ -228,11 +228,7 @@ def load_adapters(adapters: dict[str, Path], settings: Settings | None = None):
         return model, tokenizer
 
 
-# --- Adapters (issue 4): LoRA adapters over the one cached base model ---------------------------
-
-_adapter_lock = threading.RLock()
-_adapter_models: dict[int, object] = {}  # id(base model) -> PeftModel wrapping it
-_adapter_stamps: dict[tuple[int, str], tuple] = {}  # (id(base), adapter name) -> file stamp
+# --- Adapters (issue 4): checked loading + one adapter at a time --------------------------------
 
 
 def load_tokenizer(settings: Settings | None = None):
@@ -240,91 +236,44 @@ def load_tokenizer(settings: Settings | None = None):
     return load_generator(settings)[1]
 
 
-def _adapter_stamp(folder: Path) -> tuple:
-    weights = folder / "adapter_model.safetensors"
-    stat = weights.stat()
-    return (str(folder.resolve()), stat.st_size, stat.st_mtime_ns)
-
-
 def load_adapter_model(adapter_dirs: dict[str, str | Path], settings: Settings | None = None):
-    """(PeftModel, tokenizer): the cached base generator with the named LoRA adapters attached.
-
-    There is one copy of the base weights per process: the adapters are injected into the
-    model `load_generator` returns. Every adapter layer is left *disabled*, so plain calls
-    (and the base arm) behave exactly like the base model; answer with an adapter inside
-    `with adapter_active(model, name):` (None = base), which also serializes adapter switching
-    between sessions. Adapters are checked (safetensors only, fits the base model, finite
-    weights) before loading; a changed adapter folder (same name) is reloaded.
+    """`load_adapters` after the full adapter checks of core.adapters (safetensors only, the
+    base model's fingerprint and layer shapes, finite weights). Same shared base model, no
+    adapter active; use `adapter_names=` per row, or `with adapter_active(model, name):`.
     """
-    from peft import PeftModel
-
     from core.adapters import check_adapter_folder
 
-    base, tokenizer = load_generator(settings)
-    with _adapter_lock:
-        peft_model = _adapter_models.get(id(base))
-        for name, folder in adapter_dirs.items():
-            folder = Path(folder)
-            if not (folder / "adapter_model.safetensors").is_file():
-                raise ModelNotFound(f"Adapter {name!r} has no adapter_model.safetensors in {folder}.",
-                                    hint="Train it again or import it on the Fine-tune page.")
-            stamp = _adapter_stamp(folder)
-            if _adapter_stamps.get((id(base), name)) == stamp:
-                continue
-            check_adapter_folder(folder, settings)
-            if peft_model is None:
-                peft_model = PeftModel.from_pretrained(base, str(folder), adapter_name=name, is_trainable=False)
-                _adapter_models[id(base)] = peft_model
-            elif name in peft_model.peft_config:  # changed on disk: swap it in under the same name
-                swap = f"__swap_{name}"
-                peft_model.load_adapter(str(folder), adapter_name=swap, is_trainable=False)
-                peft_model.set_adapter(swap)
-                peft_model.delete_adapter(name)
-                peft_model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
-                peft_model.set_adapter(name)
-                peft_model.delete_adapter(swap)
-            else:
-                peft_model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
-            _adapter_stamps[(id(base), name)] = stamp
-        if peft_model is None:
-            raise ModelNotFound("No adapter given.", hint="Pass at least one adapter folder.")
-        peft_model.eval()
-        peft_model.base_model.disable_adapter_layers()
-    return peft_model, tokenizer
+    for folder in adapter_dirs.values():
+        check_adapter_folder(Path(folder), settings)
+    return load_adapters({name: Path(folder) for name, folder in adapter_dirs.items()}, settings)
 
 
-class adapter_active:  # noqa: N801 (used as a context manager, like torch.no_grad)
-    """`with adapter_active(peft_model, name):` answers with adapter `name` (None = the base).
+_active_lock = threading.Lock()
 
-    Holds a process-wide lock for the duration, so concurrent sessions never see each other's
-    adapter; the adapter layers are disabled again on exit.
-    """
+
+class adapter_active:  # noqa: N801 (a context manager, like torch.no_grad)
+    """`with adapter_active(model, name):` makes adapter `name` (None = the base) the active one
+    for plain `generate()` calls, serialized across sessions; nothing is active again on exit."""
 
     def __init__(self, model, name: str | None):
         self.model, self.name = model, name
 
     def __enter__(self):
-        _adapter_lock.acquire()
+        _active_lock.acquire()
         try:
-            tuner = getattr(self.model, "base_model", None)
-            if self.name is not None:
-                if self.name not in getattr(self.model, "peft_config", {}):
-                    raise ModelNotFound(f"Adapter {self.name!r} is not loaded.",
-                                        hint="Load it with load_adapter_model first.")
-                self.model.set_adapter(self.name)
-                tuner.enable_adapter_layers()
-            elif tuner is not None and hasattr(tuner, "disable_adapter_layers"):
-                tuner.disable_adapter_layers()
+            if self.name is not None and self.name not in getattr(self.model, "peft_config", {}):
+                raise ModelNotFound(f"Adapter {self.name!r} is not loaded.", hint="Load it with load_adapter_model.")
+            if hasattr(self.model, "base_model"):
+                self.model.base_model.set_adapter([self.name] if self.name is not None else [])
         except BaseException:
-            _adapter_lock.release()
+            _active_lock.release()
             raise
         return self.model
 
     def __exit__(self, *exc):
         try:
-            tuner = getattr(self.model, "base_model", None)
-            if tuner is not None and hasattr(tuner, "disable_adapter_layers"):
-                tuner.disable_adapter_layers()
+            if hasattr(self.model, "base_model"):
+                self.model.base_model.set_adapter([])
         finally:
-            _adapter_lock.release()
+            _active_lock.release()
         return False
