@@ -422,18 +422,20 @@ def create_kb(kb: str, chunking: ChunkSettings | None = None, *, embedder=None, 
         return manifest
 
 
-def rename_kb(old: str, new: str, settings: Settings | None = None) -> None:
+def rename_kb(old: str, new: str, settings: Settings | None = None) -> str:
+    """Rename a knowledge base (its folder and manifest; the collection keeps its id). Returns the new name."""
     settings = settings or get_settings()
     old, new = validate_kb_name(old), validate_kb_name(new)
     with writer(settings):
         manifest = read_manifest(old, settings)
         if old == new:
-            return
+            return new
         if kb_dir(new, settings).exists():
             raise KBExists(f"Knowledge base {new!r} already exists.", hint="Pick another name.")
         os.replace(kb_dir(old, settings), kb_dir(new, settings))
         manifest["name"] = new
         _write_manifest(new, manifest, settings)
+    return new
 
 
 def delete_kb(kb: str, settings: Settings | None = None) -> None:

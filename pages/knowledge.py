@@ -1,7 +1,210 @@
+"""Knowledge: knowledge bases, uploads, chunking, retrieval test, and RAG answers with sources."""
+
 import streamlit as st
 
-from ui.common import placeholder
+from core import knowledge
+from core.documents import DEFAULT_LIMITS, UPLOAD_TYPES, ChunkSettings, preview_split
+from core.errors import CrossroadsError
+from core.rag import answer_rag, retrieve, sanitize_answer
+from ui.common import get_generator, show_error
+from ui.knowledge_view import (
+    files_table,
+    md_escape,
+    progress_callback,
+    render_ingest_results,
+    render_retrieved,
+    render_sources,
+    render_timings,
+    retrieval_controls,
+)
+
+SAMPLE = ("Brindlemoor Instrument Works designs weather stations and data loggers. The company was founded in "
+          "2009 in Carrowhaven.\n\nEvery station ships with a 36-month warranty. Support answers within one "
+          "working day; critical faults are handled within four hours.\n\nThe Skerry SK-7000 runs 21 days on a "
+          "full battery without sun. Its solar panel delivers 20 W and it installs in about two hours.")
 
 st.title("Knowledge")
-placeholder("Upload PDF, TXT, MD, DOCX, HTML and CSV files into named knowledge bases (Chroma), "
-            "watch them index, test retrieval and ask questions answered with cited sources.", "issue 3")
+st.caption("Upload your documents into a knowledge base, see how they split into chunks, test retrieval, "
+           "and ask questions answered only from them — with the sources cited.")
+
+ss = st.session_state
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except CrossroadsError as exc:
+        show_error(exc)
+    except Exception as exc:  # noqa: BLE001 - shown friendly, details in the log
+        show_error(exc)
+    return None
+
+
+# ---------------------------------------------------------------- choose / manage knowledge bases
+kbs = _run(knowledge.list_kbs) or []
+names = [kb["name"] for kb in kbs]
+if ss.get("kb_next") in names:
+    ss["kb_select"] = ss.pop("kb_next")
+if ss.get("kb_select") not in names:
+    ss["kb_select"] = names[0] if names else None
+
+top = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
+kb = top[0].selectbox("Knowledge base", names, key="kb_select", placeholder="No knowledge base yet")
+with top[1].popover("New", icon=":material/add:", width="stretch"):
+    new_name = st.text_input("Name", key="kb_new_name", help="Letters, digits, '-' and '_' (up to 48).")
+    if st.button("Create", key="kb_create", type="primary"):
+        if _run(knowledge.create_kb, new_name) is not None:
+            ss["kb_next"] = new_name.strip()
+            st.rerun()
+if top[2].button("Load demo workspace", key="kb_demo", icon=":material/auto_awesome:", width="stretch",
+                 help="Ingest the demo documents (a fictional company) into a knowledge base named 'demo'."):
+    bar = st.progress(0.0, text="Loading the demo documents…")
+    report = _run(knowledge.load_demo_workspace, progress=progress_callback(bar))
+    if report is not None:
+        ss["ingest_report"] = report.as_dict()
+        ss["kb_next"] = knowledge.DEMO_KB
+        st.rerun()
+with top[3].popover("Manage", icon=":material/settings:", width="stretch", disabled=kb is None):
+    renamed = st.text_input("Rename to", key="kb_rename_to")
+    if st.button("Rename", key="kb_rename") and kb:
+        if _run(knowledge.rename_kb, kb, renamed) is not None:
+            ss["kb_next"] = renamed.strip()
+            st.rerun()
+    st.divider()
+    confirm = st.checkbox(f"Yes, delete {kb} and all its files", key="kb_delete_confirm")
+    if st.button("Delete knowledge base", key="kb_delete", type="primary", disabled=not confirm) and kb:
+        _run(knowledge.delete_kb, kb)
+        st.rerun()
+
+if kb is None:
+    st.info("No knowledge base yet: create one with **New**, or click **Load demo workspace**.",
+            icon=":material/library_add:")
+    st.stop()
+
+info = next(k for k in kbs if k["name"] == kb)
+chunking = ChunkSettings.from_dict(info.get("chunking"))
+st.caption(f"{info['files']} files · {info['chunks']} chunks · chunking {chunking.size}/{chunking.overlap} "
+           f"{chunking.unit} · embedder {md_escape(info.get('embedder') or '?')}")
+
+docs_tab, chunk_tab, search_tab, ask_tab = st.tabs(["Documents", "Chunking", "Test retrieval", "Ask"])
+
+# ---------------------------------------------------------------- documents
+with docs_tab:
+    nonce = ss.setdefault("upload_nonce", 0)
+    uploads = st.file_uploader(
+        "Upload documents", type=list(UPLOAD_TYPES), accept_multiple_files=True, key=f"uploader_{nonce}",
+        max_upload_size=int(DEFAULT_LIMITS.max_file_mb),
+        help=f"PDF, DOCX, TXT, MD, HTML, CSV — up to {DEFAULT_LIMITS.max_file_mb:g} MB each. "
+             "Files are checked by their content, not their extension.")
+    if st.button(f"Ingest {len(uploads or [])} file(s)", key="ingest", type="primary", disabled=not uploads):
+        bar = st.progress(0.0, text="Checking files…")
+        sources = [knowledge.Source(f.name, data=f.getvalue()) for f in uploads]
+        report = _run(knowledge.ingest, kb, sources, progress=progress_callback(bar))
+        if report is not None:
+            ss["ingest_report"] = report.as_dict()
+            ss["upload_nonce"] = nonce + 1  # a fresh, empty uploader
+            st.rerun()
+    if ss.get("ingest_report") and ss["ingest_report"]["kb"] == kb:
+        render_ingest_results(ss["ingest_report"])
+
+    files = _run(knowledge.kb_files, kb) or []
+    st.subheader("Files")
+    if not files:
+        st.caption("No files yet.")
+    else:
+        st.dataframe(files_table(files), hide_index=True, width="stretch", key="files_table")
+        labels = {f["id"]: f"{f['name']} ({f['chunks']} chunks)" for f in files}
+        chosen = st.selectbox("File", list(labels), format_func=labels.get, key="file_pick")
+        c1, c2 = st.columns([1, 1])
+        if c1.toggle("Preview its chunks", key="file_preview"):
+            chunks = _run(knowledge.file_chunks, kb, chosen) or []
+            for c in chunks[:50]:
+                where = " · ".join(x for x in (f"p. {c['page']}" if c.get("page") else "",
+                                               f"row {c['row']}" if c.get("row") else "") if x)
+                st.caption(f"Chunk {c['chunk']}" + (f" · {where}" if where else ""))
+                st.text(c["text"])
+            if len(chunks) > 50:
+                st.caption(f"… and {len(chunks) - 50} more chunks.")
+        if c2.button("Delete this file", key="file_delete", icon=":material/delete:"):
+            removed = _run(knowledge.delete_file, kb, chosen)
+            if removed is not None:
+                ss["ingest_report"] = None
+                st.toast(f"Removed {removed} chunks.")
+                st.rerun()
+
+# ---------------------------------------------------------------- chunking
+with chunk_tab:
+    st.caption("How documents are split before embedding. The settings are stored with the knowledge base; "
+               "changing them re-indexes every kept original.")
+    help_ = {name: f.metadata.get("help") for name, f in ChunkSettings.__dataclass_fields__.items()}
+    c1, c2, c3 = st.columns(3)
+    unit = c1.radio("Measure in", ["chars", "tokens"], index=0 if chunking.unit == "chars" else 1,
+                    key="chunk_unit", horizontal=True, help=help_["unit"])
+    size = c2.number_input("Chunk size", 20 if unit == "chars" else 8, 8000 if unit == "chars" else 512,
+                           chunking.size if unit == chunking.unit else (400 if unit == "chars" else 128),
+                           key=f"chunk_size_{unit}", help=help_["size"])
+    overlap = c3.number_input("Overlap", 0, 4000, chunking.overlap if unit == chunking.unit else
+                              (120 if unit == "chars" else 24), key=f"chunk_overlap_{unit}", help=help_["overlap"])
+    sample = st.text_area("Sample text", SAMPLE, height=140, key="chunk_sample")
+    wanted = _run(ChunkSettings, size=int(size), overlap=int(overlap), unit=unit)
+    if wanted is not None:
+        parts = _run(preview_split, sample, wanted) or []
+        st.markdown(f"**{len(parts)} chunks** with these settings")
+        for i, part in enumerate(parts[:12]):
+            st.caption(f"Chunk {i} · {len(part)} characters")
+            st.code(part, language=None, wrap_lines=True)
+        if wanted != chunking:
+            st.warning(f"These settings differ from the knowledge base's ({chunking.size}/{chunking.overlap} "
+                       f"{chunking.unit}).", icon=":material/sync_problem:")
+            if st.button("Re-index with these settings", key="reindex", type="primary"):
+                bar = st.progress(0.0, text="Re-indexing…")
+                report = _run(knowledge.rebuild, kb, wanted, progress=progress_callback(bar))
+                if report is not None:
+                    ss["ingest_report"] = report.as_dict()
+                    st.rerun()
+
+# ---------------------------------------------------------------- test retrieval
+with search_tab:
+    st.caption("Retrieval only, no generation: if the right chunk is not here, the answer cannot be right — "
+               "that is a retrieval miss, not a generation error.")
+    cfg = retrieval_controls("search")
+    with st.form("search_form", border=False):
+        query = st.text_input("Query", key="search_query")
+        go = st.form_submit_button("Search", type="primary")
+    if go and query.strip():
+        hits = _run(retrieve, kb, query, k=cfg.k, search_type=cfg.search_type, min_score=cfg.min_score)
+        if hits is not None:
+            render_retrieved(hits, "hit")
+
+# ---------------------------------------------------------------- ask
+with ask_tab:
+    st.caption("Answers come from the base model reading the retrieved chunks. With nothing relevant "
+               "retrieved it says it does not know instead of guessing.")
+    cfg = retrieval_controls("ask")
+    with st.form("ask_form", border=False):
+        question = st.text_input("Question", key="ask_question")
+        asked = st.form_submit_button("Ask", type="primary")
+    if asked and question.strip():
+        model_tok = _run(get_generator)
+        if model_tok is not None:
+            model, tokenizer = model_tok
+            stream = _run(answer_rag, kb, question, config=cfg, model=model, tokenizer=tokenizer)
+            if stream is not None:
+                with st.chat_message("assistant"):
+                    box = st.empty()
+                    text = ""
+                    try:
+                        for piece in stream:
+                            text += piece
+                            box.markdown(sanitize_answer(text) + " ▌")
+                        box.markdown(stream.record["answer"] or "_(empty answer)_")
+                        ss["last_answer"] = {"kb": kb, "question": question, **stream.record}
+                    except CrossroadsError as exc:
+                        show_error(exc)
+    last = ss.get("last_answer")
+    if last and last["kb"] == kb:
+        if not asked:
+            with st.chat_message("assistant"):
+                st.markdown(last["answer"])
+        render_timings(last)
+        render_sources(last["sources"], "src")

@@ -1,0 +1,108 @@
+"""Knowledge page wiring (AppTest): create, upload with per-file results, files, chunk preview,
+retrieval test, delete file, rename, delete knowledge base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+DEMO = Path(ROOT) / "demo" / "docs"
+
+
+@pytest.fixture
+def kpage(data_dir):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.run()
+    at.switch_page("pages/knowledge.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def button(at, key):
+    return next(b for b in at.button if b.key == key)
+
+
+def test_empty_state_offers_create_and_demo(kpage):
+    assert kpage.title[0].value == "Knowledge"
+    assert any("No knowledge base yet" in i.value for i in kpage.info)
+    assert button(kpage, "kb_demo")
+
+
+def test_knowledge_page_flow(kpage):
+    at = kpage
+    at.text_input(key="kb_new_name").set_value("handbook")
+    button(at, "kb_create").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="kb_select").value == "handbook"
+
+    at.file_uploader[0].set_value([
+        ("support_policy.md", (DEMO / "support_policy.md").read_bytes(), "text/markdown"),
+        ("security_policy.txt", (DEMO / "security_policy.txt").read_bytes(), "text/plain"),
+        ("broken.pdf", b"%PDF-1.4 this is not a pdf", "application/pdf"),
+    ])
+    at.run()
+    button(at, "ingest").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = " ".join(w.value for w in at.warning)
+    assert "2 indexed, 1 with errors" in warnings.replace("\\", "")
+    errors = " ".join(e.value for e in at.error)
+    assert "broken.pdf" in errors.replace("\\", "") and "damaged" in errors
+    results = at.dataframe[0].value
+    assert list(results["Result"].str.startswith("indexed (")) == [True, True, False]
+    files = at.dataframe[-1].value
+    assert sorted(files["File"]) == ["security_policy.txt", "support_policy.md"]
+
+    # preview the chunks of the chosen file
+    at.toggle(key="file_preview").set_value(True)
+    at.run()
+    assert not at.exception
+    assert len(at.text) >= 2
+
+    # chunking preview
+    at.number_input(key="chunk_size_chars").set_value(200)
+    at.run()
+    assert any("chunks** with these settings" in m.value for m in at.markdown)
+    assert button(at, "reindex")
+
+    # retrieval test: ranked chunks with scores and the source file
+    at.text_input(key="search_query").set_value("Which password manager is used?")
+    next(b for b in at.button if b.label == "Search").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    first = next(m.value for m in at.markdown if m.value.startswith("**#1**"))
+    assert "security" in first and "score" in first
+
+    # delete one file: exactly its chunks go
+    chosen = at.selectbox(key="file_pick")
+    before = at.dataframe[-1].value
+    button(at, "file_delete").click()
+    at.run()
+    after = at.dataframe[-1].value
+    assert len(after) == len(before) - 1
+    assert chosen.value not in set(after.index.astype(str))
+
+    # rename, then delete the knowledge base
+    at.text_input(key="kb_rename_to").set_value("renamed")
+    button(at, "kb_rename").click()
+    at.run()
+    assert at.selectbox(key="kb_select").value == "renamed"
+    at.checkbox(key="kb_delete_confirm").check()
+    at.run()
+    button(at, "kb_delete").click()
+    at.run()
+    assert not at.exception
+    assert any("No knowledge base yet" in i.value for i in at.info)
+
+
+def test_bad_name_shows_a_clear_error(kpage):
+    kpage.text_input(key="kb_new_name").set_value("../evil")
+    button(kpage, "kb_create").click()
+    kpage.run()
+    assert any("not a valid knowledge-base name" in e.value for e in kpage.error)

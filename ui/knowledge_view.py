@@ -1,0 +1,112 @@
+"""Rendering helpers for the Knowledge page: results, sources, chunks, progress.
+
+Document text and model output are untrusted: they are shown with st.text / st.code or as
+escaped markdown (and model answers pass core.rag.sanitize_answer first). Never HTML.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import streamlit as st
+
+from core.rag import SEARCH_TYPES, RetrievalConfig
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def md_escape(text: str) -> str:
+    """Text safe to place inside markdown (labels, captions): every markdown character escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def human_size(n: int | None) -> str:
+    if not n:
+        return "–"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def progress_callback(bar):
+    """A core.knowledge progress function that drives an st.progress bar."""
+    state = {"last": 0.0}
+
+    def update(p) -> None:
+        now = time.monotonic()
+        if now - state["last"] < 0.2 and p.files_done < p.files_total:
+            return
+        state["last"] = now
+        label = p.describe() + (f" · {p.current}" if p.current else "")
+        bar.progress(min(1.0, max(0.0, p.fraction)), text=label)
+
+    return update
+
+
+def render_ingest_results(report: dict) -> None:
+    files = report["files"]
+    ok = [f for f in files if f["status"] == "indexed"]
+    bad = [f for f in files if f["status"] != "indexed"]
+    summary = f"{len(ok)} indexed, {len(bad)} with errors · {report['chunks_total']} chunks · {report['seconds']:.1f} s"
+    (st.warning if bad else st.success)(md_escape(summary), icon=":material/task_alt:")
+    rows = [{"File": f["name"],
+             "Result": (f"indexed ({f['chunks']} chunks)" + (f" — {f['note']}" if f.get("note") else ""))
+             if f["status"] == "indexed" else "error"}
+            for f in files]
+    st.dataframe(rows, hide_index=True, width="stretch", key="ingest_results_table")
+    for f in bad:
+        st.error(md_escape(f.get("error") or f"{f['name']}: failed"), icon=":material/error:")
+
+
+def files_table(files: list[dict]) -> list[dict]:
+    return [{"File": f["name"], "Type": f["kind"].upper(), "Size": human_size(f.get("size")),
+             "Pages": f.get("pages") or "–", "Chunks": f.get("chunks", 0),
+             "Added": (f.get("added") or "").replace("T", " ").replace("+00:00", " UTC"),
+             "Status": f.get("status", "")} for f in files]
+
+
+def retrieval_controls(prefix: str) -> RetrievalConfig:
+    cfg_help = {name: field.metadata.get("help") for name, field in RetrievalConfig.__dataclass_fields__.items()}
+    c1, c2, c3 = st.columns(3)
+    k = c1.slider("Chunks (k)", 1, 10, RetrievalConfig.k, key=f"{prefix}_k", help=cfg_help["k"])
+    search_type = c2.selectbox("Search", SEARCH_TYPES, key=f"{prefix}_search", help=cfg_help["search_type"])
+    min_score = c3.slider("Min. relevance", 0.0, 1.0, RetrievalConfig.min_score, 0.05, key=f"{prefix}_min",
+                          help=cfg_help["min_score"])
+    return RetrievalConfig(k=k, search_type=search_type, min_score=min_score)
+
+
+def render_retrieved(hits, key: str) -> None:
+    """Ranked chunks with score, file, page, chunk; the text as plain text."""
+    if not hits:
+        st.info("No chunk reaches the minimum relevance. Lower it, or rephrase the query — "
+                "the RAG answer would be \"I don't know\" here.", icon=":material/search_off:")
+        return
+    for rank, hit in enumerate(hits, 1):
+        with st.container(border=True, key=f"{key}_{rank}"):
+            st.markdown(f"**#{rank}** · score **{hit.score:.3f}** · {md_escape(hit.source)} · {md_escape(hit.location)}")
+            st.progress(max(0.0, min(1.0, hit.score)))
+            st.text(hit.text)
+
+
+def render_sources(sources: list[dict], key: str) -> None:
+    """Citations of an answer: file, page, chunk, score; expandable text."""
+    if not sources:
+        return
+    st.markdown("**Sources**")
+    for n, s in enumerate(sources, 1):
+        where = " · ".join(x for x in (f"p. {s['page']}" if s.get("page") else "",
+                                       f"row {s['row']}" if s.get("row") else "", f"chunk {s['chunk']}") if x)
+        with st.expander(f"[{n}] {md_escape(s['file'])} · {md_escape(where)} · score {s['score']:.3f}"):
+            st.text(s["text"])
+
+
+def render_timings(record: dict) -> None:
+    if not record.get("generated"):
+        st.caption(f"Retrieval {record['retrieval_ms']:.0f} ms · no generation (nothing relevant retrieved)")
+        return
+    st.caption(f"Retrieval {record['retrieval_ms']:.0f} ms · first token {record['first_token_ms'] or 0:.0f} ms · "
+               f"total {record['total_ms'] / 1000:.1f} s · {record['tokens']} tokens · "
+               f"{record['tokens_per_s']:.1f} tokens/s")
