@@ -48,7 +48,7 @@ if ss.get("kb_next") in names:
 if ss.get("kb_select") not in names:
     ss["kb_select"] = names[0] if names else None
 
-top = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
+top = st.columns([2.6, 0.9, 1.6, 1], vertical_alignment="bottom")
 kb = top[0].selectbox("Knowledge base", names, key="kb_select", placeholder="No knowledge base yet")
 with top[1].popover("New", icon=":material/add:", width="stretch"):
     new_name = st.text_input("Name", key="kb_new_name", help="Letters, digits, '-' and '_' (up to 48).")
