@@ -130,6 +130,8 @@ class Arms:
 
         self.setup = setup
         self.settings = settings or get_settings()
+        if embedder is None and RETRIEVAL_ARMS & set(setup.arms):
+            embedder = models.load_embedder(self.settings)
         self._embedder = embedder
         self.adapter_meta: dict = {}
         self.labels: tuple[str, ...] = ()
@@ -142,6 +144,19 @@ class Arms:
             self.model, self.tokenizer = models.load_adapters({setup.adapter: record.path}, self.settings)
         else:
             self.model, self.tokenizer = models.load_generator(self.settings)
+
+    def warm_up(self) -> None:
+        """One tiny generation and one query embedding, so the first real answer's timings are not
+        inflated by one-time initialisation (lazy kernels, tokenizer caches)."""
+        from core.generation import generate_batch
+
+        if self._embedder is not None:
+            self._embedder.embed_query("warm-up")
+        generate_batch(self.model, self.tokenizer, [[{"role": "user", "content": "Hi"}]], Decoding(max_new_tokens=2))
+
+    @property
+    def is_classifier(self) -> bool:
+        return bool(self.labels)
 
     # ------------------------------------------------------------------ prompts
 

@@ -18,6 +18,19 @@ METRIC_TITLES = {
 }
 
 
+def describe_setup(setup: dict) -> str:
+    """Decoding and retrieval in words, e.g. "greedy, ≤ 48 new tokens · top-3 similarity, relevance ≥ 0.3"."""
+    decoding, retrieval = setup.get("decoding") or {}, setup.get("retrieval") or {}
+    mode = f"sampling at T={decoding.get('temperature')}" if decoding.get("do_sample") else "greedy"
+    text = f"{mode}, ≤ {decoding.get('max_new_tokens')} new tokens"
+    if decoding.get("repetition_penalty", 1.0) != 1.0:
+        text += f", repetition penalty {decoding['repetition_penalty']}"
+    if setup.get("kb"):
+        text += (f" · top-{retrieval.get('k')} {retrieval.get('search_type')} chunks from `{setup['kb']}`, "
+                 f"relevance ≥ {retrieval.get('min_score')}")
+    return text
+
+
 def primary_metric(report: dict) -> str:
     return "accuracy" if report.get("kind") == "label" else "f1"
 
@@ -62,12 +75,13 @@ def question_rows(report: dict) -> list[dict]:
     rows = []
     for n, q in enumerate(report.get("questions", []), 1):
         row = {"#": n, "question": q["question"], "gold": " | ".join(q["gold"])}
-        for arm, answer in q["answers"].items():
+        for arm in q["answers"]:  # scores and failure labels first: they are what a reader scans
             title = ARM_TITLES.get(arm, arm)
-            row[title] = answer
             row[f"{title} ✓"] = q["scores"][arm].get(metric)
             if arm in (q.get("failure") or {}):
                 row[f"{title} failure"] = q["failure"][arm] or ""
+        for arm, answer in q["answers"].items():
+            row[ARM_TITLES.get(arm, arm)] = answer
         rows.append(row)
     return rows
 
@@ -104,8 +118,7 @@ def to_markdown(report: dict) -> str:
         f"- Eval set: **{report.get('eval_set', {}).get('name')}** ({report['n']} items, {report.get('kind')})",
         f"- Arms: {', '.join(ARM_TITLES.get(a, a) for a in report['arms'])}",
         f"- Knowledge base: {setup.get('kb') or '—'} · adapter: {setup.get('adapter') or '—'}",
-        f"- Decoding: {setup.get('decoding')}",
-        f"- Retrieval: {setup.get('retrieval')}",
+        f"- Decoding and retrieval: {describe_setup(setup)}",
         f"- Device: {meta.get('device')} · run time {meta.get('seconds')} s · created {report.get('created')}",
         "", "## Metrics by arm", "",
     ]

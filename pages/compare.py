@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.adapters import list_adapters
+from core.adapters import get_adapter, list_adapters
 from core.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
 from core.conversation import Conversation
 from core.errors import CrossroadsError
@@ -30,6 +30,10 @@ with st.container(border=True):
     available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
     arms = c3.pills("Arms", available, default=available, selection_mode="multi",
                     format_func=ARM_TITLES.get, help="Arms that need a missing knowledge base or adapter are hidden.")
+    labels = (get_adapter(adapter).meta.get("data") or {}).get("labels") if adapter else None
+    if labels:
+        st.caption(f"`{adapter}` is a text classifier ({', '.join(labels)}): the base and fine-tuned arms get its "
+                   "classification prompt, so they answer with a label.")
     if len(available) < len(ARMS):
         st.caption("RAG and hybrid need a knowledge base (Knowledge page); fine-tuned and hybrid need an "
                    "adapter (Fine-tune page).")
@@ -48,7 +52,7 @@ arms = tuple(a for a in ARMS if a in (arms or []))
 conversation: Conversation = st.session_state.setdefault("compare_conversation", Conversation())
 
 tools = st.columns([1, 1, 1, 3])
-if tools[0].button("Clear conversation", icon=":material/delete:", disabled=not conversation.exchanges):
+if tools[0].button("Clear", icon=":material/delete:", disabled=not conversation.exchanges):
     st.session_state["compare_conversation"] = conversation = Conversation()
 tools[1].download_button("Markdown", conversation.to_markdown(), "crossroads-compare.md", "text/markdown",
                          icon=":material/download:", disabled=not conversation.exchanges)

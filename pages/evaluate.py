@@ -10,15 +10,17 @@ from core.adapters import list_adapters
 from core.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
 from core.errors import CrossroadsError
 from core.evalsets import EvalSet, load_eval_bytes, load_eval_file
-from core.evaluate import cloze_set, list_reports, load_report, start_evaluation
+from core.evaluate import cloze_set, heldout_set, list_reports, load_report, start_evaluation
+from core.freshness import TEXT_KINDS, Edit, run_freshness_test
 from core.generation import Decoding
-from core.knowledge import list_kbs
+from core.knowledge import kb_files, list_kbs
 from core.rag import RetrievalConfig
 from ui.common import show_error
 from ui.report_view import render_report
 
 DEMO_SET = Path("demo/qa_test.jsonl")
-SOURCES = ["Demo Q&A test set", "Upload a file", "Fill-in-the-blank questions from a knowledge base"]
+SOURCES = ["Held-out rows of the adapter's training data", "Demo Q&A test set", "Upload a file",
+           "Fill-in-the-blank questions from a knowledge base"]
 
 st.title("Evaluate")
 st.caption("Run an eval set through every chosen arm on the same base model and decoding. Metrics come with "
@@ -58,12 +60,18 @@ def job_panel() -> None:
             st.rerun()  # the new report appears in the list below
 
 
-def choose_eval_set(kb: str | None) -> EvalSet | None:
-    source = st.radio("Eval set", SOURCES, horizontal=True)
+def choose_eval_set(kb: str | None, adapter: str | None) -> EvalSet | None:
+    source = st.radio("Eval set", SOURCES, horizontal=True, index=0 if adapter else 1)
     if source == SOURCES[0]:
+        if not adapter:
+            st.info("Choose an adapter first.")
+            return None
+        st.caption("The rows the adapter never saw in training (its seeded held-out split).")
+        return heldout_set(adapter)
+    if source == SOURCES[1]:
         st.caption("40 questions about the demo company: 20 paraphrase training questions, 20 ask unseen facts.")
         return load_eval_file(DEMO_SET, name="demo Q&A test")
-    if source == SOURCES[1]:
+    if source == SOURCES[2]:
         upload = st.file_uploader("JSONL, JSON or CSV: `question` + `answer` (or a list), optional `source`; "
                                   "or `text` + `label`", type=["jsonl", "json", "csv"], max_upload_size=50)
         return load_eval_bytes(upload.getvalue(), upload.name) if upload else None
@@ -86,7 +94,7 @@ with st.expander("New evaluation", expanded=not list_reports(), icon=":material/
     arms = c3.pills("Arms", available, default=available, selection_mode="multi", format_func=ARM_TITLES.get,
                     key="eval_arms")
     try:
-        eval_set = choose_eval_set(kb)
+        eval_set = choose_eval_set(kb, adapter)
     except CrossroadsError as exc:
         show_error(exc)
         eval_set = None
@@ -141,9 +149,6 @@ with st.expander("Run a freshness test", icon=":material/update:"):
     if not kbs or not adapters:
         st.info("Needs a knowledge base and an adapter.")
     else:
-        from core.freshness import TEXT_KINDS, Edit, run_freshness_test
-        from core.knowledge import kb_files
-
         f1, f2 = st.columns(2)
         fkb = f1.selectbox("Knowledge base", kbs, key="fresh_kb")
         fadapter = f2.selectbox("Adapter", adapters, key="fresh_adapter")

@@ -14,7 +14,9 @@ from core.rag import sanitize_answer
 @st.cache_resource(show_spinner="Loading the model and the adapter…", max_entries=4)
 def get_arms(setup: ArmSetup) -> Arms:
     """One engine per setup; they all share the one cached base model."""
-    return Arms(setup)
+    engine = Arms(setup)
+    engine.warm_up()
+    return engine
 
 
 def arm_header(arm: str) -> None:

@@ -7,7 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from core import report as R
-from core.arms import ARM_TITLES
+from core.arms import ARM_TITLES, ARMS
+
+ARM_COLORS = alt.Scale(domain=[ARM_TITLES[a] for a in ARMS], range=["#9ca3af", "#2563eb", "#f59e0b", "#16a34a"])
 
 
 def metrics_table(report: dict) -> None:
@@ -37,11 +39,12 @@ def metric_chart(report: dict) -> None:
             rows.append({"arm": ARM_TITLES.get(arm, arm), "metric": R.METRIC_TITLES[metric], "value": mean,
                          "low": low, "high": high})
     frame = pd.DataFrame(rows)
-    base = alt.Chart(frame).encode(x=alt.X("arm:N", title=None, sort=None), color=alt.Color("arm:N", legend=None))
-    bars = base.mark_bar().encode(y=alt.Y("value:Q", title="score (95% CI)", scale=alt.Scale(domain=[0, 1])),
+    base = alt.Chart(frame).encode(x=alt.X("arm:N", title=None, sort=None),
+                                   color=alt.Color("arm:N", legend=None, scale=ARM_COLORS))
+    bars = base.mark_bar().encode(y=alt.Y("value:Q", title="score, with 95% CI", scale=alt.Scale(domain=[0, 1])),
                                   tooltip=["arm", "metric", alt.Tooltip("value:Q", format=".2f"),
                                            alt.Tooltip("low:Q", format=".2f"), alt.Tooltip("high:Q", format=".2f")])
-    errors = base.mark_errorbar(color="black").encode(y="low:Q", y2="high:Q")
+    errors = base.mark_errorbar(color="black").encode(y=alt.Y("low:Q", title="score, with 95% CI"), y2="high:Q")
     chart = alt.layer(bars, errors, data=frame).properties(width=160, height=220).facet(
         column=alt.Column("metric:N", title=None, sort=[R.METRIC_TITLES[m] for m in metrics]))
     st.altair_chart(chart)
@@ -54,7 +57,7 @@ def quality_latency_chart(report: dict) -> None:
     chart = alt.Chart(frame).mark_circle(size=160).encode(
         x=alt.X("latency p50 (ms):Q", scale=alt.Scale(zero=True)),
         y=alt.Y(f"{R.METRIC_TITLES[metric]}:Q", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("arm:N"), tooltip=list(frame.columns))
+        color=alt.Color("arm:N", scale=ARM_COLORS, legend=None), tooltip=list(frame.columns))
     labels = chart.mark_text(dy=-14).encode(text="arm:N")
     st.altair_chart((chart + labels).properties(height=260, title="Quality vs latency"))
 
@@ -67,7 +70,10 @@ def questions_table(report: dict, key: str) -> None:
         rows = [row for i, row in enumerate(rows) if i in keep]
     st.caption(f"{len(rows)} question(s). ✓ = {'accuracy' if report.get('kind') == 'label' else 'contains gold'}; "
                "failure: *retrieval miss* = the gold source was not retrieved, *generation error* = it was.")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, height=min(600, 40 + 35 * max(1, len(rows))))
+    frame = pd.DataFrame(rows)
+    config = {c: st.column_config.TextColumn(c, width="medium") for c in frame if c in ("question", *ARM_TITLES.values())}
+    config |= {c: st.column_config.NumberColumn(c, format="%.0f", width="small") for c in frame if c.endswith("✓")}
+    st.dataframe(frame, hide_index=True, column_config=config, height=min(600, 40 + 35 * max(1, len(rows))))
 
 
 def exports(report: dict) -> None:
@@ -90,7 +96,7 @@ def render_report(report: dict, key: str = "report") -> None:
     st.markdown(f"**{report.get('eval_set', {}).get('name')}** · {report['n']} items · "
                 f"kb `{setup.get('kb') or '—'}` · adapter `{setup.get('adapter') or '—'}` · "
                 f"{meta.get('seconds')} s on {meta.get('device')}{status}")
-    st.caption(f"Decoding: {setup.get('decoding')} · retrieval: {setup.get('retrieval')}")
+    st.caption(f"Same for every arm: {R.describe_setup(setup)}")
     st.subheader("Metrics by arm")
     metrics_table(report)
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")
