@@ -47,7 +47,8 @@ def parse_arms(text: str | Sequence[str]) -> tuple[str, ...]:
     names = [a.strip() for a in (text.split(",") if isinstance(text, str) else text) if a.strip()]
     unknown = [a for a in names if a not in ARMS]
     if unknown or not names:
-        raise ArmsError(f"Unknown arm(s): {', '.join(unknown) or '(none given)'}.", hint=f"Choose from {', '.join(ARMS)}.")
+        raise ArmsError(f"Arm(s) not available: {', '.join(unknown) or '(none given)'}.",
+                        hint=f"Choose from {', '.join(ARMS)}.")
     return tuple(a for a in ARMS if a in names)  # canonical order, no duplicates
 
 
@@ -130,9 +131,7 @@ class Arms:
 
         self.setup = setup
         self.settings = settings or get_settings()
-        if embedder is None and RETRIEVAL_ARMS & set(setup.arms):
-            embedder = models.load_embedder(self.settings)
-        self._embedder = embedder
+        self._embedder = embedder  # None: retrieval uses the configured (cached) embedder
         self.adapter_meta: dict = {}
         self.labels: tuple[str, ...] = ()
         if setup.adapter:
@@ -148,10 +147,11 @@ class Arms:
     def warm_up(self) -> None:
         """One tiny generation and one query embedding, so the first real answer's timings are not
         inflated by one-time initialisation (lazy kernels, tokenizer caches)."""
+        from core import models
         from core.generation import generate_batch
 
-        if self._embedder is not None:
-            self._embedder.embed_query("warm-up")
+        if RETRIEVAL_ARMS & set(self.setup.arms):
+            (self._embedder or models.load_embedder(self.settings)).embed_query("warm-up")
         generate_batch(self.model, self.tokenizer, [[{"role": "user", "content": "Hi"}]], Decoding(max_new_tokens=2))
 
     @property

@@ -14,7 +14,7 @@ SHORT = Decoding(max_new_tokens=12)
 
 def test_parse_arms_is_canonical_and_strict():
     assert parse_arms("hybrid,base,rag") == ("base", "rag", "hybrid")
-    with pytest.raises(ArmsError, match="Unknown arm"):
+    with pytest.raises(ArmsError, match="not available"):
         parse_arms("base,magic")
 
 
