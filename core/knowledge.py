@@ -569,14 +569,17 @@ class _Pipeline:
         self.progress(IngestProgress(self.files_done, self.files_total, self.chunks_done, estimate, elapsed, eta,
                                      self.current))
 
-    def add_file(self, entry: dict, docs: list, result: FileResult, replaces: str | None) -> None:
+    def add_file(self, entry: dict, docs: list, result: FileResult, replaces: str | None,
+                 parse_seconds: float = 0.0) -> None:
+        started = time.perf_counter()
         chunks = split_documents(docs, self.chunking)
         if not chunks:
             raise DocumentError(f"{entry['name']}: no text chunks after splitting.")
         ids = [chunk_id(entry["sha256"], self.chunking, i) for i in range(len(chunks))]
         pages = {c.metadata.get("page") for c in chunks if c.metadata.get("page")}
         entry.update(status="pending", chunks=len(chunks), chunk_ids=ids,
-                     pages=max(pages) if pages else None, chunking=self.chunking.as_dict())
+                     pages=max(pages) if pages else None, chunking=self.chunking.as_dict(),
+                     seconds=parse_seconds + time.perf_counter() - started)
         if replaces:
             entry["replaces"] = replaces
         self.manifest["files"][entry["id"]] = entry
@@ -593,7 +596,12 @@ class _Pipeline:
         while self.buffer:
             part, self.buffer = self.buffer[: limit or self.batch], self.buffer[limit or self.batch:]
             ids = [p[0] for p in part]
+            started = time.perf_counter()
             self.vs.add_texts([p[1] for p in part], metadatas=[p[2] for p in part], ids=ids)
+            share = (time.perf_counter() - started) / len(part)
+            for _, _, meta in part:  # embedding + store time, attributed per chunk to its file
+                entry = self.manifest["files"][meta["file_id"]]
+                entry["seconds"] = entry.get("seconds", 0.0) + share
             self.chunks_done += len(part)
             finished = []
             for _, _, meta in part:
@@ -611,6 +619,7 @@ class _Pipeline:
         entry = self.manifest["files"][fid]
         old = entry.pop("replaces", None)
         entry["status"] = "complete"
+        entry["seconds"] = round(entry.get("seconds", 0.0), 3)  # parse + split + embed + store
         del self.outstanding[fid]
         if old and old in self.manifest["files"]:
             keep = set(entry["chunk_ids"]) | _claimed_ids(self.manifest, exclude=old)
@@ -703,9 +712,10 @@ def ingest(kb: str, sources: Iterable, *, chunking: ChunkSettings | None = None,
             pipeline.current = entry["name"]
             result.file_id = entry["id"]
             try:
+                waited = time.perf_counter()
                 docs = collect_parsed(future, check, limits)
                 pipeline.bytes_parsed += check.size
-                pipeline.add_file(entry, docs, result, replaces)
+                pipeline.add_file(entry, docs, result, replaces, time.perf_counter() - waited)
             except DocumentError as exc:
                 pipeline.bytes_parsed += check.size
                 result.error = exc.message + (f" — {exc.hint}" if exc.hint else "")
@@ -750,9 +760,10 @@ def rebuild(kb: str, chunking: ChunkSettings | None = None, *, progress: Progres
         try:
             for result, entry, check, future in planned:
                 try:
+                    waited = time.perf_counter()
                     docs = collect_parsed(future, check, limits)
                     pipeline.bytes_parsed += check.size
-                    pipeline.add_file(entry, docs, result, None)
+                    pipeline.add_file(entry, docs, result, None, time.perf_counter() - waited)
                 except DocumentError as exc:
                     result.error = exc.message
                     pipeline.files_done += 1
