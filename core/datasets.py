@@ -608,7 +608,7 @@ def preview(data: LabeledData, tokenizer, max_length: int, n: int = 3) -> list[P
     """The exact training text of the first `n` rows, split into prompt / trained / truncated parts."""
     out = []
     for row in data.rows[:n]:
-        full = _ids(tokenizer, training_messages(row, data.labels), False)
+        full = tokenize_row(tokenizer, row, data.labels, max_length=10**9)["input_ids"]
         encoded = tokenize_row(tokenizer, row, data.labels, max_length)
         ids, labels = encoded["input_ids"], encoded["labels"]
         n_prompt = sum(1 for x in labels if x == -100)

@@ -364,10 +364,11 @@ def _prepare(run, settings):
     torch.manual_seed(options.seed)
     run.update(message="Loading the base model…")
     model, tokenizer = load_generator(settings)
-    if not STANDALONE:  # in-process (tests): LoRA must not touch the process's shared base model
-        import copy
+    if not STANDALONE:  # in-process (tests): never inject LoRA into the process's shared base model
+        from core.models import _load_generator_cached, generator_path
 
-        model = copy.deepcopy(model)
+        model, _ = _load_generator_cached.__wrapped__(generator_path(settings), settings.resolved_device,
+                                                      settings.dtype_name)
     schema = None
     if spec.get("schema"):
         schema = ds.Schema.of(spec["schema"]["kind"], spec["schema"]["mapping"])

@@ -161,8 +161,7 @@ st.subheader("5 · Train")
 active = jobs.active_job("train", settings)
 if data is not None and options is not None:
     est_id = st.session_state.get("ft_estimate")
-    cols = st.columns([1, 1, 2])
-    if cols[0].button("Estimate time and memory", icon="⏱️", disabled=not data.ok,
+    if st.button("Estimate time and memory", icon="⏱️", disabled=not data.ok,
                       help="Runs a few real training steps in the background and measures them."):
         try:
             est_job = finetune.start_estimate(data_path, options, schema=schema, settings=settings)

@@ -43,9 +43,10 @@ def validation_report(data) -> None:
     cols = st.columns(5)
     cols[0].metric("Rows read", stats.get("rows_read", 0))
     cols[1].metric("Usable rows", stats.get("usable", 0))
-    cols[2].metric("Duplicates removed", stats.get("duplicates_removed", 0))
-    cols[3].metric("Skipped (empty / invalid)", stats.get("skipped_empty", 0) + stats.get("skipped_oversize", 0))
-    cols[4].metric("Truncated at max length", f"{tokens.get('truncation_share', 0):.0%}",
+    cols[2].metric("Duplicates", stats.get("duplicates_removed", 0), help="Identical rows, removed.")
+    cols[3].metric("Skipped", stats.get("skipped_empty", 0) + stats.get("skipped_oversize", 0),
+                   help="Rows with empty or invalid fields, or a field too long (see the messages below).")
+    cols[4].metric("Truncated", f"{tokens.get('truncation_share', 0):.0%}",
                    help=f"Rows longer than {tokens.get('max_length', '?')} tokens (template included) are cut.")
     for issue in data.report.issues:
         {"error": st.error, "warning": st.warning, "info": st.info}[issue.level](issue.text(), icon={
