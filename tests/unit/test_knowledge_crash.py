@@ -16,21 +16,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 CHECK = r"""
-import json, sys
+import json
 from core import knowledge as K
-from core.rag import retrieve
-vs, manifest = K.open_store("big")
-ids = vs.get(include=[])["ids"]
+# A fresh process, straight to Chroma (no embedder load): the stored vectors answer the queries.
+manifest = K.read_manifest("big")
+col = K.chroma_client().get_collection(manifest["collection"])
+ids = col.get(include=[])["ids"]
 complete = {fid: e for fid, e in manifest["files"].items() if e["status"] == "complete"}
 missing = [fid for fid, e in complete.items()
-           if len(vs.get(ids=e["chunk_ids"], include=[])["ids"]) != len(e["chunk_ids"])]
+           if len(col.get(ids=e["chunk_ids"], include=[])["ids"]) != len(e["chunk_ids"])]
 probe = next(iter(complete.values()))
-text = vs.get(ids=probe["chunk_ids"][:1])["documents"][0]
-hits = retrieve("big", text, k=3)
-print(json.dumps({"count": vs._collection.count(), "ids": len(ids), "unique": len(set(ids)),
+vec = col.get(ids=probe["chunk_ids"][:1], include=["embeddings"])["embeddings"][0]
+hits = col.query(query_embeddings=[vec], n_results=3, include=["metadatas"])["metadatas"][0]
+print(json.dumps({"count": col.count(), "ids": len(ids), "unique": len(set(ids)),
                   "complete": len(complete), "pending": sum(e["status"] != "complete" for e in manifest["files"].values()),
                   "complete_chunks": sum(e["chunks"] for e in complete.values()), "missing": missing,
-                  "probe_found": any(h.source == probe["name"] for h in hits)}))
+                  "probe_found": any(h["source"] == probe["name"] for h in hits)}))
 """
 
 
