@@ -103,8 +103,9 @@ with st.expander("New evaluation", expanded=not list_reports(), icon=":material/
     max_new = d2.number_input("Max new tokens", 8, 256, 48, 8, help="Short answers keep evaluation fast.")
     k = d3.number_input("Chunks (k)", 1, 10, RetrievalConfig().k)
     if eval_set is not None:
-        st.caption(f"{len(eval_set)} items ({eval_set.kind})" + (" with gold sources: retrieval hit@k and failure "
-                   "labels will be measured." if eval_set.has_sources else "."))
+        st.caption(f"{min(int(limit), len(eval_set))} of {len(eval_set)} items will run ({eval_set.kind})"
+                   + (", with gold sources: retrieval hit@k and failure labels are measured."
+                      if eval_set.has_sources else "."))
     start = st.button("Start evaluation", type="primary", icon=":material/play_arrow:",
                       disabled=eval_set is None or not arms)
     if start and eval_set is not None:

@@ -26,7 +26,7 @@ def arm_header(arm: str) -> None:
 def render_sources(sources: list[dict]) -> None:
     if not sources:
         return
-    with st.expander(f"Sources ({len(sources)})"):
+    with st.popover(f"Sources ({len(sources)})", width="stretch"):
         for n, source in enumerate(sources, 1):
             where = f"p. {source['page']}, " if source.get("page") is not None else ""
             st.markdown(f"**[{n}]** `{source['file']}` · {where}chunk {source['chunk']} · score {source['score']:.2f}")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,12 +57,9 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> No
     raise TimeoutError(f"{url} did not become healthy in {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def app_server(tmp_path_factory, converted_models):
-    """The app served from this checkout with its own data directory (models pre-converted)."""
-    data_dir = tmp_path_factory.mktemp("app") / "data"
-    data_dir.mkdir()
-    _link_models(converted_models, data_dir)
+@contextmanager
+def serve_app(data_dir: Path):
+    """`streamlit run app.py` on a free port over `data_dir`, under the network guard."""
     port = free_port()
     log = data_dir.parent / "streamlit.log"
     network_log = data_dir.parent / "network-violations.log"
@@ -88,6 +86,20 @@ def app_server(tmp_path_factory, converted_models):
             process.kill()
 
 
+def new_data_dir(tmp_path_factory, converted_models, name: str = "app") -> Path:
+    data_dir = tmp_path_factory.mktemp(name) / "data"
+    data_dir.mkdir()
+    _link_models(converted_models, data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory, converted_models):
+    """The app served from this checkout with its own data directory (models pre-converted)."""
+    with serve_app(new_data_dir(tmp_path_factory, converted_models)) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     if not Path(CHROMIUM).exists():
@@ -101,10 +113,23 @@ def browser_context_args(browser_context_args):
 
 
 def screenshot(page, name: str) -> Path:
-    """Save a full-page screenshot under test-artifacts/screenshots/."""
+    """Save a screenshot of the whole page under test-artifacts/screenshots/.
+
+    Streamlit scrolls inside its main container, so a "full page" shot would stop at the
+    viewport: grow the viewport to the content's height for the shot instead.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    size = page.viewport_size
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+        " return m ? m.scrollHeight : document.body.scrollHeight; }")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 40, 6000))})
+    try:
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
     return path
 
 
