@@ -35,7 +35,10 @@ def make_adapter(data_dir: Path, name: str) -> Path:
                            LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     target = data_dir / "adapters" / name
     model.save_pretrained(target)
-    (target / "meta.json").write_text(json.dumps({"name": name, "data": {"kind": "qa"}}))
+    from core.settings import get_settings
+
+    (target / "meta.json").write_text(json.dumps({"name": name, "base_model": get_settings().generator,
+                                                  "data": {"kind": "qa"}}))
     return target
 
 

@@ -140,7 +140,7 @@ class Arms:
             record = get_adapter(setup.adapter, self.settings)
             self.adapter_meta = record.meta
             self.labels = tuple((record.meta.get("data") or {}).get("labels") or ())
-            self.model, self.tokenizer = models.load_adapters({setup.adapter: record.path}, self.settings)
+            self.model, self.tokenizer = models.load_adapter_model({setup.adapter: record.path}, self.settings)
         else:
             self.model, self.tokenizer = models.load_generator(self.settings)
 

@@ -180,19 +180,10 @@ class AdapterRefused(ModelNotFound):
     """An adapter folder we will not load (missing, pickle weights, wrong base model)."""
 
 
-def _check_adapter_folder(name: str, folder: Path) -> None:
-    if not (folder / "adapter_config.json").is_file() or not (folder / "adapter_model.safetensors").is_file():
-        raise AdapterRefused(
-            f"Adapter {name!r} has no adapter_config.json + adapter_model.safetensors in {folder}.",
-            hint="Train it again, or upload a zip with the safetensors weights.",
-        )
-    if any(folder.glob("*.bin")) or any(folder.glob("*.pt")) or any(folder.glob("*.pkl")):
-        raise AdapterRefused(f"Adapter {name!r} contains pickle weights; they are never loaded.",
-                             hint="Keep only adapter_model.safetensors in the folder.")
-
-
-def load_adapters(adapters: dict[str, Path], settings: Settings | None = None):
+def _attach_adapters(adapters: dict[str, Path], settings: Settings | None = None):
     """(model, tokenizer): the one shared base model with these LoRA adapters attached by name.
+
+    Unchecked: call `load_adapter_model`, which verifies each folder first.
 
     Each adapter is loaded once and kept; there is never a second copy of the base model. No
     adapter is *active*: a plain `generate()` on the result behaves as the base model, and an
@@ -211,7 +202,6 @@ def load_adapters(adapters: dict[str, Path], settings: Settings | None = None):
             if model is not None and name in model.peft_config:
                 continue
             folder = Path(folder)
-            _check_adapter_folder(name, folder)
             try:
                 if model is None:
                     model = PeftModel.from_pretrained(base, str(folder), adapter_name=name, is_trainable=False)
@@ -237,7 +227,7 @@ def load_tokenizer(settings: Settings | None = None):
 
 
 def load_adapter_model(adapter_dirs: dict[str, str | Path], settings: Settings | None = None):
-    """`load_adapters` after the full adapter checks of core.adapters (safetensors only, the
+    """The shared base model with these adapters, after the full checks of core.adapters (safetensors only, the
     base model's fingerprint and layer shapes, finite weights). Same shared base model, no
     adapter active; use `adapter_names=` per row, or `with adapter_active(model, name):`.
     """
@@ -245,7 +235,7 @@ def load_adapter_model(adapter_dirs: dict[str, str | Path], settings: Settings |
 
     for folder in adapter_dirs.values():
         check_adapter_folder(Path(folder), settings)
-    return load_adapters({name: Path(folder) for name, folder in adapter_dirs.items()}, settings)
+    return _attach_adapters({name: Path(folder) for name, folder in adapter_dirs.items()}, settings)
 
 
 _active_lock = threading.Lock()

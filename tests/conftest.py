@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,32 @@ def _link_models(src: Path, data_dir: Path) -> None:
     if dest.exists():
         return
     shutil.copytree(src, dest, copy_function=os.link, ignore=shutil.ignore_patterns("*.lock", "*.tmp"))
+
+
+@contextmanager
+def data_dir_env(path: Path):
+    """Point the process at `path` as its data directory (for module-scoped fixtures)."""
+    from core.settings import reset_settings
+
+    old = os.environ.get("CROSSROADS_DATA_DIR")
+    os.environ["CROSSROADS_DATA_DIR"] = str(path)
+    reset_settings()
+    try:
+        yield path
+    finally:
+        if old is None:
+            os.environ.pop("CROSSROADS_DATA_DIR", None)
+        else:
+            os.environ["CROSSROADS_DATA_DIR"] = old
+        reset_settings()
+
+
+def module_data_dir(tmp_path_factory, converted_models, name: str) -> Path:
+    """A fresh data directory with the converted generator linked in."""
+    path = tmp_path_factory.mktemp(name) / "data"
+    path.mkdir()
+    _link_models(converted_models, path)
+    return path
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, _link_models
+from tests.conftest import ROOT, module_data_dir
 
 CHROMIUM = os.environ.get("CROSSROADS_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
@@ -86,17 +86,10 @@ def serve_app(data_dir: Path):
             process.kill()
 
 
-def new_data_dir(tmp_path_factory, converted_models, name: str = "app") -> Path:
-    data_dir = tmp_path_factory.mktemp(name) / "data"
-    data_dir.mkdir()
-    _link_models(converted_models, data_dir)
-    return data_dir
-
-
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory, converted_models):
     """The app served from this checkout with its own data directory (models pre-converted)."""
-    with serve_app(new_data_dir(tmp_path_factory, converted_models)) as server:
+    with serve_app(module_data_dir(tmp_path_factory, converted_models, "app")) as server:
         yield server
 
 

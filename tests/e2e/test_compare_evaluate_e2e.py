@@ -3,7 +3,8 @@ as a background job and its report shows metrics, the chart and the per-question
 
 import pytest
 
-from tests.e2e.conftest import new_data_dir, screenshot, serve_app, wait_for_app
+from tests.conftest import module_data_dir
+from tests.e2e.conftest import screenshot, serve_app, wait_for_app
 from tests.helpers.adapters import make_random_adapter
 
 pytestmark = pytest.mark.e2e
@@ -17,7 +18,7 @@ def demo_app(tmp_path_factory, converted_models):
     from core import knowledge
     from core.settings import Settings
 
-    data_dir = new_data_dir(tmp_path_factory, converted_models, "arms")
+    data_dir = module_data_dir(tmp_path_factory, converted_models, "arms")
     settings = Settings(data_dir=data_dir)
     report = knowledge.load_demo_workspace(settings=settings)
     assert report.ok, report.as_dict()

@@ -12,7 +12,7 @@ def make_random_adapter(data_dir: Path, name: str = "random", seed: int = 0, lab
     from transformers import AutoModelForCausalLM
 
     from core.models import converted_generator_dir
-    from core.settings import Settings
+    from core.settings import BUNDLED_GENERATOR, Settings
 
     torch.manual_seed(seed)
     base = AutoModelForCausalLM.from_pretrained(converted_generator_dir(Settings(data_dir=data_dir)))
@@ -21,7 +21,7 @@ def make_random_adapter(data_dir: Path, name: str = "random", seed: int = 0, lab
     target = data_dir / "adapters" / name
     model.save_pretrained(target)
     (target / "meta.json").write_text(json.dumps({
-        "name": name, "base_model": "SmolLM2-135M-Instruct", "duration_s": 1.0, "trainable_params": 460800,
+        "name": name, "base_model": BUNDLED_GENERATOR, "duration_s": 1.0, "trainable_params": 460800,
         "data": {"name": "random", "kind": "classification" if labels else "qa", "labels": list(labels)},
         "created": "2026-01-01T00:00:00+00:00",
     }))

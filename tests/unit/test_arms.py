@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from core import models
-from core.arms import ARMS, Arms, ArmSetup, ArmsError, Turn, parse_arms
+from core.arms import ARMS, Arms, ArmsError, ArmSetup, Turn, parse_arms
 from core.generation import Decoding, generate_chat
 from tests.helpers.adapters import make_random_adapter
 

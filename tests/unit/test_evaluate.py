@@ -7,7 +7,14 @@ import pytest
 from core import report as R
 from core.arms import ArmAnswer, ArmSetup
 from core.evalsets import EvalItem, EvalSet
-from core.evaluate import GENERATION_ERROR, RETRIEVAL_MISS, evaluate, list_reports, load_report, save_report
+from core.evaluate import (
+    GENERATION_ERROR,
+    RETRIEVAL_MISS,
+    evaluate,
+    list_reports,
+    load_report,
+    save_report,
+)
 from core.rag import RetrievalConfig, Retrieved
 
 

@@ -1,0 +1,87 @@
+"""Start-up and memory: first model load (GGUF conversion) vs cached load, and the running
+app's peak memory, idle vs after a four-arm answer in a real browser. One run, one machine.
+
+    python -m bench.footprint      -> bench/results/footprint.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+QUESTION = "How long is the warranty on a Brindlemoor Skerry weather station?"
+
+
+def timed_prepare(data_dir: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "core", "--data-dir", str(data_dir), "models", "prepare"], cwd=ROOT,
+                   check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def peak_rss_mb(pid: int) -> float:
+    import psutil
+
+    process = psutil.Process(pid)
+    peaks = []
+    for proc in [process, *process.children(recursive=True)]:
+        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return round(sum(peaks), 1)
+
+
+def app_memory(data_dir: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, serve_app, wait_for_app
+
+    with serve_app(data_dir) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server.url)
+        wait_for_app(page)
+        idle = peak_rss_mb(server.process.pid)
+        page.get_by_test_id("stSidebarNav").get_by_text("Compare", exact=True).click()
+        wait_for_app(page)
+        box = page.get_by_test_id("stChatInputTextArea")
+        box.fill(QUESTION)
+        box.press("Enter")
+        page.get_by_text("tok/s").nth(3).wait_for(timeout=300_000)
+        after = peak_rss_mb(server.process.pid)
+        browser.close()
+    return {"idle_peak_rss_mb": idle, "after_four_arm_answer_peak_rss_mb": after}
+
+
+def main() -> None:
+    from bench.arms import make_adapter
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        data_dir.mkdir()
+        first = timed_prepare(data_dir)
+        cached = timed_prepare(data_dir)
+        os.environ["CROSSROADS_DATA_DIR"] = str(data_dir)
+        from core.knowledge import load_demo_workspace
+
+        load_demo_workspace()
+        make_adapter(data_dir, "bench")
+        memory = app_memory(data_dir)
+    result = {"first_load_with_conversion_s": round(first, 1), "cached_load_s": round(cached, 1),
+              "ratio": round(first / cached, 1), **memory,
+              "note": "load times are whole `python -m core models prepare` processes (interpreter, imports, "
+                      "generator and embedder); memory is the app process tree's peak resident set"}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "footprint.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
