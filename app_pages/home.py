@@ -23,11 +23,11 @@ cols[3].metric("Evaluation reports", len(state.reports))
 
 st.subheader("The workflow")
 steps = [
-    ("pages/knowledge.py", ":material/library_books:", "1. Knowledge", "Upload documents into a knowledge base and test retrieval."),
-    ("pages/finetune.py", ":material/tune:", "2. Fine-tune", "Upload labeled examples and train a LoRA adapter."),
-    ("pages/compare.py", ":material/compare:", "3. Compare", "Ask one question; see base, RAG, fine-tuned and hybrid answers."),
-    ("pages/evaluate.py", ":material/monitoring:", "4. Evaluate", "Score every arm on an eval set, with confidence intervals."),
-    ("pages/recommend.py", ":material/explore:", "5. Recommend", "Answer a few questions; get RAG, fine-tune, hybrid or prompt-first."),
+    ("app_pages/knowledge.py", ":material/library_books:", "1. Knowledge", "Upload documents into a knowledge base and test retrieval."),
+    ("app_pages/finetune.py", ":material/tune:", "2. Fine-tune", "Upload labeled examples and train a LoRA adapter."),
+    ("app_pages/compare.py", ":material/compare:", "3. Compare", "Ask one question; see base, RAG, fine-tuned and hybrid answers."),
+    ("app_pages/evaluate.py", ":material/monitoring:", "4. Evaluate", "Score every arm on an eval set, with confidence intervals."),
+    ("app_pages/recommend.py", ":material/explore:", "5. Recommend", "Answer a few questions; get RAG, fine-tune, hybrid or prompt-first."),
 ]
 for page, icon, label, text in steps:
     with st.container(border=True):

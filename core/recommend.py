@@ -948,33 +948,33 @@ def next_steps(
 
     if no_baseline:
         add("Step 0: write 20-50 real questions with expected answers and measure the plain "
-            "prompt (base arm) on them.", "pages/evaluate.py", cite("azure", "openai_ft"))
+            "prompt (base arm) on them.", "app_pages/evaluate.py", cite("azure", "openai_ft"))
     if choice in ("rag", "hybrid"):
-        add("Build a knowledge base from your documents and test retrieval.", "pages/knowledge.py")
+        add("Build a knowledge base from your documents and test retrieval.", "app_pages/knowledge.py")
     if choice in ("finetune", "hybrid"):
         n = a.get("labeled_examples")
         need = "" if n is None or n >= 50 else f" (you have {n:g}; collect at least 50)"
         text = ("Train a RAFT-style adapter: each example = question + the golden document + "
                 "distractors, answer quoting the document" if variant == "raft"
                 else "Train a LoRA adapter with >= 50 examples")
-        add(text + need + ".", "pages/finetune.py", cite("raft") if variant == "raft" else cite("openai_ft"))
+        add(text + need + ".", "app_pages/finetune.py", cite("raft") if variant == "raft" else cite("openai_ft"))
         if a.get("tolerance") == "low" or a.get("novel_knowledge") == "yes":
             add("Use early stopping and add 'I don't know' examples to limit hallucinations.",
-                "pages/finetune.py", cite("gekhman"))
+                "app_pages/finetune.py", cite("gekhman"))
     if choice == "prompt_first":
         if derived_factors(a).get("corpus_fit") == "fits":
             add("Put your whole collection in the prompt and try it on real questions.",
-                "pages/compare.py", cite("anthropic"))
+                "app_pages/compare.py", cite("anthropic"))
         else:
             add("Write a prompt with a few examples and try it on real questions (base arm).",
-                "pages/compare.py", cite("openai_ft"))
-    add("Ask a question and compare the arms side by side.", "pages/compare.py")
+                "app_pages/compare.py", cite("openai_ft"))
+    add("Ask a question and compare the arms side by side.", "app_pages/compare.py")
     if has_evidence:
         add("Re-run the evaluation after each change to see whether the gap holds.",
-            "pages/evaluate.py")
+            "app_pages/evaluate.py")
     else:
         add("Evaluate with your data: run your eval set through base, RAG, fine-tuned and hybrid, "
-            "then come back and select the report here.", "pages/evaluate.py")
+            "then come back and select the report here.", "app_pages/evaluate.py")
     return steps
 
 

@@ -232,8 +232,8 @@ def projection(proj: dict[str, Any], measured_from: dict[str, Any]) -> None:
 
 
 _PAGE_TITLES = {
-    "pages/evaluate.py": "Evaluate", "pages/knowledge.py": "Knowledge",
-    "pages/finetune.py": "Fine-tune", "pages/compare.py": "Compare",
+    "app_pages/evaluate.py": "Evaluate", "app_pages/knowledge.py": "Knowledge",
+    "app_pages/finetune.py": "Fine-tune", "app_pages/compare.py": "Compare",
 }
 
 

@@ -21,14 +21,14 @@ def open_page(page: str) -> AppTest:
 
 
 def test_compare_without_kb_or_adapter_offers_only_the_base_arm(data_dir):
-    app = open_page("pages/compare.py")
+    app = open_page("app_pages/compare.py")
     captions = " ".join(c.value for c in app.caption)
     assert "need a knowledge base" in captions
     assert app.chat_input[0].disabled is False
 
 
 def test_evaluate_empty_workspace_says_how_to_start(data_dir):
-    app = open_page("pages/evaluate.py")
+    app = open_page("app_pages/evaluate.py")
     assert any("No reports yet" in i.value for i in app.info)
 
 
@@ -42,7 +42,7 @@ def saved_report(data_dir):
 
 
 def test_evaluate_renders_a_saved_report(saved_report):
-    app = open_page("pages/evaluate.py")
+    app = open_page("app_pages/evaluate.py")
     headers = [h.value for h in app.subheader]
     assert "Metrics by arm" in headers and "Per question" in headers
     assert len(app.dataframe) >= 3  # metrics, differences, per-question

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 
-PAGE = str(ROOT / "pages" / "finetune.py")
+PAGE = str(ROOT / "app_pages" / "finetune.py")
 
 
 def _app() -> AppTest:

@@ -17,7 +17,7 @@ DEMO = Path(ROOT) / "demo" / "docs"
 def kpage(data_dir):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
     at.run()
-    at.switch_page("pages/knowledge.py")
+    at.switch_page("app_pages/knowledge.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

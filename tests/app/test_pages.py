@@ -5,8 +5,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 
-PAGES = ["pages/home.py", "pages/knowledge.py", "pages/finetune.py", "pages/compare.py",
-         "pages/evaluate.py", "pages/recommend.py"]
+PAGES = ["app_pages/home.py", "app_pages/knowledge.py", "app_pages/finetune.py", "app_pages/compare.py",
+         "app_pages/evaluate.py", "app_pages/recommend.py"]
 
 
 @pytest.fixture

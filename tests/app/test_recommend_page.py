@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core import recommend as R
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = "pages/recommend.py"
+PAGE = "app_pages/recommend.py"
 
 # One answer per step (first question of the step), chosen to give a fine-tune prior.
 WALK = {
@@ -108,7 +108,7 @@ def test_answers_survive_a_page_switch(data_dir):
     at = _open(data_dir)
     at.radio(key="rec_q_goal").set_value("both").run()
     at.button(key="rec_next").click().run()
-    at.switch_page("pages/home.py").run()
+    at.switch_page("app_pages/home.py").run()
     at.switch_page(PAGE).run()
     assert _step(at) == 1
     at.button(key="rec_back").click().run()

@@ -40,14 +40,20 @@ def test_importing_every_core_module_does_not_load_streamlit():
 
 def test_pages_do_not_import_engine_libraries():
     offenders = [
-        str(path.relative_to(ROOT)) for path in (ROOT / "pages").glob("*.py")
+        str(path.relative_to(ROOT)) for path in (ROOT / "app_pages").glob("*.py")
         if any(name.split(".")[0] in ENGINE_LIBS for name in imported_modules(path))
     ]
     assert offenders == []
 
 
+def test_no_legacy_pages_folder():
+    # A `pages/` folder beside app.py makes Streamlit run a legacy multipage app when a fresh
+    # server's first request is a page URL (a bookmark, a reload after a restart).
+    assert not (ROOT / "pages").exists()
+
+
 def test_no_unsafe_html_outside_tests():
-    offenders = [str(p.relative_to(ROOT)) for folder in ("core", "pages", "ui") for p in (ROOT / folder).rglob("*.py")
+    offenders = [str(p.relative_to(ROOT)) for folder in ("core", "app_pages", "ui") for p in (ROOT / folder).rglob("*.py")
                  if "unsafe_allow_html=True" in p.read_text(encoding="utf-8")]
     offenders += ["app.py"] if "unsafe_allow_html=True" in (ROOT / "app.py").read_text() else []
     assert offenders == []
