@@ -4,13 +4,13 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.adapters import get_adapter, list_adapters
-from core.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
-from core.conversation import Conversation
-from core.errors import CrossroadsError
-from core.generation import Decoding
-from core.knowledge import list_kbs
-from core.rag import SEARCH_TYPES, RetrievalConfig
+from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
+from core.evaluation.conversation import Conversation
+from core.knowledge.rag import SEARCH_TYPES, RetrievalConfig
+from core.knowledge.store import list_kbs
+from core.runtime.errors import CrossroadsError
+from core.runtime.generation import Decoding
+from core.training.adapters import get_adapter, list_adapters
 from ui.arms_view import get_arms, render_record, stream_into_columns
 from ui.common import show_error
 

@@ -5,16 +5,22 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import jobs
-from core.adapters import list_adapters
-from core.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
-from core.errors import CrossroadsError
-from core.evalsets import EvalSet, load_eval_bytes, load_eval_file
-from core.evaluate import cloze_set, heldout_set, list_reports, load_report, start_evaluation
-from core.freshness import TEXT_KINDS, Edit, run_freshness_test
-from core.generation import Decoding
-from core.knowledge import kb_files, list_kbs
-from core.rag import RetrievalConfig
+from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
+from core.evaluation.evalsets import EvalSet, load_eval_bytes, load_eval_file
+from core.evaluation.evaluate import (
+    cloze_set,
+    heldout_set,
+    list_reports,
+    load_report,
+    start_evaluation,
+)
+from core.evaluation.freshness import TEXT_KINDS, Edit, run_freshness_test
+from core.knowledge.rag import RetrievalConfig
+from core.knowledge.store import kb_files, list_kbs
+from core.runtime import jobs
+from core.runtime.errors import CrossroadsError
+from core.runtime.generation import Decoding
+from core.training.adapters import list_adapters
 from ui.common import show_error
 from ui.report_view import render_report
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import adapters, datasets, finetune, jobs
-from core.errors import CrossroadsError
-from core.settings import get_settings
+from core.runtime import jobs
+from core.runtime.errors import CrossroadsError
+from core.runtime.settings import get_settings
+from core.training import adapters, datasets, finetune
 from ui import finetune_views as views
 from ui.common import get_generator, show_error
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.workspace import read_state
+from core.runtime.workspace import read_state
 
 st.title("Crossroads", anchor=False)
 st.markdown(

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from core import knowledge
-from core.documents import DEFAULT_LIMITS, UPLOAD_TYPES, ChunkSettings, preview_split
-from core.errors import CrossroadsError
-from core.rag import answer_rag, retrieve, sanitize_answer
+from core.knowledge import store as knowledge
+from core.knowledge.documents import DEFAULT_LIMITS, UPLOAD_TYPES, ChunkSettings, preview_split
+from core.knowledge.rag import answer_rag, retrieve, sanitize_answer
+from core.runtime.errors import CrossroadsError
 from ui.common import get_generator, show_error
 from ui.knowledge_view import (
     files_table,

@@ -1,21 +1,21 @@
 """Recommend: a step-by-step wizard -> RAG, fine-tune, hybrid or prompt-first, with reasons.
 
-Thin page: widgets -> core.recommend (pure) -> ui.recommend_view (render).
+Thin page: widgets -> core.decision.recommend (pure) -> ui.recommend_view (render).
 Answers live in st.session_state, so they survive Back / Next and switching pages.
 """
 
 import streamlit as st
 
-from core import recommend as R
-from core.errors import CrossroadsError
-from core.recommend_io import (
+from core.decision import recommend as R
+from core.decision.inputs import (
     kb_corpus_tokens,
     list_kbs,
     list_reports,
     measured_update_times,
     resolve_report,
 )
-from core.settings import get_settings
+from core.runtime.errors import CrossroadsError
+from core.runtime.settings import get_settings
 from ui import recommend_view as V
 from ui.common import show_error
 

@@ -28,14 +28,14 @@ def make_adapter(data_dir: Path, name: str) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from core.models import generator_path
+    from core.runtime.models import generator_path
 
     torch.manual_seed(0)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(generator_path()),
                            LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     target = data_dir / "adapters" / name
     model.save_pretrained(target)
-    from core.settings import get_settings
+    from core.runtime.settings import get_settings
 
     (target / "meta.json").write_text(json.dumps({"name": name, "base_model": get_settings().generator,
                                                   "data": {"kind": "qa"}}))
@@ -46,7 +46,7 @@ def plain_four_arms(peft_model, tokenizer, engine, question: str, decoding) -> f
     """Baseline: each arm separately, its own retrieval, one plain generate() each."""
     import torch
 
-    from core.generation import chat_input_ids
+    from core.runtime.generation import chat_input_ids
 
     start = time.perf_counter()
     for arm in engine.setup.arms:
@@ -76,7 +76,7 @@ def ours_four_arms(engine, question: str) -> float:
 def single_stream_ratio(model, tokenizer, messages, decoding, repeats: int) -> dict:
     import torch
 
-    from core.generation import ChatStream, chat_input_ids
+    from core.runtime.generation import ChatStream, chat_input_ids
 
     ours, plain = [], []
     for _ in range(repeats):
@@ -107,10 +107,10 @@ def main() -> None:
         if cache.is_dir():  # reuse this checkout's converted model when there is one
             os.symlink(cache, data_dir / "models")
         os.environ["CROSSROADS_DATA_DIR"] = str(data_dir)
-        from core.arms import Arms, ArmSetup
-        from core.evalsets import load_eval_file
-        from core.generation import Decoding
-        from core.knowledge import load_demo_workspace
+        from core.evaluation.arms import Arms, ArmSetup
+        from core.evaluation.evalsets import load_eval_file
+        from core.knowledge.store import load_demo_workspace
+        from core.runtime.generation import Decoding
 
         load_demo_workspace()
         make_adapter(data_dir, "bench")

@@ -2,11 +2,11 @@
 
 (a) raw embedding throughput: the embedder alone on the very chunk texts our pipeline makes
     (chunks/s; splitting done beforehand, not timed);
-(b) our full pipeline: `core.knowledge.ingest` (content checks + parse in the limited worker +
+(b) our full pipeline: `core.knowledge.store.ingest` (content checks + parse in the limited worker +
     split + embed + Chroma writes + manifest bookkeeping) on the same files, into a fresh
     knowledge base; ratio b/a (goal >= 0.9). a and b alternate (a, b, a, b) and the medians
     are compared, so a load change on the machine hits both sides.
-Retrieval latency p50/p95 (`core.rag.retrieve`: query embedding + Chroma query) at 1k and 20k
+Retrieval latency p50/p95 (`core.knowledge.rag.retrieve`: query embedding + Chroma query) at 1k and 20k
 chunks: the real chunks plus perturbed copies of their vectors (embedding 20k chunks would take
 ~10 minutes on a laptop CPU; the index does not care where vectors come from).
 End-to-end RAG answer latency (first token, total) on demo questions.
@@ -44,7 +44,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def make_corpus(folder: Path, copies: int) -> list[Path]:
     """`copies` variants of every demo document (a distinct first line, so distinct content hashes)."""
-    from core.knowledge import demo_sources
+    from core.knowledge.store import demo_sources
 
     folder.mkdir(parents=True, exist_ok=True)
     out = []
@@ -77,7 +77,7 @@ def make_corpus(folder: Path, copies: int) -> list[Path]:
 
 def chunk_texts(files: list[Path]) -> list[str]:
     """The exact chunk texts our pipeline would embed (same checks, loaders, splitter)."""
-    from core.documents import ChunkSettings, check_file, parse_isolated, split_documents
+    from core.knowledge.documents import ChunkSettings, check_file, parse_isolated, split_documents
 
     texts = []
     for path in files:
@@ -87,8 +87,8 @@ def chunk_texts(files: list[Path]) -> list[str]:
 
 
 def link_models(data_dir: Path) -> None:
-    from core import models
-    from core.settings import Settings
+    from core.runtime import models
+    from core.runtime.settings import Settings
 
     cache = Settings(data_dir=MODEL_CACHE)
     if not models.generator_is_converted(cache):
@@ -107,9 +107,10 @@ def main(argv=None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     os.environ["CROSSROADS_DATA_DIR"] = str(tmp / "data")
-    from core import knowledge, rag
-    from core.models import embedder_name, load_embedder
-    from core.settings import get_settings, reset_settings
+    from core.knowledge import rag
+    from core.knowledge import store as knowledge
+    from core.runtime.models import embedder_name, load_embedder
+    from core.runtime.settings import get_settings, reset_settings
 
     reset_settings()
     try:
@@ -176,7 +177,7 @@ def main(argv=None) -> int:
         link_models(get_settings().data_dir)
         knowledge.load_demo_workspace()
         first, total, tps = [], [], []
-        from core.models import load_generator
+        from core.runtime.models import load_generator
 
         load_generator()
         rag.ask_rag("demo", questions[0], decoding=rag.Decoding(max_new_tokens=8))  # warm
@@ -202,7 +203,7 @@ def main(argv=None) -> int:
                     "tokens_per_s_p50": round(statistics.median(tps), 1)},
         }
     finally:
-        from core.documents import shutdown_parsers
+        from core.knowledge.documents import shutdown_parsers
 
         shutdown_parsers()
         knowledge.reset_clients()

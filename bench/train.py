@@ -38,7 +38,7 @@ def _fresh_model(device: str):
 
     from peft import get_peft_model
 
-    from core.models import load_generator
+    from core.runtime.models import load_generator
 
     base, tokenizer = load_generator()
     return get_peft_model(copy.deepcopy(base), _lora()), tokenizer
@@ -74,8 +74,8 @@ class _Timer:
 def run_ours(rows, labels, device, steps, batch, max_length) -> dict:
     from transformers import Trainer
 
-    from core import datasets as ds
-    from core.finetune import _collate
+    from core.training import datasets as ds
+    from core.training.finetune import _collate
 
     model, tokenizer = _fresh_model(device)
     train = ds.to_dataset(rows, tokenizer, labels, max_length)
@@ -93,7 +93,7 @@ def run_plain(rows, labels, device, steps, batch, max_length) -> dict:
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling, Trainer
 
-    from core import datasets as ds
+    from core.training import datasets as ds
 
     model, tokenizer = _fresh_model(device)
     texts = [tokenizer.apply_chat_template(ds.training_messages(r, labels), tokenize=False) for r in rows]
@@ -130,8 +130,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from core import datasets as ds
-    from core.settings import get_settings
+    from core.runtime.settings import get_settings
+    from core.training import datasets as ds
 
     device = get_settings().resolved_device
     data = ds.load_labeled(Path(args.data)).require_valid()

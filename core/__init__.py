@@ -3,4 +3,4 @@
 Nothing in this package imports Streamlit.
 """
 
-from core import settings as _settings  # noqa: F401  (sets the offline environment first)
+from core.runtime import settings as _settings  # noqa: F401  (sets the offline environment first)

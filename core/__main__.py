@@ -14,15 +14,27 @@ import pkgutil
 import sys
 
 import core.commands
-from core.errors import CrossroadsError
+from core.runtime.errors import CrossroadsError
+
+
+class CommandParser(argparse.ArgumentParser):
+    """Every (sub)command accepts `--data-dir`, before or after the command name.
+
+    Subparsers inherit the parser class, so nested commands (`kb list`) get it too; SUPPRESS
+    keeps a level where it was not given from overwriting the level where it was.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--data-dir", default=argparse.SUPPRESS,
+                          help="data directory (default ./data or $CROSSROADS_DATA_DIR)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m core",
         description="Crossroads: measure RAG vs LoRA fine-tuning on your own data, then decide.",
     )
-    parser.add_argument("--data-dir", help="data directory (default ./data or $CROSSROADS_DATA_DIR)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in sorted(m.name for m in pkgutil.iter_modules(core.commands.__path__)):
         importlib.import_module(f"core.commands.{module}").register(subparsers)
@@ -35,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if args.data_dir:
-        from core.settings import reset_settings
+    if getattr(args, "data_dir", None):
+        from core.runtime.settings import reset_settings
 
         os.environ["CROSSROADS_DATA_DIR"] = args.data_dir
         reset_settings()

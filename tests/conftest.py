@@ -20,8 +20,8 @@ MODEL_CACHE = Path(os.environ.get("CROSSROADS_TEST_MODEL_CACHE", ROOT / ".venv" 
 @pytest.fixture(scope="session")
 def converted_models() -> Path:
     """A data dir holding the converted bundled generator (made once per machine)."""
-    from core import models
-    from core.settings import Settings
+    from core.runtime import models
+    from core.runtime.settings import Settings
 
     settings = Settings(data_dir=MODEL_CACHE)
     if not models.generator_is_converted(settings):
@@ -39,7 +39,7 @@ def _link_models(src: Path, data_dir: Path) -> None:
 @contextmanager
 def data_dir_env(path: Path):
     """Point the process at `path` as its data directory (for module-scoped fixtures)."""
-    from core.settings import reset_settings
+    from core.runtime.settings import reset_settings
 
     old = os.environ.get("CROSSROADS_DATA_DIR")
     os.environ["CROSSROADS_DATA_DIR"] = str(path)
@@ -65,7 +65,7 @@ def module_data_dir(tmp_path_factory, converted_models, name: str) -> Path:
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch) -> Path:
     """An empty data directory set in the environment; settings re-read for the test."""
-    from core.settings import reset_settings
+    from core.runtime.settings import reset_settings
 
     path = tmp_path / "data"
     path.mkdir()

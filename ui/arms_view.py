@@ -6,9 +6,9 @@ import time
 
 import streamlit as st
 
-from core.arms import ARM_HELP, ARM_TITLES, Arms, ArmSetup
-from core.conversation import figures_line
-from core.rag import sanitize_answer
+from core.evaluation.arms import ARM_HELP, ARM_TITLES, Arms, ArmSetup
+from core.evaluation.conversation import figures_line
+from core.knowledge.rag import sanitize_answer
 
 
 @st.cache_resource(show_spinner="Loading the model and the adapter…", max_entries=4)

@@ -6,9 +6,9 @@ import logging
 
 import streamlit as st
 
-from core import models
-from core.errors import CrossroadsError
-from core.settings import get_settings
+from core.runtime import models
+from core.runtime.errors import CrossroadsError
+from core.runtime.settings import get_settings
 
 log = logging.getLogger("crossroads")
 

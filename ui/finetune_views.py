@@ -7,8 +7,9 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core import adapters, jobs
-from core.finetune import KIND
+from core.runtime import jobs
+from core.training import adapters
+from core.training.finetune import KIND
 
 STATE_ICONS = {"queued": "⏳", "running": "🏃", "stopping": "🛑", "completed": "✅", "failed": "❌",
                "cancelled": "⏹️", "interrupted": "⚠️"}

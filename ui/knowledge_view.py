@@ -1,7 +1,7 @@
 """Rendering helpers for the Knowledge page: results, sources, chunks, progress.
 
 Document text and model output are untrusted: they are shown with st.text / st.code or as
-escaped markdown (and model answers pass core.rag.sanitize_answer first). Never HTML.
+escaped markdown (and model answers pass core.knowledge.rag.sanitize_answer first). Never HTML.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 
 import streamlit as st
 
-from core.rag import SEARCH_TYPES, RetrievalConfig
+from core.knowledge.rag import SEARCH_TYPES, RetrievalConfig
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
@@ -32,7 +32,7 @@ def human_size(n: int | None) -> str:
 
 
 def progress_callback(bar):
-    """A core.knowledge progress function that drives an st.progress bar."""
+    """A core.knowledge.store progress function that drives an st.progress bar."""
     state = {"last": 0.0}
 
     def update(p) -> None:

@@ -1,6 +1,6 @@
 """Rendering helpers for the Recommend page: the wizard's widgets and the result sections.
 
-All decisions come from core.recommend (pure); this module only draws. No unsafe HTML.
+All decisions come from core.decision.recommend (pure); this module only draws. No unsafe HTML.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import recommend as R
+from core.decision import recommend as R
 
 SKIP = "__skip__"
 STATE_STEP = "rec_step"
@@ -161,7 +161,7 @@ def scores(rec: dict[str, Any]) -> None:
         status = "chosen" if o == rec["choice"] else (
             "ruled out: " + ", ".join(rec["blocked"][o]) if o in rec["blocked"] else "allowed")
         rows.append({"option": R.OPTION_LABELS[o], "prior score": rec["scores"][o], "status": status})
-    st.caption("Prior scores: the sum of the weights of your answers (core/recommend.py, RULES). "
+    st.caption("Prior scores: the sum of the weights of your answers (core/decision/recommend.py, RULES). "
                "Gates rule options out whatever their score.")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 

@@ -6,8 +6,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import report as R
-from core.arms import ARM_TITLES, ARMS
+from core.evaluation import report as R
+from core.evaluation.arms import ARM_TITLES, ARMS
 
 ARM_COLORS = alt.Scale(domain=[ARM_TITLES[a] for a in ARMS], range=["#9ca3af", "#2563eb", "#f59e0b", "#16a34a"])
 

@@ -24,8 +24,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from core import adapters
     from core.__main__ import print_json
+    from core.training import adapters
 
     if args.action == "list":
         print_json([r.summary() for r in adapters.list_adapters()])

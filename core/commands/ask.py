@@ -1,6 +1,6 @@
 """`python -m core ask [--kb KB] [--adapter NAME] --arms base,rag,ft,hybrid "question"` -> JSON.
 
-Every arm answers through core.arms (one model, one decoding, batched). The payload is
+Every arm answers through core.evaluation.arms (one model, one decoding, batched). The payload is
 `{"question", "kb", "adapter", "arms": {ARM: record}}`; with a single arm its record is also
 given at the top level (`answer`, `sources`, timings).
 """
@@ -11,8 +11,8 @@ import sys
 
 
 def register(subparsers) -> None:
-    from core.generation import Decoding
-    from core.rag import DEFAULT_K, DEFAULT_MIN_SCORE, SEARCH_TYPES
+    from core.knowledge.rag import DEFAULT_K, DEFAULT_MIN_SCORE, SEARCH_TYPES
+    from core.runtime.generation import Decoding
 
     parser = subparsers.add_parser("ask", help="answer a question with the chosen arms (JSON on stdout)")
     parser.add_argument("question")
@@ -30,9 +30,9 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from core.__main__ import print_json
-    from core.arms import Arms, ArmSetup, parse_arms
-    from core.generation import Decoding
-    from core.rag import RetrievalConfig
+    from core.evaluation.arms import Arms, ArmSetup, parse_arms
+    from core.knowledge.rag import RetrievalConfig
+    from core.runtime.generation import Decoding
 
     arms = parse_arms(args.arms)
     setup = ArmSetup(arms=arms, kb=args.kb, adapter=args.adapter,

@@ -25,9 +25,9 @@ def register(subparsers) -> None:
 def build_setup(args):
     from dataclasses import replace
 
-    from core.arms import ArmSetup, parse_arms
-    from core.generation import Decoding
-    from core.rag import RetrievalConfig
+    from core.evaluation.arms import ArmSetup, parse_arms
+    from core.knowledge.rag import RetrievalConfig
+    from core.runtime.generation import Decoding
 
     retrieval = RetrievalConfig() if args.k is None else replace(RetrievalConfig(), k=args.k)
     decoding = Decoding() if args.max_new_tokens is None else replace(Decoding(), max_new_tokens=args.max_new_tokens)
@@ -40,13 +40,13 @@ def build_setup(args):
 
 
 def load_set(args):
-    from core.errors import CrossroadsError
-    from core.evalsets import EvalSet, load_eval_file
+    from core.evaluation.evalsets import EvalSet, load_eval_file
+    from core.runtime.errors import CrossroadsError
 
     if args.cloze:
         if not args.kb:
             raise CrossroadsError("--cloze needs --kb: the questions come from its documents.")
-        from core.evaluate import cloze_set
+        from core.evaluation.evaluate import cloze_set
 
         eval_set = cloze_set(args.kb, args.cloze)
     elif args.data:
@@ -60,7 +60,7 @@ def load_set(args):
 
 def run(args) -> int:
     from core.__main__ import print_json
-    from core.evaluate import evaluate, save_report
+    from core.evaluation.evaluate import evaluate, save_report
 
     setup = build_setup(args)
     eval_set = load_set(args)

@@ -19,7 +19,7 @@ OPTION_FLAGS = {
 
 
 def register(subparsers) -> None:
-    from core.finetune import PRESETS, option_help
+    from core.training.finetune import PRESETS, option_help
 
     parser = subparsers.add_parser("finetune", help="train a LoRA adapter on a labeled file (CSV / JSONL / JSON)")
     parser.add_argument("--data", help="labeled file: question/answer, instruction/input/output, "
@@ -57,10 +57,11 @@ def run(args) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from core import datasets, jobs
     from core.__main__ import print_json
-    from core.errors import CrossroadsError
-    from core.finetune import PRESETS, start_finetune
+    from core.runtime import jobs
+    from core.runtime.errors import CrossroadsError
+    from core.training import datasets
+    from core.training.finetune import PRESETS, start_finetune
 
     if args.resume:
         job = jobs.resume(args.resume)
@@ -80,7 +81,7 @@ def run(args) -> int:
             schema = datasets.Schema.of(args.kind, {r: r for r in required + optional
                                                     if r in datasets.read_records(path.read_bytes(), path.name)[1]})
         # Validate here too, so bad data fails fast with the reason (the worker validates again).
-        from core.models import load_tokenizer
+        from core.runtime.models import load_tokenizer
 
         data = datasets.load_labeled(path, schema=schema, tokenizer=load_tokenizer(), max_length=options.max_length)
         for issue in data.report.warnings:

@@ -23,9 +23,9 @@ def _version(name: str) -> str | None:
 
 
 def collect_info() -> dict:
-    from core import models
-    from core.settings import get_settings
-    from core.workspace import read_state
+    from core.runtime import models
+    from core.runtime.settings import get_settings
+    from core.runtime.workspace import read_state
 
     settings = get_settings()
     state = read_state(settings)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from core.knowledge.documents import ChunkSettings
+
+_DEFAULT = ChunkSettings()  # one source for the defaults: the page and the README quote the same
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -12,9 +16,9 @@ def register(subparsers) -> None:
                     "Exit status 0 when every file is indexed, 1 otherwise.")
     parser.add_argument("--kb", required=True, help="knowledge base name (created if missing)")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (folders: their files, recursively)")
-    parser.add_argument("--chunk-size", type=int, help="chunk size for a new knowledge base (default 500)")
-    parser.add_argument("--chunk-overlap", type=int, help="chunk overlap for a new knowledge base (default 50)")
-    parser.add_argument("--chunk-unit", choices=["chars", "tokens"], help="measure chunks in characters or tokens")
+    parser.add_argument("--chunk-size", type=int, help=f"chunk size for a new knowledge base (default {_DEFAULT.size})")
+    parser.add_argument("--chunk-overlap", type=int, help=f"chunk overlap for a new knowledge base (default {_DEFAULT.overlap})")
+    parser.add_argument("--chunk-unit", choices=["chars", "tokens"], help=f"measure chunks in characters or tokens (default {_DEFAULT.unit})")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)
 
@@ -34,9 +38,9 @@ def expand_paths(paths) -> list:
 
 def run(args) -> int:
     from core.__main__ import print_json
-    from core.documents import ChunkSettings
-    from core.errors import CrossroadsError
-    from core.knowledge import Source, ingest, kb_exists
+    from core.knowledge.documents import ChunkSettings
+    from core.knowledge.store import Source, ingest, kb_exists
+    from core.runtime.errors import CrossroadsError
 
     files = expand_paths(args.paths)
     missing = [str(p) for p in files if not p.is_file()]

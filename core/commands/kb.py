@@ -16,7 +16,7 @@ def register(subparsers) -> None:
 
 
 def _chunking(args, current=None):
-    from core.documents import ChunkSettings
+    from core.knowledge.documents import ChunkSettings
 
     if not (args.chunk_size or args.chunk_overlap is not None or args.chunk_unit):
         return current
@@ -27,9 +27,9 @@ def _chunking(args, current=None):
 
 
 def run(args) -> int:
-    from core import knowledge as K
     from core.__main__ import print_json
-    from core.errors import CrossroadsError
+    from core.knowledge import store as K
+    from core.runtime.errors import CrossroadsError
 
     need = {"list": 0, "create": 1, "delete": 1, "rebuild": 1, "files": 1, "rename": 2}[args.action]
     if len(args.names) != need:

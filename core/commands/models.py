@@ -14,8 +14,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import time
 
-    from core import models
     from core.__main__ import print_json
+    from core.runtime import models
 
     start = time.perf_counter()
     models.load_generator(progress=lambda msg: print(msg, file=sys.stderr))

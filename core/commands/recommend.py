@@ -30,14 +30,14 @@ def run(args) -> int:
     from pathlib import Path
 
     from core.__main__ import print_json
-    from core.recommend import AnswerError, projection, recommend, to_markdown
-    from core.recommend_io import (
+    from core.decision.inputs import (
         RecommendInputError,
         load_answers,
         measured_update_times,
         resolve_report,
     )
-    from core.settings import get_settings
+    from core.decision.recommend import AnswerError, projection, recommend, to_markdown
+    from core.runtime.settings import get_settings
 
     data_dir = get_settings().data_dir
     answers = load_answers(args.answers)

@@ -79,7 +79,7 @@ def test_adapter_list_shows_trained_adapters(model_data_dir):
 
 
 def test_preset_fills_the_advanced_options_with_help(model_data_dir):
-    from core.finetune import PRESETS
+    from core.training.finetune import PRESETS
 
     at = _app().run()
     _button(at, "Load demo workspace").click().run()

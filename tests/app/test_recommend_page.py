@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import recommend as R
+from core.decision import recommend as R
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "app_pages/recommend.py"

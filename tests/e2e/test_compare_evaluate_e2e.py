@@ -17,8 +17,8 @@ def demo_app(tmp_path_factory, converted_models):
     """The demo knowledge base and a (random-weight, real) LoRA adapter, then the app over them."""
     import os
 
-    from core import knowledge
-    from core.settings import Settings
+    from core.knowledge import store as knowledge
+    from core.runtime.settings import Settings
 
     data_dir = module_data_dir(tmp_path_factory, converted_models, "arms")
     settings = Settings(data_dir=data_dir)

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from core import recommend as R
+from core.decision import recommend as R
 from tests.conftest import ROOT
 from tests.e2e.conftest import screenshot, wait_for_app
 

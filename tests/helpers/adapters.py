@@ -11,8 +11,8 @@ def make_random_adapter(data_dir: Path, name: str = "random", seed: int = 0, lab
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from core.models import converted_generator_dir
-    from core.settings import BUNDLED_GENERATOR, Settings
+    from core.runtime.models import converted_generator_dir
+    from core.runtime.settings import BUNDLED_GENERATOR, Settings
 
     torch.manual_seed(seed)
     base = AutoModelForCausalLM.from_pretrained(converted_generator_dir(Settings(data_dir=data_dir)))

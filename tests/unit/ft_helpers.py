@@ -29,15 +29,15 @@ def write_facts(path: Path, copies: int = 1) -> Path:
 
 def run_in_process(data_path: Path, name: str, options, resume_dir: Path | None = None) -> Path:
     """Create a run directory like the page does and run the worker in this process."""
-    from core import jobs
-    from core.finetune import KIND, run_worker
+    from core.runtime import jobs
+    from core.training.finetune import KIND, run_worker
 
     if resume_dir is not None:
         run_worker(resume_dir, resume=True)
         return resume_dir
     spec = {"mode": "train", "name": name, "options": options.as_dict(), "data_file": "data" + data_path.suffix,
             "data_name": data_path.name, "schema": None}
-    run_dir = jobs.create(KIND, "core.finetune", spec, group="train", files={spec["data_file"]: data_path})
+    run_dir = jobs.create(KIND, "core.training.finetune", spec, group="train", files={spec["data_file"]: data_path})
     run_worker(run_dir)
     return run_dir
 

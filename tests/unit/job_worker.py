@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.jobs import JobRun, read_progress
+from core.runtime.jobs import JobRun, read_progress
 
 
 def main() -> int:

@@ -32,8 +32,8 @@ class FakeEmbeddings(Embeddings):
 
 def use_data_dir(monkeypatch, path, **env):
     """Point settings (and the cached Chroma clients) at a fresh data dir."""
-    from core import knowledge
-    from core.settings import reset_settings
+    from core.knowledge import store as knowledge
+    from core.runtime.settings import reset_settings
 
     monkeypatch.setenv("CROSSROADS_DATA_DIR", str(path))
     for key in ("CROSSROADS_CHROMA_HOST", "CROSSROADS_CHROMA_PORT"):

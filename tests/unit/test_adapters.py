@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core import adapters
-from core.adapters import AdapterError
+from core.training import adapters
+from core.training.adapters import AdapterError
 
 
 def _base_shape(model_dir: Path, key: str) -> tuple[int, int]:
@@ -99,8 +99,8 @@ def test_pickle_bin_adapter_is_refused_without_being_loaded(model_data_dir, tmp_
         adapters.import_zip(zip_folder(folder))
     with pytest.raises(AdapterError, match="pickle"):
         adapters.check_adapter_folder(folder)
-    from core.errors import CrossroadsError
-    from core.models import load_adapter_model
+    from core.runtime.errors import CrossroadsError
+    from core.training.adapter_checks import load_adapter_model
 
     with pytest.raises(CrossroadsError):
         load_adapter_model({"evil": folder})

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from core import models
-from core.arms import ARMS, Arms, ArmsError, ArmSetup, Turn, parse_arms
-from core.generation import Decoding, generate_chat
+from core.evaluation.arms import ARMS, Arms, ArmsError, ArmSetup, Turn, parse_arms
+from core.runtime import models
+from core.runtime.generation import Decoding, generate_chat
 from tests.helpers.adapters import make_random_adapter
 
 pytestmark = pytest.mark.slow
@@ -76,6 +76,6 @@ def test_prompt_text_is_the_chat_template(adapter_arms):
 
 
 def test_all_arm_names_have_titles():
-    from core.arms import ARM_HELP, ARM_TITLES
+    from core.evaluation.arms import ARM_HELP, ARM_TITLES
 
     assert set(ARM_TITLES) == set(ARM_HELP) == set(ARMS)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core import knowledge as K
-from core import rag
-from core.documents import ChunkSettings
+from core.knowledge import rag
+from core.knowledge import store as K
+from core.knowledge.documents import ChunkSettings
 from tests.unit.kb_helpers import FakeEmbeddings
 
 CHROMA = Path(sys.executable).parent / "chroma"
@@ -57,7 +57,7 @@ def chroma_server(tmp_path_factory):
 
 @pytest.fixture
 def server_settings(data_dir, chroma_server, monkeypatch):
-    from core.settings import get_settings, reset_settings
+    from core.runtime.settings import get_settings, reset_settings
 
     port, db = chroma_server
     monkeypatch.setenv("CROSSROADS_CHROMA_HOST", "127.0.0.1")

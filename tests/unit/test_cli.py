@@ -32,3 +32,23 @@ def test_no_command_prints_help_and_fails():
     result = run_cli()
     assert result.returncode == 2
     assert "usage" in result.stdout
+
+
+def test_data_dir_is_accepted_after_the_command_too(tmp_path):
+    # The README says every command takes --data-dir; a user types it where it reads naturally.
+    after = subprocess.run([sys.executable, "-m", "core", "info", "--data-dir", str(tmp_path)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["data_dir"] == str(tmp_path.resolve())
+    nested = subprocess.run([sys.executable, "-m", "core", "kb", "list", "--data-dir", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert nested.returncode == 0, nested.stderr
+    assert json.loads(nested.stdout) == []
+
+
+def test_ingest_help_states_the_real_chunking_default():
+    from core.knowledge.documents import ChunkSettings
+
+    default = ChunkSettings()
+    text = " ".join(run_cli("ingest", "--help").stdout.split())
+    assert f"(default {default.size})" in text and f"(default {default.overlap})" in text

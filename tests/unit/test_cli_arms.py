@@ -15,7 +15,7 @@ DEMO = ROOT / "demo" / "docs"
 
 @pytest.fixture
 def workspace(model_data_dir):
-    from core import knowledge
+    from core.knowledge import store as knowledge
 
     knowledge.ingest("cli", [DEMO / "support_policy.md"])
     make_random_adapter(model_data_dir, "rnd")

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import datasets as ds
-from core.datasets import DataError
+from core.training import datasets as ds
+from core.training.datasets import DataError
 from tests.conftest import ROOT
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.documents import (
+from core.knowledge.documents import (
     ChunkSettings,
     DocumentError,
     FileCheck,
@@ -288,7 +288,7 @@ def test_split_records_chunk_index_and_start():
 def test_preview_by_tokens_uses_a_tokenizer():
     from transformers import AutoTokenizer
 
-    from core.models import embedder_path
+    from core.runtime.models import embedder_path
 
     tok = AutoTokenizer.from_pretrained(str(embedder_path()), local_files_only=True)
     parts = preview_split("word " * 400, ChunkSettings(64, 8, "tokens"), tokenizer=tok)

@@ -1,4 +1,4 @@
-"""core.evalsets: the data model, file loading (each format, each error) and cloze generation."""
+"""core.evaluation.evalsets: the data model, file loading (each format, each error) and cloze generation."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.errors import CrossroadsError
-from core.evalsets import (
+from core.evaluation.evalsets import (
     BLANK,
     CLOZE_PREFIX,
     EvalFileColumns,
@@ -24,6 +23,7 @@ from core.evalsets import (
     load_eval_bytes,
     load_eval_file,
 )
+from core.runtime.errors import CrossroadsError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DOCS = ROOT / "demo" / "docs"

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from core import report as R
-from core.arms import ArmAnswer, ArmSetup
-from core.evalsets import EvalItem, EvalSet
-from core.evaluate import (
+from core.evaluation import report as R
+from core.evaluation.arms import ArmAnswer, ArmSetup
+from core.evaluation.evalsets import EvalItem, EvalSet
+from core.evaluation.evaluate import (
     GENERATION_ERROR,
     RETRIEVAL_MISS,
     evaluate,
@@ -15,7 +15,7 @@ from core.evaluate import (
     load_report,
     save_report,
 )
-from core.rag import RetrievalConfig, Retrieved
+from core.knowledge.rag import RetrievalConfig, Retrieved
 
 
 class FakeArms:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from core import adapters, jobs
-from core import datasets as ds
-from core.finetune import TrainOptions
+from core.runtime import jobs
+from core.training import adapters
+from core.training import datasets as ds
+from core.training.adapter_checks import load_adapter_model
+from core.training.finetune import TrainOptions
 from tests.conftest import ROOT, _link_models
 from tests.unit.ft_helpers import FACTS, greedy_answers, normalize, run_in_process, write_facts
 
@@ -27,7 +29,7 @@ FACT_OPTIONS = TrainOptions(rank=16, alpha=32, dropout=0.0, learning_rate=2.5e-3
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, converted_models):
     """A data dir for the module (set in the environment), with the converted model linked in."""
-    from core.settings import reset_settings
+    from core.runtime.settings import reset_settings
 
     data_dir = tmp_path_factory.mktemp("ft") / "data"
     data_dir.mkdir()
@@ -46,7 +48,7 @@ def workspace(tmp_path_factory, converted_models):
 @pytest.fixture(scope="module")
 def facts_run(workspace):
     """Train once on the fictional facts; measure exact match before and after."""
-    from core import models
+    from core.runtime import models
 
     path = write_facts(workspace / "facts.jsonl")
     data = ds.load_labeled(path)
@@ -56,7 +58,7 @@ def facts_run(workspace):
     t0 = time.perf_counter()
     run_dir = run_in_process(path, "facts", FACT_OPTIONS)
     seconds = time.perf_counter() - t0
-    model, tokenizer = models.load_adapter_model({"facts": adapters.adapter_dir("facts")})
+    model, tokenizer = load_adapter_model({"facts": adapters.adapter_dir("facts")})
     with models.adapter_active(model, "facts"):
         after = greedy_answers(model, tokenizer, messages)
     with models.adapter_active(model, None):
@@ -128,7 +130,7 @@ def _wait_progress(job_id, predicate, timeout=300):
 
 
 def test_cancel_kill_9_and_resume_in_real_worker_processes(workspace):
-    from core.finetune import complete_checkpoints, start_finetune
+    from core.training.finetune import complete_checkpoints, start_finetune
 
     path = write_facts(workspace / "resume.jsonl")
     options = TrainOptions(rank=4, alpha=8, learning_rate=1e-3, epochs=1, max_steps=6, batch_size=2,
@@ -182,7 +184,7 @@ def test_start_refuses_when_the_disk_is_nearly_full(workspace, monkeypatch):
     import shutil
     from collections import namedtuple
 
-    from core.finetune import start_finetune
+    from core.training.finetune import start_finetune
 
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 10**6, 10**6))
@@ -191,8 +193,8 @@ def test_start_refuses_when_the_disk_is_nearly_full(workspace, monkeypatch):
 
 
 def test_invalid_options_and_names_are_refused_before_starting(workspace):
-    from core.errors import CrossroadsError
-    from core.finetune import start_finetune
+    from core.runtime.errors import CrossroadsError
+    from core.training.finetune import start_finetune
 
     path = write_facts(workspace / "opts.jsonl")
     with pytest.raises(CrossroadsError, match="learning rate must be positive"):
@@ -207,7 +209,7 @@ def test_classification_adapter_beats_the_base_model_on_held_out_rows(workspace,
     """Demo tickets: train on 12 rows per label (one epoch) and score the seeded held-out split."""
     import csv
 
-    from core import models
+    from core.runtime import models
 
     data = ds.load_labeled(ROOT / "demo" / "tickets.csv")
     train, held = ds.split(data, 0.2, seed=42)
@@ -225,7 +227,7 @@ def test_classification_adapter_beats_the_base_model_on_held_out_rows(workspace,
     def accuracy(answers):
         return sum(normalize(a).startswith(r.label) for a, r in zip(answers, held, strict=True)) / len(held)
 
-    model, tokenizer = models.load_adapter_model({"tickets": adapters.adapter_dir("tickets")})
+    model, tokenizer = load_adapter_model({"tickets": adapters.adapter_dir("tickets")})
     with models.adapter_active(model, None):
         base_acc = accuracy(greedy_answers(model, tokenizer, messages, max_new_tokens=4, batch_size=22))
     with models.adapter_active(model, "tickets"):
@@ -235,13 +237,13 @@ def test_classification_adapter_beats_the_base_model_on_held_out_rows(workspace,
 
 
 def test_estimate_measures_real_steps(workspace):
-    from core.finetune import ESTIMATE_KIND, run_worker
+    from core.training.finetune import ESTIMATE_KIND, run_worker
 
     path = write_facts(workspace / "estimate.jsonl")
     options = TrainOptions(rank=4, alpha=8, epochs=2, batch_size=2, max_length=48, eval_fraction=0.0)
     spec = {"mode": "estimate", "options": options.as_dict(), "steps": 3, "data_file": "data.jsonl",
             "data_name": path.name, "schema": None}
-    run_dir = jobs.create(ESTIMATE_KIND, "core.finetune", spec, files={"data.jsonl": path})
+    run_dir = jobs.create(ESTIMATE_KIND, "core.training.finetune", spec, files={"data.jsonl": path})
     run_worker(run_dir)
     result = jobs.get(run_dir.name).status["result"]
     assert result["steps"] == 10 and result["seconds_per_step"] > 0

@@ -1,7 +1,7 @@
 import pytest
 
-from core import models
-from core.generation import ChatStream, Decoding, generate_chat
+from core.runtime import models
+from core.runtime.generation import ChatStream, Decoding, generate_chat
 
 
 @pytest.mark.slow

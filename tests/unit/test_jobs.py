@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from core import jobs
+from core.runtime import jobs
 from tests.conftest import ROOT
 
 WORKER = "tests.unit.job_worker"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core import knowledge as K
-from core.documents import ChunkSettings
+from core.knowledge import store as K
+from core.knowledge.documents import ChunkSettings
 from tests.unit.kb_helpers import FakeEmbeddings
 
 ROOT = Path(__file__).resolve().parents[2]

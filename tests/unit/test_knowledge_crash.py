@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CHECK = r"""
 import json
-from core import knowledge as K
+from core.knowledge import store as K
 # A fresh process, straight to Chroma (no embedder load): the stored vectors answer the queries.
 manifest = K.read_manifest("big")
 col = K.chroma_client().get_collection(manifest["collection"])

@@ -9,8 +9,8 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import knowledge as K
-from core.documents import ChunkSettings
+from core.knowledge import store as K
+from core.knowledge.documents import ChunkSettings
 from tests.unit.kb_helpers import FakeEmbeddings
 from tests.unit.test_knowledge import invariant
 

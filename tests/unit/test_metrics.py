@@ -1,4 +1,4 @@
-"""core.metrics: hand-checked values, label mapping, retrieval, latency, bootstrap, properties."""
+"""core.evaluation.metrics: hand-checked values, label mapping, retrieval, latency, bootstrap, properties."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import metrics as m
+from core.evaluation import metrics as m
 
 # ---------------------------------------------------------------- normalisation, EM, F1
 

@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from core import models
-from core.errors import ModelNotFound
-from core.settings import Settings, get_settings, reset_settings
+from core.runtime import models
+from core.runtime.errors import ModelNotFound
+from core.runtime.settings import Settings, get_settings, reset_settings
 from tests.conftest import ROOT
 
 
@@ -51,7 +51,7 @@ def test_embedder_gives_normalized_384_dim_vectors(data_dir):
 def test_converted_checkpoint_generates_the_same_greedy_tokens_as_the_gguf(model_data_dir):
     import torch
 
-    from core.generation import chat_input_ids
+    from core.runtime.generation import chat_input_ids
 
     converted, tokenizer = models.load_generator()
     assert models.generator_is_converted()

@@ -5,19 +5,19 @@
 - labels: the fine-tuned adapter beats the base model on the held-out tickets.
 
 Everything runs through the same code as the app: knowledge.ingest, the fine-tuning worker,
-core.evaluate over core.arms.
+core.evaluation.evaluate over core.evaluation.arms.
 """
 
 import json
 
 import pytest
 
-from core import jobs
-from core.arms import ArmSetup
-from core.evalsets import load_eval_file
-from core.evaluate import evaluate, heldout_set
-from core.finetune import KIND, TrainOptions, run_worker
-from core.generation import Decoding
+from core.evaluation.arms import ArmSetup
+from core.evaluation.evalsets import load_eval_file
+from core.evaluation.evaluate import evaluate, heldout_set
+from core.runtime import jobs
+from core.runtime.generation import Decoding
+from core.training.finetune import KIND, TrainOptions, run_worker
 from tests.conftest import ROOT, data_dir_env, module_data_dir
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ DEMO = ROOT / "demo"
 def train(data_path, name: str, options: TrainOptions) -> None:
     spec = {"mode": "train", "name": name, "options": options.as_dict(), "data_file": "data" + data_path.suffix,
             "data_name": data_path.name, "schema": None}
-    run_dir = jobs.create(KIND, "core.finetune", spec, group="train", files={spec["data_file"]: data_path})
+    run_dir = jobs.create(KIND, "core.training.finetune", spec, group="train", files={spec["data_file"]: data_path})
     run_worker(run_dir)
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "completed", status
@@ -35,7 +35,7 @@ def train(data_path, name: str, options: TrainOptions) -> None:
 
 @pytest.fixture(scope="module")
 def demo_workspace(tmp_path_factory, converted_models):
-    from core import knowledge
+    from core.knowledge import store as knowledge
 
     with data_dir_env(module_data_dir(tmp_path_factory, converted_models, "quality")) as data_dir:
         assert knowledge.load_demo_workspace().ok

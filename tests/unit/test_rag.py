@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core import knowledge as K
-from core import rag
-from core.documents import ChunkSettings
+from core.knowledge import rag
+from core.knowledge import store as K
+from core.knowledge.documents import ChunkSettings
 from tests.unit.kb_helpers import FakeEmbeddings
 
 ROOT = Path(__file__).resolve().parents[2]

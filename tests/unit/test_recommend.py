@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core import recommend as R
-from core.recommend_io import (
+from core.decision import recommend as R
+from core.decision.inputs import (
     RecommendInputError,
     kb_corpus_tokens,
     list_reports,
@@ -270,7 +270,7 @@ def test_markdown_report_is_self_contained():
 
 
 def test_engine_is_pure():
-    src = (ROOT / "core/recommend.py").read_text()
+    src = (ROOT / "core/decision/recommend.py").read_text()
     for forbidden in ("import streamlit", "open(", "Path(", "import os", "requests"):
         assert forbidden not in src
 

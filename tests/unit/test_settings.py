@@ -3,12 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ConfigError
-from core.settings import BUNDLED_EMBEDDER, BUNDLED_GENERATOR, get_settings, reset_settings
+from core.runtime.errors import ConfigError
+from core.runtime.settings import BUNDLED_EMBEDDER, BUNDLED_GENERATOR, get_settings, reset_settings
 
 
 def test_offline_environment_is_set_on_import():
-    import core.settings  # noqa: F401
+    import core.runtime.settings  # noqa: F401
 
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     assert os.environ["TRANSFORMERS_OFFLINE"] == "1"

@@ -1,7 +1,7 @@
 """Eval sets through the arms -> a report with metrics, paired-bootstrap CIs and per-question rows.
 
 Run in-process (`evaluate(...)`, the CLI) or as a background job
-(`python -m core.evaluate --run-dir D`, started by `start_evaluation`): the job reports
+(`python -m core.evaluation.evaluate --run-dir D`, started by `start_evaluation`): the job reports
 progress per batch, honours the STOP file between batches, and saves the report under
 data/reports/<id>.json.
 """
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from core import metrics
-from core.arms import ADAPTER_ARMS, RETRIEVAL_ARMS, ArmAnswer, Arms, ArmSetup
-from core.errors import CrossroadsError
-from core.evalsets import EvalItem, EvalSet, load_eval_file
-from core.settings import Settings, get_settings
+from core.evaluation import metrics
+from core.evaluation.arms import ADAPTER_ARMS, RETRIEVAL_ARMS, ArmAnswer, Arms, ArmSetup
+from core.evaluation.evalsets import EvalItem, EvalSet, load_eval_file
+from core.runtime.errors import CrossroadsError
+from core.runtime.settings import Settings, get_settings
 
 QA_METRICS = ("exact_match", "f1", "contains", "rougeL")
 LABEL_METRICS = ("accuracy",)
@@ -171,7 +171,7 @@ def _question_row(item: EvalItem, answers: dict[str, ArmAnswer], labels: Sequenc
 
 
 def _kb_info(kb: str, settings: Settings) -> dict | None:
-    from core.knowledge import read_manifest
+    from core.knowledge.store import read_manifest
 
     try:
         manifest = read_manifest(kb, settings)
@@ -195,7 +195,7 @@ def reports_dir(settings: Settings | None = None) -> Path:
 
 
 def save_report(report: dict, settings: Settings | None = None, path: Path | None = None) -> Path:
-    from core.jobs import write_json_atomic
+    from core.runtime.jobs import write_json_atomic
 
     target = path or reports_dir(settings) / f"{report['id']}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -241,27 +241,27 @@ def start_evaluation(eval_set: EvalSet, setup: ArmSetup, *, batch_size: int = 4,
     """Start the evaluation as a background job (one evaluation at a time per data directory)."""
     import tempfile
 
-    from core import jobs
+    from core.runtime import jobs
 
     spec = {"setup": setup.describe(), "batch_size": batch_size, "eval_set": {"name": eval_set.name,
             "kind": eval_set.kind, "labels": list(eval_set.labels or ())}}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / EVALSET_FILE
         path.write_text(eval_set.to_jsonl(), encoding="utf-8")
-        return jobs.start("evaluate", "core.evaluate", spec, group="evaluate", settings=settings,
+        return jobs.start("evaluate", "core.evaluation.evaluate", spec, group="evaluate", settings=settings,
                           files={EVALSET_FILE: path})
 
 
 def setup_from_dict(spec: dict) -> ArmSetup:
-    from core.generation import Decoding
-    from core.rag import RetrievalConfig
+    from core.knowledge.rag import RetrievalConfig
+    from core.runtime.generation import Decoding
 
     return ArmSetup(arms=tuple(spec["arms"]), kb=spec.get("kb"), adapter=spec.get("adapter"),
                     retrieval=RetrievalConfig(**spec.get("retrieval", {})), decoding=Decoding(**spec.get("decoding", {})))
 
 
 def _worker(run_dir: Path) -> None:
-    from core.jobs import JobRun
+    from core.runtime.jobs import JobRun
 
     with JobRun(run_dir) as run:
         spec = run.spec
@@ -291,8 +291,8 @@ if __name__ == "__main__":
 
 def cloze_set(kb: str, n: int = 30, seed: int = 0, settings: Settings | None = None) -> EvalSet:
     """Fill-in-the-blank questions generated offline from a knowledge base's chunks."""
-    from core.evalsets import cloze_from_chunks
-    from core.knowledge import file_chunks, read_manifest
+    from core.evaluation.evalsets import cloze_from_chunks
+    from core.knowledge.store import file_chunks, read_manifest
 
     files = read_manifest(kb, settings).get("files", {})
     chunks = [chunk for file_id, entry in files.items() if entry.get("status") == "complete"
@@ -306,9 +306,9 @@ def cloze_set(kb: str, n: int = 30, seed: int = 0, settings: Settings | None = N
 
 def heldout_set(adapter: str, settings: Settings | None = None) -> EvalSet:
     """The rows an adapter never saw: its training file's seeded held-out split."""
-    from core import datasets as ds
-    from core.adapters import get_adapter
-    from core.jobs import read_json
+    from core.runtime.jobs import read_json
+    from core.training import datasets as ds
+    from core.training.adapters import get_adapter
 
     settings = settings or get_settings()
     meta = get_adapter(adapter, settings).meta

@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from core import metrics
-from core.arms import Arms, ArmSetup
-from core.errors import CrossroadsError
-from core.settings import Settings, get_settings
+from core.evaluation import metrics
+from core.evaluation.arms import Arms, ArmSetup
+from core.runtime.errors import CrossroadsError
+from core.runtime.settings import Settings, get_settings
 
 TEXT_KINDS = ("txt", "md", "html", "csv")
 
@@ -32,7 +32,7 @@ class Edit:
 
 
 def _find_file(kb: str, file_name: str, settings: Settings) -> tuple[str, dict]:
-    from core.knowledge import read_manifest
+    from core.knowledge.store import read_manifest
 
     for file_id, entry in read_manifest(kb, settings).get("files", {}).items():
         if entry.get("name") == file_name and entry.get("status") == "complete":
@@ -41,7 +41,7 @@ def _find_file(kb: str, file_name: str, settings: Settings) -> tuple[str, dict]:
 
 
 def edited_text(kb: str, edit: Edit, settings: Settings | None = None) -> str:
-    from core.knowledge import kb_dir
+    from core.knowledge.store import kb_dir
 
     settings = settings or get_settings()
     file_id, entry = _find_file(kb, edit.file_name, settings)
@@ -56,7 +56,7 @@ def edited_text(kb: str, edit: Edit, settings: Settings | None = None) -> str:
 
 def run_freshness_test(kb: str, adapter: str, edit: Edit, settings: Settings | None = None) -> dict:
     """Ask rag and ft before and after the edit; time the re-index. The edit stays in the KB."""
-    from core.knowledge import ingest
+    from core.knowledge.store import ingest
 
     settings = settings or get_settings()
     text = edited_text(kb, edit, settings)

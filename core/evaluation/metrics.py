@@ -288,7 +288,7 @@ def hit_at_k(retrieved_sources: Iterable[Any], gold_source: str | None, k: int =
     """1.0 when a gold document is among the first ``k`` retrieved items, else 0.0.
 
     Items may be strings (a file name/path or a chunk id), dicts with ``source``/``file``
-    and ``chunk_id``/``id``, or objects with those attributes (e.g. ``core.rag.Retrieved``).
+    and ``chunk_id``/``id``, or objects with those attributes (e.g. ``core.knowledge.rag.Retrieved``).
     An item matches when its file name equals the gold source's file name (paths are
     ignored), or its chunk id equals ``gold_chunk_id``. Pass ``gold_source=None`` to
     match on the chunk only. Caveat: by file, a hit says the right document was found,

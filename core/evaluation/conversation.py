@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.arms import ARM_TITLES, ArmAnswer, Turn
+from core.evaluation.arms import ARM_TITLES, ArmAnswer, Turn
 
 
 @dataclass

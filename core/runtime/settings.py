@@ -72,7 +72,7 @@ def _from_env() -> Settings:
     port = env.get("CROSSROADS_CHROMA_PORT")
     host = env.get("CROSSROADS_CHROMA_HOST") or None
     if port and not port.isdigit():
-        from core.errors import ConfigError
+        from core.runtime.errors import ConfigError
 
         raise ConfigError(f"CROSSROADS_CHROMA_PORT must be a number, got {port!r}.")
     return Settings(

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.settings import Settings, get_settings
+from core.runtime.settings import Settings, get_settings
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def _names(folder: Path, marker: str | None = None) -> tuple[str, ...]:
 
 
 def read_state(settings: Settings | None = None) -> WorkspaceState:
-    from core.models import generator_is_converted
+    from core.runtime.models import generator_is_converted
 
     settings = settings or get_settings()
     reports = settings.path("reports")

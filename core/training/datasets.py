@@ -37,7 +37,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import CrossroadsError
+from core.runtime.errors import CrossroadsError
 
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
@@ -674,7 +674,7 @@ def store_upload(raw: bytes, name: str, settings=None) -> Path:
 
     Returns the stored path; reading is checked first (a DataError for unreadable content).
     """
-    from core.settings import get_settings
+    from core.runtime.settings import get_settings
 
     read_records(raw, name)  # raises DataError for binary / empty / oversize / unparsable files
     fmt = file_format(name, _decode(raw, name))

@@ -7,7 +7,7 @@ Imports are untrusted: only safetensors weights are accepted (a pickle `.bin` / 
 refused by its name and never opened), the zip is checked for unsafe paths and sizes, and the
 weights are checked against the base model (same fingerprint, LoRA shapes that fit its
 layers, finite values) before the folder is moved into place. Nothing here loads a model;
-loading an adapter on the base model is `core.models.load_adapter_model`.
+the checks and the checked loading live in core/training/adapter_checks.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import secrets
 import shutil
 import zipfile
@@ -23,23 +22,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.errors import CrossroadsError
-from core.settings import Settings, get_settings
-
-WEIGHTS = "adapter_model.safetensors"
-CONFIG = "adapter_config.json"
-META = "meta.json"
-ALLOWED_FILES = {WEIGHTS, CONFIG, META, "README.md"}
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-MAX_ZIP_BYTES = 1024 * 1024 * 1024
-MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024
-FINGERPRINT_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                    "num_key_value_heads", "intermediate_size", "vocab_size")
-
-
-class AdapterError(CrossroadsError):
-    """An adapter cannot be found, imported, renamed or saved."""
+from core.runtime.settings import Settings, get_settings
+from core.training.adapter_checks import (
+    ALLOWED_FILES,
+    CONFIG,
+    MAX_UNPACKED_BYTES,
+    MAX_ZIP_BYTES,
+    META,
+    NAME_RE,
+    PICKLE_SUFFIXES,
+    WEIGHTS,
+    AdapterError,
+    base_fingerprint,
+    check_adapter_folder,
+    read_json_object,
+)
 
 
 @dataclass(frozen=True)
@@ -97,17 +94,9 @@ def adapter_dir(name: str, settings: Settings | None = None) -> Path:
     return adapters_root(settings) / check_name(name)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-        return value if isinstance(value, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
 def _record(path: Path) -> AdapterRecord:
     size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
-    return AdapterRecord(path.name, path, _read_json(path / META), _read_json(path / CONFIG), size)
+    return AdapterRecord(path.name, path, read_json_object(path / META), read_json_object(path / CONFIG), size)
 
 
 def list_adapters(settings: Settings | None = None) -> list[AdapterRecord]:
@@ -133,7 +122,7 @@ def rename(old: str, new: str, settings: Settings | None = None) -> AdapterRecor
     if dest.exists():
         raise AdapterError(f"An adapter named {new!r} already exists.", hint="Choose another name.")
     os.rename(src, dest)
-    meta = _read_json(dest / META)
+    meta = read_json_object(dest / META)
     if meta:
         meta["name"] = new
         _write_json(dest / META, meta)
@@ -162,106 +151,6 @@ def _write_json(path: Path, payload: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     os.replace(tmp, path)
-
-
-# ---------------------------------------------------------------------------------------------
-# Base model checks
-
-
-def base_config(settings: Settings | None = None) -> dict:
-    from core.models import generator_path
-
-    folder = Path(generator_path(settings or get_settings()))
-    return _read_json(folder / "config.json")
-
-
-def base_fingerprint(settings: Settings | None = None) -> dict:
-    config = base_config(settings)
-    return {k: config.get(k) for k in FINGERPRINT_KEYS if k in config}
-
-
-def _base_shapes(settings: Settings | None = None) -> dict[str, tuple[int, ...]] | None:
-    """Weight shapes of the base checkpoint, read from safetensors headers (no tensor loaded)."""
-    from safetensors import safe_open
-
-    from core.models import generator_path
-
-    folder = Path(generator_path(settings or get_settings()))
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        return None
-    shapes: dict[str, tuple[int, ...]] = {}
-    for file in files:
-        with safe_open(str(file), framework="pt") as f:
-            for key in f.keys():  # noqa: SIM118 (safe_open has no __iter__)
-                shapes[key] = tuple(f.get_slice(key).get_shape())
-    return shapes
-
-
-_LORA_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<ab>[AB])(?:\.[^.]+)?\.weight$")
-
-
-def check_adapter_folder(folder: Path, settings: Settings | None = None) -> dict:
-    """Raise AdapterError unless `folder` holds a safe LoRA adapter for our base model.
-
-    Returns the adapter config. Checks: no pickle files; config is LoRA; meta / fingerprint
-    match the base model; every LoRA matrix fits the base layer it targets; weights finite.
-    """
-    from safetensors import SafetensorError, safe_open
-
-    settings = settings or get_settings()
-    folder = Path(folder)
-    pickles = [p.name for p in folder.iterdir() if p.name.lower().endswith(PICKLE_SUFFIXES)]
-    if pickles:
-        raise AdapterError(f"Refused: {', '.join(pickles)} is a pickle file, which can run code when loaded.",
-                           hint="Only safetensors adapters are accepted (adapter_model.safetensors).")
-    if not (folder / WEIGHTS).is_file() or not (folder / CONFIG).is_file():
-        raise AdapterError(f"An adapter needs {WEIGHTS} and {CONFIG}.",
-                           hint="Export it with PEFT's save_pretrained (safetensors is the default).")
-    config = _read_json(folder / CONFIG)
-    if str(config.get("peft_type", "")).upper() != "LORA":
-        raise AdapterError(f"{CONFIG} is not a LoRA adapter config (peft_type={config.get('peft_type')!r}).")
-    meta = _read_json(folder / META)
-    ours = base_fingerprint(settings)
-    theirs = meta.get("base_fingerprint")
-    if theirs and ours and {k: theirs.get(k) for k in ours} != ours:
-        raise AdapterError(
-            f"This adapter was trained for another base model ({meta.get('base_model') or theirs.get('model_type')}); "
-            f"this workspace uses {settings.generator}.",
-            hint="Import adapters trained on the same base model, or switch the generator setting.")
-    if not theirs and meta.get("base_model") and meta["base_model"] != settings.generator:
-        raise AdapterError(f"This adapter was trained for {meta['base_model']}; this workspace uses {settings.generator}.",
-                           hint="Import adapters trained on the same base model.")
-    shapes = _base_shapes(settings)
-    seen_modules = 0
-    try:
-        with safe_open(str(folder / WEIGHTS), framework="pt") as f:
-            for key in f.keys():  # noqa: SIM118
-                tensor = f.get_tensor(key)
-                if not tensor.is_floating_point():
-                    raise AdapterError(f"Tensor {key} is not floating point.")
-                if not bool(tensor.isfinite().all()):
-                    raise AdapterError(f"Refused: tensor {key} holds NaN or infinite values.",
-                                       hint="The training run that produced it diverged; train again with a lower learning rate.")
-                match = _LORA_KEY.match(key)
-                if match is None or shapes is None:
-                    continue
-                base = shapes.get(match["module"] + ".weight")
-                if base is None or len(base) != 2 or tensor.dim() != 2:
-                    raise AdapterError(f"Refused: {match['module']} does not exist in the base model {settings.generator}.",
-                                       hint="The adapter was trained for another base model.")
-                out_features, in_features = base
-                ok = tensor.shape[1] == in_features if match["ab"] == "A" else tensor.shape[0] == out_features
-                if not ok:
-                    raise AdapterError(
-                        f"Refused: {key} has shape {tuple(tensor.shape)}, which does not fit the base layer "
-                        f"({out_features}×{in_features}).", hint="The adapter was trained for another base model.")
-                seen_modules += 1
-    except SafetensorError as exc:
-        raise AdapterError(f"{WEIGHTS} is not a valid safetensors file: {exc}.") from exc
-    if shapes is not None and seen_modules == 0:
-        raise AdapterError(f"{WEIGHTS} holds no LoRA weights.")
-    return config
 
 
 # ---------------------------------------------------------------------------------------------

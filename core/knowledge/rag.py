@@ -20,9 +20,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from core.errors import CrossroadsError
-from core.generation import Decoding
-from core.settings import Settings, get_settings
+from core.runtime.errors import CrossroadsError
+from core.runtime.generation import Decoding
+from core.runtime.settings import Settings, get_settings
 
 SEARCH_TYPES = ("similarity", "mmr", "similarity_score_threshold")
 DEFAULT_K = 4  # demo test set: contains 0.45 at k=4 vs 0.33 at k=3 (n=40); hit@k 0.80 vs 0.775
@@ -105,7 +105,7 @@ def retrieve(kb: str, question: str, k: int = DEFAULT_K, search_type: str = "sim
     import numpy as np
     from langchain_chroma.vectorstores import maximal_marginal_relevance
 
-    from core.knowledge import open_store
+    from core.knowledge.store import open_store
 
     RetrievalConfig(k=k, search_type=search_type)  # validates
     question = (question or "").strip()
@@ -215,7 +215,7 @@ def _generator_class():
     if _GENERATOR_CLASS is None:
         from langchain_core.runnables import Runnable
 
-        from core.generation import ChatStream
+        from core.runtime.generation import ChatStream
 
         class LocalGenerator(Runnable):
             """The local generator as an LCEL Runnable: chat messages -> streamed text pieces."""
@@ -248,7 +248,7 @@ def _generator_class():
 
 
 def local_generator(model, tokenizer, decoding: Decoding | None = None):
-    """A Runnable over core.generation.ChatStream; `.last_stats` holds the last call's stats."""
+    """A Runnable over core.runtime.generation.ChatStream; `.last_stats` holds the last call's stats."""
     return _generator_class()(model, tokenizer, decoding)
 
 
@@ -265,7 +265,7 @@ def build_rag_chain(kb: str, config: RetrievalConfig = RetrievalConfig(), *, mod
 
     if generator is None:
         if model is None or tokenizer is None:
-            from core.models import load_generator
+            from core.runtime.models import load_generator
 
             model, tokenizer = load_generator(settings)
         generator = local_generator(model, tokenizer, decoding)
@@ -288,7 +288,7 @@ class RagStream:
         self.kb, self.question, self.history = kb, question, list(history)
         self.timings: dict = {}
         if model is None or tokenizer is None:
-            from core.models import load_generator
+            from core.runtime.models import load_generator
 
             model, tokenizer = load_generator(settings)
         self._generator = local_generator(model, tokenizer, decoding)

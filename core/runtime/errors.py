@@ -19,3 +19,7 @@ class ModelNotFound(CrossroadsError):
 
 class ConfigError(CrossroadsError):
     """A setting has a value we cannot use."""
+
+
+class AdapterRefused(ModelNotFound):
+    """An adapter folder we will not load (missing, pickle weights, wrong base model)."""

@@ -15,9 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from core.errors import CrossroadsError
-from core.generation import BatchChatStream, Decoding
-from core.rag import (
+from core.knowledge.rag import (
     RetrievalConfig,
     Retrieved,
     dont_know_message,
@@ -25,7 +23,9 @@ from core.rag import (
     retrieve,
     sanitize_answer,
 )
-from core.settings import Settings, get_settings
+from core.runtime.errors import CrossroadsError
+from core.runtime.generation import BatchChatStream, Decoding
+from core.runtime.settings import Settings, get_settings
 
 ARMS = ("base", "rag", "ft", "hybrid")
 ARM_TITLES = {"base": "Base", "rag": "RAG", "ft": "Fine-tuned", "hybrid": "Hybrid (FT + RAG)"}
@@ -127,7 +127,7 @@ class Arms:
     """Answers questions with the chosen arms; one model, one decoding, batched generation."""
 
     def __init__(self, setup: ArmSetup, settings: Settings | None = None, *, embedder=None):
-        from core import models
+        from core.runtime import models
 
         self.setup = setup
         self.settings = settings or get_settings()
@@ -135,20 +135,21 @@ class Arms:
         self.adapter_meta: dict = {}
         self.labels: tuple[str, ...] = ()
         if setup.adapter:
-            from core.adapters import get_adapter
+            from core.training.adapter_checks import load_adapter_model
+            from core.training.adapters import get_adapter
 
             record = get_adapter(setup.adapter, self.settings)
             self.adapter_meta = record.meta
             self.labels = tuple((record.meta.get("data") or {}).get("labels") or ())
-            self.model, self.tokenizer = models.load_adapter_model({setup.adapter: record.path}, self.settings)
+            self.model, self.tokenizer = load_adapter_model({setup.adapter: record.path}, self.settings)
         else:
             self.model, self.tokenizer = models.load_generator(self.settings)
 
     def warm_up(self) -> None:
         """One tiny generation and one query embedding, so the first real answer's timings are not
         inflated by one-time initialisation (lazy kernels, tokenizer caches)."""
-        from core import models
-        from core.generation import generate_batch
+        from core.runtime import models
+        from core.runtime.generation import generate_batch
 
         if RETRIEVAL_ARMS & set(self.setup.arms):
             (self._embedder or models.load_embedder(self.settings)).embed_query("warm-up")
@@ -162,7 +163,7 @@ class Arms:
 
     def plain_messages(self, question: str, history: Sequence[Turn] = (), labels: Sequence[str] = ()) -> list[dict]:
         """The no-context prompt: exactly the format the adapter was trained on (base gets the same)."""
-        from core.datasets import Row, chat_messages
+        from core.training.datasets import Row, chat_messages
 
         context = tuple(item for t in history for item in (("user", t.question), ("assistant", t.answer)))
         labels = tuple(labels) or self.labels

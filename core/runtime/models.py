@@ -15,8 +15,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from core.errors import ModelNotFound
-from core.settings import BUNDLED_EMBEDDER, BUNDLED_GENERATOR, Settings, get_settings
+from core.runtime.errors import AdapterRefused, ModelNotFound
+from core.runtime.settings import BUNDLED_EMBEDDER, BUNDLED_GENERATOR, Settings, get_settings
 
 BUNDLED_GENERATOR_DIRNAME = "smollm2-135m-instruct"
 Progress = Callable[[str], None]
@@ -176,14 +176,12 @@ def embedder_name(settings: Settings | None = None) -> str:
 _adapter_lock = threading.Lock()
 
 
-class AdapterRefused(ModelNotFound):
-    """An adapter folder we will not load (missing, pickle weights, wrong base model)."""
-
-
-def _attach_adapters(adapters: dict[str, Path], settings: Settings | None = None):
+def attach_adapters(adapters: dict[str, Path], settings: Settings | None = None):
     """(model, tokenizer): the one shared base model with these LoRA adapters attached by name.
 
-    Unchecked: call `load_adapter_model`, which verifies each folder first.
+    Unchecked: callers go through `core.training.adapters.load_adapter_model`, which verifies
+    each folder against the base model first (the checks live with the adapters; the loader
+    only loads, so runtime never imports training).
 
     Each adapter is loaded once and kept; there is never a second copy of the base model. No
     adapter is *active*: a plain `generate()` on the result behaves as the base model, and an
@@ -224,18 +222,6 @@ def _attach_adapters(adapters: dict[str, Path], settings: Settings | None = None
 def load_tokenizer(settings: Settings | None = None):
     """The generator's tokenizer alone (validation, token counts, prompt previews)."""
     return load_generator(settings)[1]
-
-
-def load_adapter_model(adapter_dirs: dict[str, str | Path], settings: Settings | None = None):
-    """The shared base model with these adapters, after the full checks of core.adapters (safetensors only, the
-    base model's fingerprint and layer shapes, finite weights). Same shared base model, no
-    adapter active; use `adapter_names=` per row, or `with adapter_active(model, name):`.
-    """
-    from core.adapters import check_adapter_folder
-
-    for folder in adapter_dirs.values():
-        check_adapter_folder(Path(folder), settings)
-    return _attach_adapters({name: Path(folder) for name, folder in adapter_dirs.items()}, settings)
 
 
 _active_lock = threading.Lock()

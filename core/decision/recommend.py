@@ -982,7 +982,7 @@ def next_steps(
 # Corpus size from a knowledge-base manifest
 # --------------------------------------------------------------------------------------------
 def corpus_tokens_from_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """Estimate a knowledge base's size in tokens from its manifest (core/knowledge.py format).
+    """Estimate a knowledge base's size in tokens from its manifest (core/knowledge/store.py format).
 
     Only files whose status is "complete" (or that have no status) count. Uses, in order:
     per-file "tokens"; per-file "chars" / 4; chunk count x chunk size, with the chunk size and

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.documents import (
+from core.knowledge.documents import (
     DEFAULT_LIMITS,
     ChunkSettings,
     DocumentError,
@@ -44,8 +44,8 @@ from core.documents import (
     safe_display_name,
     split_documents,
 )
-from core.errors import CrossroadsError
-from core.settings import Settings, get_settings
+from core.runtime.errors import CrossroadsError
+from core.runtime.settings import Settings, get_settings
 
 KB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 MANIFEST_VERSION = 1
@@ -321,7 +321,7 @@ _dimensions: dict[str, int] = {}
 
 
 def _embedder(embedder, settings: Settings) -> _EmbedderInfo:
-    from core.models import embedder_name, load_embedder
+    from core.runtime.models import embedder_name, load_embedder
 
     if embedder is None:
         info = _EmbedderInfo(load_embedder(settings), embedder_name(settings))

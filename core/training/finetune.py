@@ -1,15 +1,15 @@
 """LoRA fine-tuning: options, presets, and the training worker (a separate process).
 
-    python -m core.finetune --run-dir data/runs/<id> [--resume]
-    accelerate launch -m core.finetune --run-dir ...      (multi-GPU box: same entry point)
+    python -m core.training.finetune --run-dir data/runs/<id> [--resume]
+    accelerate launch -m core.training.finetune --run-dir ...      (multi-GPU box: same entry point)
 
 The worker reads `spec.json` in the run directory (written by `start_finetune`), trains a PEFT
 LoRA adapter with `transformers.Trainer` on the labeled file copied into the run directory
-(loss on the answer tokens only, see core/datasets.py), and reports through the run directory
-(core/jobs.py): progress.jsonl (train loss every step, eval loss at each eval), status.json,
+(loss on the answer tokens only, see core/training/datasets.py), and reports through the run directory
+(core/runtime/jobs.py): progress.jsonl (train loss every step, eval loss at each eval), status.json,
 STOP = cancel. Checkpoints are written by the Trainer into `staging/` and moved into
 `checkpoints/` once complete, so `--resume` always starts from a complete one. The final
-adapter is published atomically under data/adapters/<name>/ (core/adapters.py).
+adapter is published atomically under data/adapters/<name>/ (core/training/adapters.py).
 
 Mode "estimate" runs a few real steps and reports time per step, memory and trainable
 parameters without publishing anything.
@@ -28,15 +28,15 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from core.errors import CrossroadsError
-from core.settings import get_settings
+from core.runtime.errors import CrossroadsError
+from core.runtime.settings import get_settings
 
 KIND = "finetune"
 ESTIMATE_KIND = "estimate"
 MIN_FREE_BYTES = 300 * 1024 * 1024
 KEEP_CHECKPOINTS = 2
 MAX_EVAL_ROWS = 200
-STANDALONE = False  # True when this process is the worker (`python -m core.finetune`)
+STANDALONE = False  # True when this process is the worker (`python -m core.training.finetune`)
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -133,8 +133,9 @@ def plan_steps(n_train: int, options: TrainOptions) -> int:
 
 def start_finetune(data_path: Path, name: str, options: TrainOptions, schema=None, data_name: str | None = None,
                    overwrite: bool = False, settings=None):
-    """Validate cheaply, then start the training worker as a background job (core.jobs.Job)."""
-    from core import adapters, jobs
+    """Validate cheaply, then start the training worker as a background job (core.runtime.jobs.Job)."""
+    from core.runtime import jobs
+    from core.training import adapters
 
     settings = settings or get_settings()
     options.check()
@@ -145,19 +146,19 @@ def start_finetune(data_path: Path, name: str, options: TrainOptions, schema=Non
     spec = {"mode": "train", "name": name, "options": options.as_dict(), "overwrite": overwrite,
             "data_file": "data" + Path(data_path).suffix.lower(), "data_name": data_name or Path(data_path).name,
             "schema": schema.as_dict() if schema is not None else None}
-    return jobs.start(KIND, "core.finetune", spec, group="train", settings=settings,
+    return jobs.start(KIND, "core.training.finetune", spec, group="train", settings=settings,
                       min_free_bytes=MIN_FREE_BYTES, files={spec["data_file"]: Path(data_path)})
 
 
 def start_estimate(data_path: Path, options: TrainOptions, schema=None, settings=None, steps: int = 4):
     """A short job that runs `steps` real training steps and reports time, memory and parameters."""
-    from core import jobs
+    from core.runtime import jobs
 
     options.check()
     spec = {"mode": "estimate", "options": options.as_dict(), "steps": steps,
             "data_file": "data" + Path(data_path).suffix.lower(), "data_name": Path(data_path).name,
             "schema": schema.as_dict() if schema is not None else None}
-    return jobs.start(ESTIMATE_KIND, "core.finetune", spec, settings=settings, files={spec["data_file"]: Path(data_path)})
+    return jobs.start(ESTIMATE_KIND, "core.training.finetune", spec, settings=settings, files={spec["data_file"]: Path(data_path)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,8 +356,8 @@ def _prepare(run, settings):
     """(model, tokenizer, data, train_rows, eval_rows, options) for the spec in the run dir."""
     import torch
 
-    from core import datasets as ds
-    from core.models import load_generator
+    from core.runtime.models import load_generator
+    from core.training import datasets as ds
 
     spec = run.spec
     options = TrainOptions.from_dict(spec.get("options") or {})
@@ -365,7 +366,7 @@ def _prepare(run, settings):
     run.update(message="Loading the base model…")
     model, tokenizer = load_generator(settings)
     if not STANDALONE:  # in-process (tests): never inject LoRA into the process's shared base model
-        from core.models import _load_generator_cached, generator_path
+        from core.runtime.models import _load_generator_cached, generator_path
 
         model, _ = _load_generator_cached.__wrapped__(generator_path(settings), settings.resolved_device,
                                                       settings.dtype_name)
@@ -379,7 +380,7 @@ def _prepare(run, settings):
 
 
 def run_worker(run_dir: Path, resume: bool = False) -> int:
-    from core.jobs import JobRun
+    from core.runtime.jobs import JobRun
 
     run_dir = Path(run_dir)
     with JobRun(run_dir) as run:
@@ -396,7 +397,7 @@ def _run(run, resume: bool) -> int:
     from peft import LoraConfig, get_peft_model
     from transformers import Trainer
 
-    from core import datasets as ds
+    from core.training import datasets as ds
 
     settings = get_settings()
     device = settings.resolved_device
@@ -488,7 +489,7 @@ def _run(run, resume: bool) -> int:
         "samples_per_s": round(output.metrics.get("train_samples_per_second", 0.0), 3),
     }
     run.update(message="Saving the adapter…")
-    from core.adapters import publish_adapter
+    from core.training.adapters import publish_adapter
 
     meta = {
         "run_id": run.run_dir.name,
@@ -497,7 +498,7 @@ def _run(run, resume: bool) -> int:
                  "train_rows": len(train_rows), "eval_rows": len(eval_rows), "labels": list(data.labels)},
         "split": {"eval_fraction": options.eval_fraction, "seed": options.seed,
                   "eval_row_numbers": [r.number for r in eval_rows]},
-        "format": "core.datasets.chat_messages",
+        "format": "core.training.datasets.chat_messages",
         "options": options.as_dict(),
         "metrics": metrics,
         "duration_s": round(seconds, 1),
@@ -517,7 +518,7 @@ def _run(run, resume: bool) -> int:
 
 def _truncate_progress(run_dir: Path, step: int) -> None:
     """On resume, drop progress records past the checkpoint (they will be produced again)."""
-    from core.jobs import read_progress
+    from core.runtime.jobs import read_progress
 
     path = run_dir / "progress.jsonl"
     kept = [r for r in read_progress(run_dir) if int(r.get("step", 0)) <= step]
@@ -529,7 +530,7 @@ def _truncate_progress(run_dir: Path, step: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.finetune", description="LoRA training worker")
+    parser = argparse.ArgumentParser(prog="python -m core.training.finetune", description="LoRA training worker")
     parser.add_argument("--run-dir", required=True, type=Path)
     parser.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@
 
 Anything that can read the data directory can list, watch, cancel and resume jobs: a page
 after a browser reload, another tab, a restarted app, the CLI. A worker is any module with a
-`--run-dir` entry point that wraps its work in `JobRun` (see core/finetune.py). Jobs of one
+`--run-dir` entry point that wraps its work in `JobRun` (see core/training/finetune.py). Jobs of one
 `group` (e.g. "train") run one at a time per data directory: the worker holds a file lock for
 its lifetime, which the OS releases if the process dies (even on kill -9).
 """
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.errors import CrossroadsError
-from core.settings import Settings, get_settings
+from core.runtime.errors import CrossroadsError
+from core.runtime.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTIVE = ("queued", "running", "stopping")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import CrossroadsError
+from core.runtime.errors import CrossroadsError
 
 KINDS = ("pdf", "txt", "md", "docx", "html", "csv")
 EXTENSIONS = {
@@ -515,7 +515,7 @@ _tokenizer_cache: dict[str, object] = {}
 
 
 def _embedder_tokenizer():
-    from core.models import embedder_name, load_embedder
+    from core.runtime.models import embedder_name, load_embedder
 
     key = embedder_name()
     if key not in _tokenizer_cache:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from core.arms import ARM_TITLES
+from core.evaluation.arms import ARM_TITLES
 
 PERCENT_METRICS = ("exact_match", "f1", "contains", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr",
                    "groundedness_proxy")

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import CrossroadsError
+from core.runtime.errors import CrossroadsError
 
 __all__ = [
     "EvalItem", "EvalSet", "EvalSetError", "EvalFileEmpty", "EvalFileFormat", "EvalFileColumns",

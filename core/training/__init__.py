@@ -1,0 +1,7 @@
+"""Training: labeled data in, LoRA adapters out.
+
+datasets (schema detection, validation, chat formatting), finetune (the training worker),
+adapters (the adapter store: list, rename, delete, export, import) and adapter_checks (what may
+be loaded onto the base model, and the checked loader). May import core.knowledge and
+core.runtime.
+"""
