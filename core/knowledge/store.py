@@ -52,7 +52,7 @@ MANIFEST_VERSION = 1
 # Chunks embedded and written per step (also bounded by the store's get_max_batch_size()).
 EMBED_BATCH = int(os.environ.get("CROSSROADS_INGEST_BATCH", "256"))
 DEMO_KB = "demo"
-DEMO_DOCS = Path(__file__).resolve().parents[1] / "demo" / "docs"
+DEMO_DOCS = Path(__file__).resolve().parents[2] / "demo" / "docs"
 
 
 class KnowledgeError(CrossroadsError):

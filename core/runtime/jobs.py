@@ -30,7 +30,7 @@ from pathlib import Path
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import Settings, get_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: jobs run `python -m` from here
 ACTIVE = ("queued", "running", "stopping")
 TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 _children: dict[str, subprocess.Popen] = {}
