@@ -94,7 +94,7 @@ def test_worker_exception_marks_failed_with_the_message(data_dir):
 
 def test_another_process_sees_the_same_jobs(data_dir):
     job = jobs.wait(_start({"steps": 1, "sleep": 0.01}).id, timeout=60)
-    code = "from core import jobs; print([(j.id, j.state) for j in jobs.list_jobs()])"
+    code = "from core.runtime import jobs; print([(j.id, j.state) for j in jobs.list_jobs()])"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert f"('{job.id}', 'completed')" in out.stdout
 

