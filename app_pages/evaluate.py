@@ -6,15 +6,16 @@ from pathlib import Path
 import streamlit as st
 
 from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
-from core.evaluation.evalsets import EvalSet, load_eval_bytes, load_eval_file
+from core.evaluation.cloze import cloze_set
+from core.evaluation.evalset_files import load_eval_bytes, load_eval_file
+from core.evaluation.evalsets import EvalSet
 from core.evaluation.evaluate import (
-    cloze_set,
-    heldout_set,
     list_reports,
     load_report,
     start_evaluation,
 )
 from core.evaluation.freshness import TEXT_KINDS, Edit, run_freshness_test
+from core.evaluation.heldout import heldout_set
 from core.knowledge.rag import RetrievalConfig
 from core.knowledge.store import kb_files, list_kbs
 from core.runtime import jobs

@@ -108,7 +108,7 @@ def main() -> None:
             os.symlink(cache, data_dir / "models")
         os.environ["CROSSROADS_DATA_DIR"] = str(data_dir)
         from core.evaluation.arms import Arms, ArmSetup
-        from core.evaluation.evalsets import load_eval_file
+        from core.evaluation.evalset_files import load_eval_file
         from core.knowledge.store import load_demo_workspace
         from core.runtime.generation import Decoding
 

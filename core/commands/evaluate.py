@@ -40,13 +40,14 @@ def build_setup(args):
 
 
 def load_set(args):
-    from core.evaluation.evalsets import EvalSet, load_eval_file
+    from core.evaluation.evalset_files import load_eval_file
+    from core.evaluation.evalsets import EvalSet
     from core.runtime.errors import CrossroadsError
 
     if args.cloze:
         if not args.kb:
             raise CrossroadsError("--cloze needs --kb: the questions come from its documents.")
-        from core.evaluation.evaluate import cloze_set
+        from core.evaluation.cloze import cloze_set
 
         eval_set = cloze_set(args.kb, args.cloze)
     elif args.data:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from core.evaluation import metrics
 from core.evaluation.arms import ADAPTER_ARMS, RETRIEVAL_ARMS, ArmAnswer, Arms, ArmSetup
-from core.evaluation.evalsets import EvalItem, EvalSet, load_eval_file
+from core.evaluation.evalset_files import load_eval_file
+from core.evaluation.evalsets import EvalItem, EvalSet
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import Settings, get_settings
 
@@ -287,43 +288,3 @@ if __name__ == "__main__":
     parser.add_argument("--run-dir", required=True, type=Path)
     parser.add_argument("--resume", action="store_true", help="accepted for the job protocol; starts over")
     _worker(parser.parse_args().run_dir)
-
-
-def cloze_set(kb: str, n: int = 30, seed: int = 0, settings: Settings | None = None) -> EvalSet:
-    """Fill-in-the-blank questions generated offline from a knowledge base's chunks."""
-    from core.evaluation.evalsets import cloze_from_chunks
-    from core.knowledge.store import file_chunks, read_manifest
-
-    files = read_manifest(kb, settings).get("files", {})
-    chunks = [chunk for file_id, entry in files.items() if entry.get("status") == "complete"
-              for chunk in file_chunks(kb, file_id, settings=settings)]
-    eval_set = cloze_from_chunks(chunks, n=n, seed=seed)
-    if not len(eval_set):
-        raise CrossroadsError(f"No fill-in-the-blank questions could be made from {kb!r}.",
-                              hint="The documents need sentences with numbers, dates, codes or names.")
-    return eval_set
-
-
-def heldout_set(adapter: str, settings: Settings | None = None) -> EvalSet:
-    """The rows an adapter never saw: its training file's seeded held-out split."""
-    from core.runtime.jobs import read_json
-    from core.training import datasets as ds
-    from core.training.adapters import get_adapter
-
-    settings = settings or get_settings()
-    meta = get_adapter(adapter, settings).meta
-    data, split = meta.get("data") or {}, meta.get("split") or {}
-    run_dir = settings.path("runs", str(meta.get("run_id")))
-    spec = read_json(run_dir / "spec.json", {}) or {}
-    held = set(split.get("eval_row_numbers") or [])
-    if not held or not spec.get("data_file") or not (run_dir / spec["data_file"]).is_file():
-        raise CrossroadsError(f"The held-out rows of {adapter!r} are not available.",
-                              hint="Its training run (under data/runs) was deleted or kept no eval split; upload "
-                                   "an eval file instead.")
-    schema = ds.Schema.of(data["kind"], data["mapping"]) if data.get("mapping") else None
-    rows = [r for r in ds.load_labeled(run_dir / spec["data_file"], name=data.get("name"), schema=schema).rows
-            if r.number in held]
-    name = f"{data.get('name', adapter)} (held-out, {len(rows)} rows)"
-    if data.get("kind") == "classification":
-        return EvalSet.from_labels(name, [(r.prompt, r.label) for r in rows], labels=data.get("labels"))
-    return EvalSet.from_pairs(name, [(r.prompt, r.target) for r in rows])

@@ -1,4 +1,4 @@
-"""core.evaluation.evalsets: the data model, file loading (each format, each error) and cloze generation."""
+"""core.evaluation.evalsets / evalset_files / cloze: the data model, file loading (each format, each error) and cloze generation."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from core.evaluation.cloze import BLANK, CLOZE_PREFIX, cloze_from_chunks
+from core.evaluation.evalset_files import load_eval_bytes, load_eval_file
 from core.evaluation.evalsets import (
-    BLANK,
-    CLOZE_PREFIX,
     EvalFileColumns,
     EvalFileEmpty,
     EvalFileFormat,
@@ -19,9 +19,6 @@ from core.evaluation.evalsets import (
     EvalItem,
     EvalSet,
     EvalSetError,
-    cloze_from_chunks,
-    load_eval_bytes,
-    load_eval_file,
 )
 from core.runtime.errors import CrossroadsError
 

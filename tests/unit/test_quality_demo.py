@@ -13,8 +13,9 @@ import json
 import pytest
 
 from core.evaluation.arms import ArmSetup
-from core.evaluation.evalsets import load_eval_file
-from core.evaluation.evaluate import evaluate, heldout_set
+from core.evaluation.evalset_files import load_eval_file
+from core.evaluation.evaluate import evaluate
+from core.evaluation.heldout import heldout_set
 from core.runtime import jobs
 from core.runtime.generation import Decoding
 from core.training.finetune import KIND, TrainOptions, run_worker
