@@ -4,7 +4,8 @@ import streamlit as st
 
 from core.knowledge import store as knowledge
 from core.knowledge.documents import DEFAULT_LIMITS, UPLOAD_TYPES, ChunkSettings, preview_split
-from core.knowledge.rag import answer_rag, retrieve, sanitize_answer
+from core.knowledge.rag import answer_rag, retrieve
+from core.knowledge.sanitize import answer_markdown
 from core.runtime.errors import CrossroadsError
 from ui.common import get_generator, show_error
 from ui.knowledge_view import (
@@ -196,8 +197,8 @@ with ask_tab:
                     try:
                         for piece in stream:
                             text += piece
-                            box.markdown(sanitize_answer(text) + " ▌")
-                        box.markdown(stream.record["answer"] or "_(empty answer)_")
+                            box.markdown(answer_markdown(text) + " ▌")
+                        box.markdown(answer_markdown(stream.record["answer"]) or "_(empty answer)_")
                         ss["last_answer"] = {"kb": kb, "question": question, **stream.record}
                     except CrossroadsError as exc:
                         show_error(exc)
@@ -205,6 +206,6 @@ with ask_tab:
     if last and last["kb"] == kb:
         if not asked:
             with st.chat_message("assistant"):
-                st.markdown(last["answer"])
+                st.markdown(answer_markdown(last["answer"]) or "_(empty answer)_")
         render_timings(last)
         render_sources(last["sources"], "src")

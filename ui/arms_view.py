@@ -8,7 +8,8 @@ import streamlit as st
 
 from core.evaluation.arms import ARM_HELP, ARM_TITLES, Arms, ArmSetup
 from core.evaluation.conversation import figures_line
-from core.knowledge.rag import sanitize_answer
+from core.knowledge.sanitize import answer_markdown
+from ui.knowledge_view import md_escape
 
 
 @st.cache_resource(show_spinner="Loading the model and the adapter…", max_entries=4)
@@ -29,7 +30,7 @@ def render_sources(sources: list[dict]) -> None:
     with st.popover(f"Sources ({len(sources)})", width="stretch"):
         for n, source in enumerate(sources, 1):
             where = f"p. {source['page']}, " if source.get("page") is not None else ""
-            st.markdown(f"**[{n}]** `{source['file']}` · {where}chunk {source['chunk']} · score {source['score']:.2f}")
+            st.markdown(f"**[{n}]** {md_escape(source['file'])} · {where}chunk {source['chunk']} · score {source['score']:.2f}")
             st.text(source["text"])
 
 
@@ -37,7 +38,7 @@ def render_record(arm: str, record: dict) -> None:
     """A finished answer: text, figures, sources."""
     with st.container(border=True):
         arm_header(arm)
-        st.markdown(record["answer"] or "_(empty answer)_")
+        st.markdown(answer_markdown(record["answer"]) or "_(empty answer)_")
         st.caption(figures_line(record))
         render_sources(record.get("sources", []))
 
@@ -55,5 +56,5 @@ def stream_into_columns(engine: Arms, prepared: dict, columns: dict) -> None:
         texts[answer.arm] += piece
         if time.monotonic() - last_draw > 0.15:
             for arm, text in texts.items():
-                slots[arm].markdown(sanitize_answer(text) + " ▌")
+                slots[arm].markdown(answer_markdown(text) + " ▌")
             last_draw = time.monotonic()

@@ -1,7 +1,7 @@
 """Rendering helpers for the Knowledge page: results, sources, chunks, progress.
 
 Document text and model output are untrusted: they are shown with st.text / st.code or as
-escaped markdown (and model answers pass core.knowledge.rag.sanitize_answer first). Never HTML.
+escaped markdown (model answers through core.knowledge.sanitize.answer_markdown). Never HTML.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from core.knowledge.rag import (
     dont_know_message,
     rag_messages,
     retrieve,
-    sanitize_answer,
 )
+from core.knowledge.sanitize import sanitize_answer
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import BatchChatStream, Decoding
 from core.runtime.settings import Settings, get_settings

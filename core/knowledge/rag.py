@@ -6,7 +6,7 @@ Reusable pieces (the Compare and Evaluate features build on them):
 - `answer_rag(kb, question, ...)` -> a `RagStream`: iterate for text pieces, then `.record`;
 - `build_rag_chain(...)` -> the LCEL chain itself (`.stream({"question": ...})` yields the
   retrieved chunks first, then answer pieces);
-- `sanitize_answer(text)` strips markdown images and remote links before anything is shown.
+- answers are stored and shown through `core.knowledge.sanitize.sanitize_answer` (no images or links).
 
 "I don't know" is enforced in code: when no chunk reaches `min_score`, the generator is not
 called and the answer is a fixed message. Retrieved text is only ever data inside the user
@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from core.knowledge.sanitize import sanitize_answer
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.runtime.settings import Settings, get_settings
@@ -180,29 +181,6 @@ def rag_messages(question: str, retrieved: Sequence[Retrieved], history: Sequenc
 
 def dont_know_message(kb: str) -> str:
     return f"I don't know — nothing relevant in {kb}."
-
-
-# ---------------------------------------------------------------- answers are data, not markup
-
-_IMAGE = re.compile(r"!\[([^\]]*)\]\s*(\([^)]*\)?|\[[^\]]*\]?)")
-_LINK = re.compile(r"\[([^\]]*)\]\s*\(\s*<?[a-zA-Z][a-zA-Z0-9+.-]*:[^)]*\)")
-_REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S+.*$", re.MULTILINE)
-_URL = re.compile(r"(?:https?|ftp|file|data|javascript):(?://)?[^\s<>\"')\]]+", re.IGNORECASE)
-_HTML_TAG = re.compile(r"<\s*/?\s*(img|a|iframe|script|style|svg|object|embed|link|meta)\b[^>]*>?", re.IGNORECASE)
-
-
-def sanitize_answer(text: str) -> str:
-    """Model output made safe to display: no markdown images, no remote links, no HTML media tags.
-
-    An answer can carry an exfiltration URL planted in a document (an image the browser would
-    fetch); images become "[image removed]", links keep their text, bare URLs are replaced.
-    """
-    text = _IMAGE.sub(lambda m: f"[image removed{': ' + m.group(1) if m.group(1).strip() else ''}]", text or "")
-    text = _LINK.sub(lambda m: m.group(1), text)
-    text = _REF_DEF.sub("", text)
-    text = _HTML_TAG.sub("", text)
-    text = _URL.sub("[link removed]", text)
-    return text
 
 
 # ---------------------------------------------------------------- the LCEL chain

@@ -12,6 +12,7 @@ import pytest
 from core.knowledge import rag
 from core.knowledge import store as K
 from core.knowledge.documents import ChunkSettings
+from core.knowledge.sanitize import sanitize_answer
 from tests.unit.kb_helpers import FakeEmbeddings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,13 +115,13 @@ def test_rag_messages_shape():
     ("![x](data:image/png;base64,AAAA)", "data:"),
 ])
 def test_sanitize_answer_strips_images_and_links(raw, bad):
-    clean = rag.sanitize_answer(raw)
+    clean = sanitize_answer(raw)
     assert bad not in clean and "![" not in clean and "<img" not in clean
 
 
 def test_sanitize_keeps_plain_answers():
     text = "The warranty is 36 months (3 years) — see [1]. Price: 1,200 EUR; ratio 3:1."
-    assert rag.sanitize_answer(text) == text
+    assert sanitize_answer(text) == text
 
 
 def test_chain_streams_sources_first_then_answer(fruit_kb):
@@ -156,7 +157,7 @@ def test_prompt_injection_stays_data(data_dir):
                                 embedder=FAKE)
     raw = chain.invoke({"question": "What is the pressure limit?"})["answer"]
     assert "https://evil.example" in raw  # the worst case: the model repeats everything
-    shown = rag.sanitize_answer(raw)
+    shown = sanitize_answer(raw)
     assert "evil.example" not in shown and "![" not in shown and "<img" not in shown
     assert "[image removed" in shown
 
