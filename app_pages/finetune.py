@@ -12,7 +12,9 @@ import streamlit as st
 from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import get_settings
-from core.training import adapters, datasets, finetune
+from core.training import adapters, chat_format, data_files, datasets, finetune
+from core.training.schema import ALIASES, KIND_TITLES, KINDS, Schema, detect_schema
+from core.training.trainer_setup import complete_checkpoints
 from ui import finetune_views as views
 from ui.common import get_generator, show_error
 
@@ -34,10 +36,10 @@ settings = get_settings()
 
 @st.cache_data(show_spinner="Validating…", max_entries=8)
 def _validate(path: str, sha: str, name: str, kind: str | None, mapping: tuple, max_length: int, _tokenizer):
-    schema = datasets.Schema.of(kind, dict(mapping)) if kind else None
+    schema = Schema.of(kind, dict(mapping)) if kind else None
     data = datasets.load_labeled(Path(path), name=name,
                                  schema=schema, tokenizer=_tokenizer, max_length=max_length)
-    previews = datasets.preview(data, _tokenizer, max_length, n=3) if data.rows else []
+    previews = chat_format.preview(data, _tokenizer, max_length, n=3) if data.rows else []
     return data, previews
 
 
@@ -67,7 +69,7 @@ display_name = ""
 if upload is not None:
     try:
         raw = upload.getvalue()
-        data_path = datasets.store_upload(raw, upload.name, settings)
+        data_path = data_files.store_upload(raw, upload.name, settings)
         display_name = upload.name
         st.session_state["ft_source"] = "upload"
     except CrossroadsError as exc:
@@ -83,29 +85,29 @@ if data_path is None:
 else:
     try:
         raw = data_path.read_bytes()
-        records, columns, _ = datasets.read_records(raw, data_path.name)
-        detected = datasets.detect_schema(columns)
+        records, columns, _ = data_files.read_records(raw, data_path.name)
+        detected = detect_schema(columns)
     except CrossroadsError as exc:
         show_error(exc)
         st.stop()
     sha = hashlib.sha256(raw).hexdigest()
 
-    with st.expander(f"Format: **{datasets.KIND_TITLES[detected.kind] if detected else 'not detected'}** "
+    with st.expander(f"Format: **{KIND_TITLES[detected.kind] if detected else 'not detected'}** "
                      f"· columns {', '.join(columns)} — change the mapping", expanded=detected is None):
-        kinds = list(datasets.KINDS)
+        kinds = list(KINDS)
         kind = st.selectbox("Data format", kinds, index=kinds.index(detected.kind) if detected else 0,
-                            format_func=lambda k: datasets.KIND_TITLES[k], key=f"ft_kind_{sha}")
-        required, optional = datasets.KINDS[kind]
+                            format_func=lambda k: KIND_TITLES[k], key=f"ft_kind_{sha}")
+        required, optional = KINDS[kind]
         mapping = {}
         map_cols = st.columns(len(required + optional))
         for col, role in zip(map_cols, required + optional, strict=True):
             default = (detected.mapping.get(role) if detected and detected.kind == kind else None)
-            default = default or next((c for c in columns if c.lower() in datasets.ALIASES[role]), None)
+            default = default or next((c for c in columns if c.lower() in ALIASES[role]), None)
             choices = ([""] if role in optional else []) + list(columns)
             mapping[role] = col.selectbox(f"{role} column", choices,
                                           index=choices.index(default) if default in choices else 0,
                                           key=f"ft_map_{sha}_{kind}_{role}")
-    schema = datasets.Schema.of(kind, {r: c for r, c in mapping.items() if c})
+    schema = Schema.of(kind, {r: c for r, c in mapping.items() if c})
 
     # -----------------------------------------------------------------------------------------
     # 2 · Options (chosen before validation: max length decides truncation)
@@ -217,7 +219,7 @@ else:
         c1, c2, _ = st.columns([1, 1, 4])
         if job.active and c1.button("Cancel run", icon="⏹️", key=f"cancel_{job.id}"):
             jobs.cancel(job.id, settings)
-        resumable = job.state in ("interrupted", "cancelled", "failed") and finetune.complete_checkpoints(job.run_dir)
+        resumable = job.state in ("interrupted", "cancelled", "failed") and complete_checkpoints(job.run_dir)
         if resumable and c2.button("Resume", icon="▶️", key=f"resume_{job.id}",
                                    help="Continue from the last complete checkpoint."):
             try:

@@ -74,15 +74,15 @@ class _Timer:
 def run_ours(rows, labels, device, steps, batch, max_length) -> dict:
     from transformers import Trainer
 
-    from core.training import datasets as ds
-    from core.training.finetune import _collate
+    from core.training.chat_format import to_dataset
+    from core.training.trainer_setup import padding_collator
 
     model, tokenizer = _fresh_model(device)
-    train = ds.to_dataset(rows, tokenizer, labels, max_length)
+    train = to_dataset(rows, tokenizer, labels, max_length)
     timer = _Timer()
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(model=model, args=_args(out, device, steps, batch, ours=True), train_dataset=train,
-                          data_collator=_collate(tokenizer.pad_token_id), processing_class=tokenizer,
+                          data_collator=padding_collator(tokenizer.pad_token_id), processing_class=tokenizer,
                           callbacks=[timer.callback()])
         trainer.train()
     seconds = time.perf_counter() - timer.start
@@ -93,10 +93,10 @@ def run_plain(rows, labels, device, steps, batch, max_length) -> dict:
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling, Trainer
 
-    from core.training import datasets as ds
+    from core.training.chat_format import training_messages
 
     model, tokenizer = _fresh_model(device)
-    texts = [tokenizer.apply_chat_template(ds.training_messages(r, labels), tokenize=False) for r in rows]
+    texts = [tokenizer.apply_chat_template(training_messages(r, labels), tokenize=False) for r in rows]
     encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=max_length)
     train = Dataset.from_dict({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]})
     lengths = [sum(m) for m in encoded["attention_mask"]]

@@ -61,7 +61,9 @@ def run(args) -> int:
     from core.runtime import jobs
     from core.runtime.errors import CrossroadsError
     from core.training import datasets
+    from core.training.data_files import read_records
     from core.training.finetune import PRESETS, start_finetune
+    from core.training.schema import KINDS, Schema
 
     if args.resume:
         job = jobs.resume(args.resume)
@@ -77,9 +79,9 @@ def run(args) -> int:
         options = replace(PRESETS[args.preset], **overrides)
         schema = None
         if args.kind:
-            required, optional = datasets.KINDS[args.kind]
-            schema = datasets.Schema.of(args.kind, {r: r for r in required + optional
-                                                    if r in datasets.read_records(path.read_bytes(), path.name)[1]})
+            required, optional = KINDS[args.kind]
+            schema = Schema.of(args.kind, {r: r for r in required + optional
+                                                    if r in read_records(path.read_bytes(), path.name)[1]})
         # Validate here too, so bad data fails fast with the reason (the worker validates again).
         from core.runtime.models import load_tokenizer
 

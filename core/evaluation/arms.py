@@ -163,7 +163,8 @@ class Arms:
 
     def plain_messages(self, question: str, history: Sequence[Turn] = (), labels: Sequence[str] = ()) -> list[dict]:
         """The no-context prompt: exactly the format the adapter was trained on (base gets the same)."""
-        from core.training.datasets import Row, chat_messages
+        from core.training.chat_format import chat_messages
+        from core.training.schema import Row
 
         context = tuple(item for t in history for item in (("user", t.question), ("assistant", t.answer)))
         labels = tuple(labels) or self.labels

@@ -14,6 +14,7 @@ def heldout_set(adapter: str, settings: Settings | None = None) -> EvalSet:
     from core.runtime.jobs import read_json
     from core.training import datasets as ds
     from core.training.adapters import get_adapter
+    from core.training.schema import Schema
 
     settings = settings or get_settings()
     meta = get_adapter(adapter, settings).meta
@@ -25,7 +26,7 @@ def heldout_set(adapter: str, settings: Settings | None = None) -> EvalSet:
         raise CrossroadsError(f"The held-out rows of {adapter!r} are not available.",
                               hint="Its training run (under data/runs) was deleted or kept no eval split; upload "
                                    "an eval file instead.")
-    schema = ds.Schema.of(data["kind"], data["mapping"]) if data.get("mapping") else None
+    schema = Schema.of(data["kind"], data["mapping"]) if data.get("mapping") else None
     rows = [r for r in ds.load_labeled(run_dir / spec["data_file"], name=data.get("name"), schema=schema).rows
             if r.number in held]
     name = f"{data.get('name', adapter)} (held-out, {len(rows)} rows)"

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.training import chat_format, data_files
 from core.training import datasets as ds
-from core.training.datasets import DataError
+from core.training.schema import DataError, Schema, detect_schema
 from tests.conftest import ROOT
 
 
@@ -38,7 +39,7 @@ def tokenizer(converted_models):
     (["foo", "bar"], None),
 ])
 def test_schema_detection(columns, kind):
-    schema = ds.detect_schema(columns)
+    schema = detect_schema(columns)
     assert (schema.kind if schema else None) == kind
 
 
@@ -61,7 +62,7 @@ def test_demo_sets_are_valid():
 
 def test_missing_columns_for_a_mapping_are_named():
     raw = _jsonl(_qa(12))
-    data = ds.load_labeled(raw, "a.jsonl", schema=ds.Schema.of("classification", {"text": "question", "label": "lbl"}))
+    data = ds.load_labeled(raw, "a.jsonl", schema=Schema.of("classification", {"text": "question", "label": "lbl"}))
     assert not data.ok
     assert "lbl" in data.report.reason() and "question, answer" in data.report.reason()
 
@@ -73,7 +74,7 @@ def test_no_known_columns_is_a_specific_error():
 
 def test_mapping_override_uses_other_columns():
     rows = [{"q": f"Question {i}?", "reply": f"Answer {i}", "extra": "x"} for i in range(12)]
-    data = ds.load_labeled(_jsonl(rows), "a.jsonl", schema=ds.Schema.of("qa", {"question": "q", "answer": "reply"}))
+    data = ds.load_labeled(_jsonl(rows), "a.jsonl", schema=Schema.of("qa", {"question": "q", "answer": "reply"}))
     assert data.ok and data.rows[3].target == "Answer 3"
 
 
@@ -135,7 +136,7 @@ def test_oversize_rows(tokenizer):
     assert any("longer than 20000 characters" in t and "rows 13" in t for t in texts)
     assert any("will be truncated" in t and "rows 14" in t for t in texts)
     assert data.report.stats["tokens"]["truncation_share"] == pytest.approx(1 / 13, abs=1e-3)
-    encoded = ds.tokenize_row(tokenizer, data.rows[-1], (), 64)
+    encoded = chat_format.tokenize_row(tokenizer, data.rows[-1], (), 64)
     assert len(encoded["input_ids"]) == 64
 
 
@@ -161,17 +162,17 @@ def test_chat_schema_trains_the_last_assistant_turn():
     data = ds.load_labeled(_jsonl(rows), "c.jsonl")
     assert data.ok and len(data.rows) == 12
     assert any("last message is not from the assistant" in i.message and i.rows == (13,) for i in data.report.issues)
-    messages = ds.chat_messages(data.rows[5])
+    messages = chat_format.chat_messages(data.rows[5])
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[-1]["content"] == "Number 5?" and data.rows[5].target == "5"
 
 
 def test_loss_only_on_the_answer_tokens(tokenizer):
     data = ds.load_labeled(_jsonl(_qa(12)), "a.jsonl")
-    encoded = ds.tokenize_row(tokenizer, data.rows[0], (), 256)
+    encoded = chat_format.tokenize_row(tokenizer, data.rows[0], (), 256)
     trained = [t for t, label in zip(encoded["input_ids"], encoded["labels"], strict=True) if label != -100]
     assert tokenizer.decode(trained) == "Item 0 is a widget.<|im_end|>"
-    prompt_ids = tokenizer.apply_chat_template(ds.chat_messages(data.rows[0]), add_generation_prompt=True,
+    prompt_ids = tokenizer.apply_chat_template(chat_format.chat_messages(data.rows[0]), add_generation_prompt=True,
                                                tokenize=True)
     prompt_ids = prompt_ids["input_ids"] if hasattr(prompt_ids, "keys") else prompt_ids
     assert encoded["input_ids"][: len(prompt_ids)] == list(prompt_ids)  # same prompt as at inference
@@ -180,8 +181,8 @@ def test_loss_only_on_the_answer_tokens(tokenizer):
 def test_classification_prompt_is_the_same_at_inference():
     data = ds.load_labeled(ROOT / "demo" / "tickets.csv")
     row = data.rows[0]
-    trained = ds.chat_messages(row, data.labels)
-    inference = ds.chat_messages(ds.classification_row(row.prompt), data.labels)
+    trained = chat_format.chat_messages(row, data.labels)
+    inference = chat_format.chat_messages(chat_format.classification_row(row.prompt), data.labels)
     assert trained == inference
     assert "account, billing, shipping, technical" in trained[-1]["content"]
 
@@ -201,7 +202,7 @@ def test_split_is_seeded_disjoint_and_stratified():
 
 
 def test_store_upload_uses_a_generated_name(data_dir):
-    path = ds.store_upload(_jsonl(_qa(12)), "../../etc/evil name.jsonl")
+    path = data_files.store_upload(_jsonl(_qa(12)), "../../etc/evil name.jsonl")
     assert path.parent == data_dir / "uploads" and path.suffix == ".jsonl" and "evil" not in path.name
 
 

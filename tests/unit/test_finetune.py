@@ -16,6 +16,8 @@ from core.runtime import jobs
 from core.training import adapters
 from core.training import datasets as ds
 from core.training.adapter_checks import load_adapter_model
+from core.training.chat_format import chat_messages
+from core.training.data_files import file_sha256
 from core.training.finetune import TrainOptions
 from tests.conftest import ROOT, _link_models
 from tests.unit.ft_helpers import FACTS, greedy_answers, normalize, run_in_process, write_facts
@@ -52,7 +54,7 @@ def facts_run(workspace):
 
     path = write_facts(workspace / "facts.jsonl")
     data = ds.load_labeled(path)
-    messages = [ds.chat_messages(r) for r in data.rows]
+    messages = [chat_messages(r) for r in data.rows]
     base, tokenizer = models.load_generator()
     before = greedy_answers(base, tokenizer, messages)
     t0 = time.perf_counter()
@@ -95,7 +97,7 @@ def test_run_dir_and_adapter_folder(facts_run, workspace):
                                                         "adapter_model.safetensors", "meta.json"]
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["base_model"] == "bundled:smollm2-135m-instruct"
-    assert meta["data"]["sha256"] == ds.file_sha256(workspace / "facts.jsonl")
+    assert meta["data"]["sha256"] == file_sha256(workspace / "facts.jsonl")
     assert meta["options"]["rank"] == 16 and meta["metrics"]["train_loss"] is not None
     assert meta["duration_s"] > 0 and {"torch", "transformers", "peft"} <= set(meta["versions"])
     assert 0 < meta["trainable_params"] < meta["total_params"] / 50
@@ -130,7 +132,8 @@ def _wait_progress(job_id, predicate, timeout=300):
 
 
 def test_cancel_kill_9_and_resume_in_real_worker_processes(workspace):
-    from core.training.finetune import complete_checkpoints, start_finetune
+    from core.training.finetune import start_finetune
+    from core.training.trainer_setup import complete_checkpoints
 
     path = write_facts(workspace / "resume.jsonl")
     options = TrainOptions(rank=4, alpha=8, learning_rate=1e-3, epochs=1, max_steps=6, batch_size=2,
@@ -222,7 +225,7 @@ def test_classification_adapter_beats_the_base_model_on_held_out_rows(workspace,
     options = TrainOptions(rank=8, alpha=16, dropout=0.0, learning_rate=2e-3, epochs=1, batch_size=8,
                            max_length=128, eval_fraction=0.0, evals=1)
     run_in_process(path, "tickets", options)
-    messages = [ds.chat_messages(r, data.labels) for r in held]  # the format the adapter was trained on
+    messages = [chat_messages(r, data.labels) for r in held]  # the format the adapter was trained on
 
     def accuracy(answers):
         return sum(normalize(a).startswith(r.label) for a, r in zip(answers, held, strict=True)) / len(held)
