@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -59,6 +60,29 @@ def load_set(args):
     return eval_set
 
 
+class _InterruptToStop:
+    """The first Ctrl-C asks the evaluation to stop (it ends within one decode step and the
+    partial report is saved); a second one interrupts as usual."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)
+        print("Stopping after the current step (Ctrl-C again to abort without saving)…", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
 def run(args) -> int:
     from core.__main__ import print_json
     from core.evaluation.evaluate import evaluate, save_report
@@ -70,9 +94,13 @@ def run(args) -> int:
         eta = f", ETA {p.eta_s:.0f} s" if p.eta_s is not None else ""
         print(f"{p.done}/{p.total} questions, {p.elapsed_s:.0f} s{eta}", file=sys.stderr, flush=True)
 
-    report = evaluate(eval_set, setup, batch_size=args.batch_size, on_progress=progress)
-    save_report(report)
+    with _InterruptToStop() as interrupted:
+        report = evaluate(eval_set, setup, batch_size=args.batch_size, on_progress=progress, should_stop=interrupted)
+    path = save_report(report)
     if args.out:
         save_report(report, path=args.out)
-    print_json(report)
-    return 0
+    print(f"Verdict: {report['verdict']}", file=sys.stderr, flush=True)
+    if report["partial"]:
+        print(f"Partial report ({report['n']} of {len(eval_set)} questions) saved to {path}.", file=sys.stderr, flush=True)
+    print_json(report)  # the JSON opens with "verdict" and "verdict_metric"
+    return 130 if interrupted.requested else 0

@@ -12,7 +12,7 @@ Fairness by construction:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from core.knowledge.rag import (
@@ -214,8 +214,10 @@ class Arms:
             return None
         return [self.setup.adapter if arm in ADAPTER_ARMS else "__base__" for arm in arms]
 
-    def stream(self, prepared: Sequence[ArmAnswer]) -> Iterator[tuple[ArmAnswer, str]]:
-        """Generate every prepared answer in one batch; yields (answer, text piece) as they come."""
+    def stream(self, prepared: Sequence[ArmAnswer],
+               should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[ArmAnswer, str]]:
+        """Generate every prepared answer in one batch; yields (answer, text piece) as they come.
+        `should_stop` (checked every decode step) cuts the answers short: a prompt cancel."""
         for answer in prepared:
             if answer.fixed:
                 yield answer, answer.text
@@ -223,7 +225,7 @@ class Arms:
         if not todo:
             return
         batch = BatchChatStream(self.model, self.tokenizer, [a.messages for a in todo], self.setup.decoding,
-                                self._adapter_names([a.arm for a in todo]))
+                                self._adapter_names([a.arm for a in todo]), should_stop=should_stop)
         for row, piece in batch:
             todo[row].text += piece
             yield todo[row], piece
@@ -238,12 +240,14 @@ class Arms:
             pass
         return prepared
 
-    def answer_many(self, questions: Sequence[str], labels: Sequence[str] = ()) -> list[dict[str, ArmAnswer]]:
+    def answer_many(self, questions: Sequence[str], labels: Sequence[str] = (),
+                    should_stop: Callable[[], bool] | None = None) -> list[dict[str, ArmAnswer]]:
         """Several questions at once (evaluation). Rows are batched by prompt shape: the
-        no-context arms together and the retrieval arms together, so little is padded."""
+        no-context arms together and the retrieval arms together, so little is padded.
+        When `should_stop` turns true the answers are cut short: the caller discards them."""
         prepared = [self.prepare(q, labels=labels) for q in questions]
         for group in (("base", "ft"), ("rag", "hybrid")):
             rows = [p[arm] for p in prepared for arm in group if arm in p]
-            for _ in self.stream(rows):
+            for _ in self.stream(rows, should_stop):
                 pass
         return prepared

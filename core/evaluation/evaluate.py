@@ -21,6 +21,7 @@ from core.evaluation import metrics
 from core.evaluation.arms import ADAPTER_ARMS, RETRIEVAL_ARMS, ArmAnswer, Arms, ArmSetup
 from core.evaluation.evalset_files import load_eval_file
 from core.evaluation.evalsets import EvalItem, EvalSet
+from core.evaluation.verdict import build_verdict
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import Settings, get_settings
 
@@ -32,6 +33,10 @@ RETRIEVAL_MISS, GENERATION_ERROR = "retrieval miss", "generation error"
 
 class ReportNotFound(CrossroadsError):
     pass
+
+
+class EvaluationStopped(CrossroadsError):
+    """Cancelled before a single question was answered: there is nothing to report."""
 
 
 @dataclass(frozen=True)
@@ -116,31 +121,51 @@ def _deltas(arms: Sequence[str], rows: list[dict], kind: str) -> dict:
 def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = None, batch_size: int = 4,
              on_progress: Callable[[Progress], None] | None = None,
              should_stop: Callable[[], bool] | None = None, engine: Arms | None = None) -> dict:
-    """Run every item through every chosen arm and build the report (not saved)."""
+    """Run every item through every chosen arm and build the report (not saved).
+
+    `should_stop` is checked before each batch and at every decode step inside it, so a cancel
+    takes effect within one generation step; the batch it interrupted is discarded (its answers
+    were cut short) and the report holds the questions answered in full, marked ``partial``.
+    """
     settings = settings or get_settings()
     engine = engine or Arms(setup, settings)
     labels = tuple(eval_set.labels or ()) if eval_set.kind == "label" else ()
     start = time.perf_counter()
     rows: list[dict] = []
+    stop = should_stop or (lambda: False)
     stopped = False
     for first in range(0, len(eval_set), batch_size):
-        if should_stop and should_stop():
+        if stop():
             stopped = True
             break
         items = [eval_set[i] for i in range(first, min(first + batch_size, len(eval_set)))]
-        for item, answers in zip(items, engine.answer_many([i.question for i in items], labels), strict=True):
+        cut = False
+
+        def stop_in_batch() -> bool:  # called at every decode step of this batch
+            nonlocal cut
+            cut = cut or stop()
+            return cut
+
+        answered = engine.answer_many([i.question for i in items], labels, should_stop=stop_in_batch)
+        if cut:  # generation was cut short: these answers are incomplete, keep only whole rows
+            stopped = True
+            break
+        for item, answers in zip(items, answered, strict=True):
             rows.append(_question_row(item, answers, labels, setup.retrieval.k))
         if on_progress:
             on_progress(Progress(len(rows), len(eval_set), time.perf_counter() - start))
     if not rows:
-        raise CrossroadsError("The evaluation was stopped before any question was answered.")
+        raise EvaluationStopped("The evaluation was stopped before any question was answered.",
+                                hint="Nothing was saved; start it again and let at least one batch finish.")
     arms = list(setup.arms)
     kb_info = _kb_info(setup.kb, settings) if setup.kb else None  # for the re-index vs retrain projection
-    return {
+    complete = not stopped and len(rows) == len(eval_set)
+    report = {
         "id": _report_id(),
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "n": len(rows),
-        "complete": not stopped and len(rows) == len(eval_set),
+        "complete": complete,
+        "partial": not complete,  # readers (Recommend's report picker) skip partial reports
         "kind": eval_set.kind,
         "eval_set": {"name": eval_set.name, "size": len(eval_set), "labels": list(labels)},
         "setup": setup.describe(),
@@ -156,6 +181,7 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
             "ci": "paired bootstrap, 2000 resamples, 95%",
         },
     }
+    return build_verdict(report) | report
 
 
 def _question_row(item: EvalItem, answers: dict[str, ArmAnswer], labels: Sequence[str], k: int) -> dict:
@@ -165,7 +191,7 @@ def _question_row(item: EvalItem, answers: dict[str, ArmAnswer], labels: Sequenc
         scores, failure = _score(item, answer, labels, k)
         row["answers"][arm] = answer.answer
         row["scores"][arm] = scores
-        row["records"][arm] = answer.record(with_text=False)
+        row["records"][arm] = answer.record()  # the chunks in full: the per-question drill-down shows them
         if arm in RETRIEVAL_ARMS:
             row["failure"][arm] = failure
     return row
@@ -212,6 +238,7 @@ def list_reports(settings: Settings | None = None) -> list[dict]:
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
             out.append({"id": path.stem, "created": report.get("created"), "n": report.get("n"),
+                        "partial": bool(report.get("partial") or report.get("complete") is False),
                         "eval_set": (report.get("eval_set") or {}).get("name"), "arms": list(report.get("arms", {})),
                         "kb": report.get("meta", {}).get("kb"), "adapter": report.get("meta", {}).get("adapter")})
         except (OSError, ValueError, AttributeError):
@@ -276,11 +303,15 @@ def _worker(run_dir: Path) -> None:
             run.progress(step=p.done, total=p.total, elapsed_s=round(p.elapsed_s, 1))
             run.update(step=p.done, message=f"{p.done}/{p.total} questions")
 
-        report = evaluate(eval_set, setup, batch_size=int(spec.get("batch_size", 4)), on_progress=progress,
-                          should_stop=run.stop_requested)
+        try:
+            report = evaluate(eval_set, setup, batch_size=int(spec.get("batch_size", 4)), on_progress=progress,
+                              should_stop=run.stop_requested)
+        except EvaluationStopped:
+            run.finish("cancelled", message="Cancelled before any question was answered: no report.")
+            return
         save_report(report)
         state = "completed" if report["complete"] else "cancelled"
-        run.finish(state, result={"report": report["id"], "n": report["n"]})
+        run.finish(state, result={"report": report["id"], "n": report["n"], "partial": report["partial"]})
 
 
 if __name__ == "__main__":
@@ -288,3 +319,33 @@ if __name__ == "__main__":
     parser.add_argument("--run-dir", required=True, type=Path)
     parser.add_argument("--resume", action="store_true", help="accepted for the job protocol; starts over")
     _worker(parser.parse_args().run_dir)
+
+
+def estimate_seconds(questions: int, arms: Sequence[str], max_new_tokens: int,
+                     settings: Settings | None = None) -> dict | None:
+    """questions × arms × measured seconds per answer, from this workspace's finished reports.
+
+    Seconds per answer = a report's wall time / (its questions × its arms), so batching and
+    retrieval are included. Reports with the same answer length are preferred; otherwise the
+    figure is scaled by the max-new-tokens ratio (decoding dominates). None: nothing measured yet.
+    """
+    measured = []
+    for path in sorted(reports_dir(settings).glob("*.json"), reverse=True)[:20]:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+            seconds, n, n_arms = report["meta"]["seconds"], int(report["n"]), len(report["arms"])
+            tokens = int(report["setup"]["decoding"]["max_new_tokens"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if n and n_arms and seconds:
+            measured.append((seconds / (n * n_arms), tokens, report.get("id", path.stem)))
+    if not measured:
+        return None
+    same = [m for m in measured if m[1] == max_new_tokens]
+    per_answer, tokens, source = (same or measured)[0]  # the newest matching report
+    if not same:
+        per_answer *= max_new_tokens / tokens
+    total = questions * len(arms) * per_answer
+    basis = (f"{questions} questions × {len(arms)} arms × {per_answer:.1f} s per answer, measured in report {source}"
+             + ("" if same else f" (≤ {tokens} new tokens there, scaled to {max_new_tokens})"))
+    return {"seconds": round(total, 1), "per_answer_s": round(per_answer, 2), "basis": basis}

@@ -6,6 +6,7 @@ import csv
 import io
 
 from core.evaluation.arms import ARM_TITLES
+from core.evaluation.verdict import verdict_of
 
 PERCENT_METRICS = ("exact_match", "f1", "contains", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr",
                    "groundedness_proxy")
@@ -32,7 +33,37 @@ def describe_setup(setup: dict) -> str:
 
 
 def primary_metric(report: dict) -> str:
-    return "accuracy" if report.get("kind") == "label" else "f1"
+    """The metric the verdict is built on (accuracy for labels, contains or F1 for answers)."""
+    return verdict_of(report)["verdict_metric"]
+
+
+def mark(value) -> str:
+    """A 0/1 score as ✓ / ✗ (a fractional score, e.g. F1, as a number)."""
+    if value is None:
+        return "–"
+    if value in (0, 1):
+        return "✓" if value == 1 else "✗"
+    return f"{value:.2f}"
+
+
+def missing_explanations(report: dict) -> list[str]:
+    """Why some columns are empty, in words (a reader should not guess)."""
+    notes = []
+    retrieval_arms = [a for a in report.get("arms", {}) if a in ("rag", "hybrid")]
+    if retrieval_arms and not any("hit_at_k" in report["arms"][a] for a in retrieval_arms):
+        notes.append("No retrieval hit@k, MRR or retrieval-miss / generation-error split: nothing tells which chunk "
+                     "holds each answer (the eval set has no `source` or `chunk_id` column, and its gold answers "
+                     "are labels or do not occur in the documents). Add a `source` column (the file name) to "
+                     "measure retrieval.")
+    rules = {report["arms"][a].get("gold_rule") for a in retrieval_arms} - {None}
+    if "answer" in " ".join(rules):
+        notes.append("Retrieval hit@k here means a retrieved chunk contains the gold answer (the eval set gives "
+                     "no `source`): a proxy for finding the right passage.")
+    if not retrieval_arms:
+        notes.append("No retrieval figures: no arm used a knowledge base.")
+    if not any(a in ("ft", "hybrid") for a in report.get("arms", {})):
+        notes.append("No training time or trainable parameters: no arm used an adapter.")
+    return notes
 
 
 def metric_rows(report: dict) -> list[dict]:
@@ -70,14 +101,14 @@ def delta_rows(report: dict) -> list[dict]:
 
 
 def question_rows(report: dict) -> list[dict]:
-    """The per-question table: gold, each arm's answer, its primary score and failure label."""
+    """The per-question table: gold, each arm's answer, its ✓/✗ and failure label."""
     metric = "accuracy" if report.get("kind") == "label" else "contains"
     rows = []
     for n, q in enumerate(report.get("questions", []), 1):
         row = {"#": n, "question": q["question"], "gold": " | ".join(q["gold"])}
         for arm in q["answers"]:  # scores and failure labels first: they are what a reader scans
             title = ARM_TITLES.get(arm, arm)
-            row[f"{title} ✓"] = q["scores"][arm].get(metric)
+            row[f"{title} ✓"] = mark(q["scores"][arm].get(metric))
             if arm in (q.get("failure") or {}):
                 row[f"{title} failure"] = q["failure"][arm] or ""
         for arm, answer in q["answers"].items():
@@ -113,8 +144,12 @@ def to_markdown(report: dict) -> str:
     """A report someone who never opened the app can read."""
     setup = report.get("setup", {})
     meta = report.get("meta", {})
+    verdict = verdict_of(report)
     lines = [
         f"# Crossroads evaluation {report.get('id', '')}", "",
+        f"**Verdict:** {verdict['verdict']}", "",
+        *(["> **Partial report**: the run was cancelled before every question was answered.", ""]
+          if report.get("partial") or report.get("complete") is False else []),
         f"- Eval set: **{report.get('eval_set', {}).get('name')}** ({report['n']} items, {report.get('kind')})",
         f"- Arms: {', '.join(ARM_TITLES.get(a, a) for a in report['arms'])}",
         f"- Knowledge base: {setup.get('kb') or '—'} · adapter: {setup.get('adapter') or '—'}",
@@ -139,6 +174,8 @@ def to_markdown(report: dict) -> str:
     if failures:
         lines += ["", "## Failures of the retrieval arms", ""]
         lines += [f"- {arm}: " + ", ".join(f"{n} {label}" for label, n in counts.items()) for arm, counts in failures.items()]
+    if notes := missing_explanations(report):
+        lines += ["", "## Not measured", ""] + [f"- {note}" for note in notes]
     lines += ["", "Metric values are shares between 0 and 1; groundedness is a lexical proxy (share of answer "
               "words found in the retrieved text), not a judgement of truth.", ""]
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from queue import Queue
 
@@ -154,6 +154,18 @@ class _BatchStreamer:
         return [len(tokens) for tokens in self._tokens]
 
 
+def _stop_when(should_stop: Callable[[], bool]):
+    """A transformers stopping criterion that ends every row as soon as `should_stop()` is true."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), bool(should_stop()), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([_Stop()])
+
+
 def _eos_ids(tokenizer) -> list[int]:
     ids = tokenizer.eos_token_id
     return list(ids) if isinstance(ids, list | tuple) else [ids]
@@ -166,14 +178,22 @@ class BatchChatStream:
 
     Batching the arms is what makes the four-arm answer fast on a CPU: one decode step serves
     every row, and per-row timings stay honest (a row's clock stops at its own end token).
+
+    Stopping: `should_stop` is checked at every decode step (a cancelled evaluation stops within
+    one step); a consumer that abandons the iteration (a closed browser tab, Ctrl-C) stops the
+    generation too, so no orphan generation holds `generation_lock` for the next question.
+    `stopped` tells whether the answers were cut short.
     """
 
     def __init__(self, model, tokenizer, conversations: list[list[dict]], decoding: Decoding = Decoding(),
-                 adapter_names: list[str] | None = None):
+                 adapter_names: list[str] | None = None, should_stop: Callable[[], bool] | None = None):
         import torch
 
         self._model, self._tokenizer, self._decoding = model, tokenizer, decoding
         self._adapter_names = adapter_names
+        self._should_stop = should_stop
+        self._abandoned = threading.Event()
+        self.stopped = False
         prompts = [chat_input_ids(tokenizer, messages)[0] for messages in conversations]
         width = max(len(ids) for ids in prompts)
         pad = tokenizer.pad_token_id
@@ -198,30 +218,39 @@ class BatchChatStream:
             with generation_lock, torch.inference_mode():
                 self._model.generate(
                     input_ids=self._input_ids, attention_mask=self._attention, streamer=self._streamer,
-                    pad_token_id=self._tokenizer.pad_token_id, **self._decoding.generate_kwargs(), **kwargs,
+                    pad_token_id=self._tokenizer.pad_token_id, stopping_criteria=_stop_when(self._stop_now),
+                    **self._decoding.generate_kwargs(), **kwargs,
                 )
         except BaseException as exc:  # surfaced to the consumer after the stream ends
             self._error = exc
             self._streamer.end()
 
+    def _stop_now(self) -> bool:
+        if self._abandoned.is_set() or (self._should_stop is not None and self._should_stop()):
+            self.stopped = True
+        return self.stopped
+
     def __iter__(self) -> Iterator[tuple[int, str]]:
         start = time.perf_counter()
         worker = threading.Thread(target=self._generate, daemon=True)
         worker.start()
-        while True:
-            kind, row, piece = self._events.get()
-            elapsed_ms = (time.perf_counter() - start) * 1000
-            if kind == "finished":
-                break
-            stats = self.stats[row]
-            if kind == "end":
-                stats.total_ms = elapsed_ms
-                continue
-            if stats.first_token_ms is None:
-                stats.first_token_ms = elapsed_ms
-            self.texts[row] += piece
-            yield row, piece
-        worker.join()
+        try:
+            while True:
+                kind, row, piece = self._events.get()
+                elapsed_ms = (time.perf_counter() - start) * 1000
+                if kind == "finished":
+                    break
+                stats = self.stats[row]
+                if kind == "end":
+                    stats.total_ms = elapsed_ms
+                    continue
+                if stats.first_token_ms is None:
+                    stats.first_token_ms = elapsed_ms
+                self.texts[row] += piece
+                yield row, piece
+        finally:  # normal end, or the consumer left early (GeneratorExit, KeyboardInterrupt, a rerun)
+            self._abandoned.set()
+            worker.join()
         for stats, count in zip(self.stats, self._streamer.token_counts(), strict=True):
             stats.answer_tokens = count
         if self._error is not None:

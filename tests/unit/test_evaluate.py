@@ -8,14 +8,14 @@ from core.evaluation import report as R
 from core.evaluation.arms import ArmAnswer, ArmSetup
 from core.evaluation.evalsets import EvalItem, EvalSet
 from core.evaluation.evaluate import (
-    GENERATION_ERROR,
-    RETRIEVAL_MISS,
     evaluate,
     list_reports,
     load_report,
     save_report,
 )
 from core.knowledge.rag import RetrievalConfig, Retrieved
+
+RETRIEVAL_MISS, GENERATION_ERROR = "retrieval miss", "generation error"  # the report's failure labels
 
 
 class FakeArms:
@@ -26,7 +26,8 @@ class FakeArms:
     def __init__(self, table):
         self.table = table
 
-    def answer_many(self, questions, labels=()):
+    def answer_many(self, questions, labels=(), should_stop=None):
+        self.calls = getattr(self, "calls", 0) + 1
         out = []
         for q in questions:
             answers = {}
@@ -105,10 +106,72 @@ def test_label_sets_report_accuracy_and_macro_f1(data_dir):
 
 
 def test_stop_between_batches_gives_a_partial_report(data_dir):
-    calls = iter([False, True])
+    engine = FakeArms(table())
     result = evaluate(EvalSet("unit", tuple(QUESTIONS)), ArmSetup(arms=("base", "rag"), kb="kb"),
-                      engine=FakeArms(table()), batch_size=5, should_stop=lambda: next(calls))
-    assert result["n"] == 5 and not result["complete"]
+                      engine=engine, batch_size=5, should_stop=lambda: getattr(engine, "calls", 0) >= 1)
+    assert result["n"] == 5 and not result["complete"] and result["partial"] is True
+    assert result["verdict"].startswith("Partial run (stopped after 5 of 12 questions)")
+
+
+class MidBatchStop(FakeArms):
+    """Like the real arms, asks should_stop at every 'decode step'; a stop arrives in batch 2."""
+
+    def answer_many(self, questions, labels=(), should_stop=None):
+        self.batches = getattr(self, "batches", 0) + 1
+        self.stop_now = self.batches == 2
+        for _ in range(3):  # decode steps
+            if should_stop and should_stop():
+                self.cut = True
+                break
+        return super().answer_many(questions, labels)
+
+
+def test_a_stop_during_a_batch_is_honoured_at_once_and_the_cut_batch_is_dropped(data_dir):
+    engine = MidBatchStop(table())
+    result = evaluate(EvalSet("unit", tuple(QUESTIONS)), ArmSetup(arms=("base", "rag"), kb="kb"),
+                      engine=engine, batch_size=5, should_stop=lambda: getattr(engine, "stop_now", False))
+    assert engine.cut and engine.batches == 2  # stopped inside batch 2, no batch 3
+    assert result["n"] == 5 and result["partial"]  # batch 2's cut-short answers are not scored
+
+
+def test_a_stop_before_any_answer_raises_a_typed_error(data_dir):
+    from core.evaluation.evaluate import EvaluationStopped
+
+    with pytest.raises(EvaluationStopped):
+        evaluate(EvalSet("unit", tuple(QUESTIONS)), ArmSetup(arms=("base",)), engine=FakeArms(table()),
+                 should_stop=lambda: True)
+
+
+def test_report_opens_with_a_verdict_naming_its_metric(report):
+    assert list(report)[:2] == ["verdict", "verdict_metric"]
+    assert report["verdict_metric"] == "contains"  # short gold answers
+    assert report["verdict"].startswith("RAG answers 83 points more of the 12 questions correctly than the base model (95% CI")
+    assert "contains the gold answer" in report["verdict"]
+    assert report["partial"] is False
+    markdown = R.to_markdown(report)
+    assert markdown.splitlines()[2] == f"**Verdict:** {report['verdict']}"
+
+
+def test_estimate_uses_measured_seconds_per_answer(report, data_dir):
+    from core.evaluation.evaluate import estimate_seconds
+
+    assert estimate_seconds(10, ("base", "rag"), 48) is None  # nothing measured yet
+    report["meta"]["seconds"] = 48.0  # 12 questions x 2 arms -> 2 s per answer
+    report["setup"]["decoding"]["max_new_tokens"] = 48
+    save_report(report)
+    est = estimate_seconds(10, ("base", "rag", "ft"), 48)
+    assert est["per_answer_s"] == 2.0 and est["seconds"] == 60.0
+    assert "10 questions × 3 arms × 2.0 s per answer" in est["basis"]
+    assert estimate_seconds(10, ("base",), 96)["seconds"] == 40.0  # scaled by answer length
+
+
+def test_per_question_marks_and_missing_column_explanations(report):
+    rows = R.question_rows(report)
+    assert rows[0]["RAG ✓"] == "✓" and rows[0]["Base ✓"] == "✗"
+    no_source = dict(report, arms={a: {k: v for k, v in m.items() if k not in ("hit_at_k", "mrr")}
+                                   for a, m in report["arms"].items()})
+    assert any("`source`" in note for note in R.missing_explanations(no_source))
+    assert not any("hit@k" in note for note in R.missing_explanations(report))
 
 
 def test_reports_are_saved_listed_and_exported(report, data_dir):
@@ -119,6 +182,7 @@ def test_reports_are_saved_listed_and_exported(report, data_dir):
     assert "RAG − Base" in markdown and "better (CI above 0)" in markdown
     csv_text = R.to_csv(report)
     assert csv_text.count("\n") == 13 and "RAG failure" in csv_text.splitlines()[0]
+    assert list_reports()[0]["partial"] is False
     assert R.disagreements(report) == list(range(10))
 
 
