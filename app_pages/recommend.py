@@ -1,12 +1,13 @@
 """Recommend: a step-by-step wizard -> RAG, fine-tune, hybrid or prompt-first, with reasons.
 
-Thin page: widgets -> core.decision.recommend (pure) -> ui.recommend_view (render).
+Thin page: widgets -> core.decision.engine (pure) -> ui.recommend_view (render).
 Answers live in st.session_state, so they survive Back / Next and switching pages.
 """
 
 import streamlit as st
 
-from core.decision import recommend as R
+from core.decision.answers import AnswerError
+from core.decision.engine import flips, recommend, what_if
 from core.decision.inputs import (
     kb_corpus_tokens,
     list_kbs,
@@ -14,12 +15,14 @@ from core.decision.inputs import (
     measured_update_times,
     resolve_report,
 )
+from core.decision.projection import projection
+from core.decision.questions import OPTION_LABELS, QUESTION_BY_ID, QUESTIONS, STEPS
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import get_settings
 from ui import recommend_view as V
 from ui.common import show_error
 
-N = len(R.STEPS)  # steps 0..N-1 ask questions; step N shows the result
+N = len(STEPS)  # steps 0..N-1 ask questions; step N shows the result
 data_dir = get_settings().data_dir
 st.session_state.setdefault(V.STATE_STEP, 0)
 V.answers()
@@ -28,16 +31,16 @@ V.answers()
 def go(step: int) -> None:
     current = st.session_state[V.STATE_STEP]
     if current < N:
-        V.harvest(R.STEPS[current][1])
+        V.harvest(STEPS[current][1])
     step = max(0, min(N, step))
     if step < N:
-        V.prefill(R.STEPS[step][1])
+        V.prefill(STEPS[step][1])
     st.session_state[V.STATE_STEP] = step
 
 
 def restart() -> None:
     st.session_state[V.STATE_ANSWERS] = {}
-    for q in R.QUESTIONS:
+    for q in QUESTIONS:
         st.session_state.pop(V.widget_key(q.id), None)
     go(0)
 
@@ -55,14 +58,14 @@ st.title("Recommend")
 step = st.session_state[V.STATE_STEP]
 
 if step < N:
-    title, qids = R.STEPS[step]
+    title, qids = STEPS[step]
     st.caption("Answer in plain terms; skip anything you are unsure of (it counts as neutral). "
                "Your answers are kept while you move between steps and pages.")
     st.progress((step + 1) / (N + 1), text=f"Step {step + 1} of {N}: {title}")
     with st.container(border=True):
         st.subheader(title)
         for qid in qids:
-            V.ask(R.QUESTION_BY_ID[qid])
+            V.ask(QUESTION_BY_ID[qid])
         if "corpus_tokens" in qids:
             kbs = list_kbs(data_dir)
             if kbs:
@@ -101,11 +104,11 @@ report, report_id = None, None
 try:
     if choice != V.NO_REPORT:
         report_id, report = resolve_report(choice, data_dir)
-    rec = R.recommend(answers, report, evidence_id=report_id)
+    rec = recommend(answers, report, evidence_id=report_id)
     times = measured_update_times(data_dir, report)
-    proj = R.projection(answers, report, train_seconds=times["train_seconds"],
+    proj = projection(answers, report, train_seconds=times["train_seconds"],
                         reindex_seconds=times["reindex_seconds"])
-except (CrossroadsError, R.AnswerError) as exc:
+except (CrossroadsError, AnswerError) as exc:
     show_error(exc if isinstance(exc, CrossroadsError) else CrossroadsError(str(exc)))
     st.button("← Back to the questions", key="rec_to_questions_err", on_click=go, args=(N - 1,))
     st.stop()
@@ -124,26 +127,26 @@ V.evidence(rec, report)
 st.subheader("What if?")
 st.caption("Change one answer and see whether the recommendation flips. Your saved answers stay as they are.")
 qc, vc = st.columns(2)
-choice_qs = [q for q in R.QUESTIONS if q.kind == "choice"]
+choice_qs = [q for q in QUESTIONS if q.kind == "choice"]
 wq = qc.selectbox("Question", [q.id for q in choice_qs], key="rec_whatif_q",
-                  format_func=lambda qid: R.QUESTION_BY_ID[qid].prompt)
-q = R.QUESTION_BY_ID[wq]
+                  format_func=lambda qid: QUESTION_BY_ID[qid].prompt)
+q = QUESTION_BY_ID[wq]
 wopts = [V.SKIP, *q.values]
 wv = vc.radio("Answer instead", wopts, key=f"rec_whatif_v_{wq}",
               index=wopts.index(answers.get(wq, V.SKIP)),
               format_func=lambda v: "Skip / not sure" if v == V.SKIP else dict(q.options)[v])
-wi = R.what_if(answers, wq, None if wv == V.SKIP else wv, report)
-after = R.OPTION_LABELS[wi["after"]]
+wi = what_if(answers, wq, None if wv == V.SKIP else wv, report)
+after = OPTION_LABELS[wi["after"]]
 if wi["flipped"]:
     st.warning(f"With that answer the recommendation **flips** to **{after}** "
                f"(confidence {wi['record']['confidence']:.2f}).", icon=":material/swap_horiz:")
 else:
     st.info(f"With that answer it **stays** {after} (confidence {wi['record']['confidence']:.2f}).", icon=":material/check:")
-flips = R.flips(answers, report)
+flips = flips(answers, report)
 with st.expander(f"Every single answer that would flip it ({len(flips)})"):
     if flips:
         st.dataframe(
-            [{"question": f["prompt"], "answer instead": f["label"], "would become": R.OPTION_LABELS[f["choice"]]}
+            [{"question": f["prompt"], "answer instead": f["label"], "would become": OPTION_LABELS[f["choice"]]}
              for f in flips], hide_index=True, width="stretch",
         )
     else:

@@ -1,6 +1,6 @@
 """Rendering helpers for the Recommend page: the wizard's widgets and the result sections.
 
-All decisions come from core.decision.recommend (pure); this module only draws. No unsafe HTML.
+All decisions come from core.decision (pure engine); this module only draws. No unsafe HTML.
 """
 
 from __future__ import annotations
@@ -12,7 +12,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.decision import recommend as R
+from core.decision.decision_report import to_markdown
+from core.decision.questions import (
+    ARM_LABELS,
+    OPTION_LABELS,
+    OPTIONS,
+    QUESTION_BY_ID,
+    QUESTIONS,
+    Question,
+)
 
 SKIP = "__skip__"
 STATE_STEP = "rec_step"
@@ -32,7 +40,7 @@ def widget_key(qid: str) -> str:
 # ------------------------------------------------------------------------------ wizard widgets
 
 
-def ask(q: R.Question) -> None:
+def ask(q: Question) -> None:
     """One question: its widget (pre-filled from the kept answers) and 'why we ask'."""
     a = answers()
     key = widget_key(q.id)
@@ -80,7 +88,7 @@ def prefill(qids: tuple[str, ...]) -> None:
     """Set the widgets of a step from the kept answers (from a callback, before they are drawn)."""
     a = answers()
     for qid in qids:
-        q = R.QUESTION_BY_ID[qid]
+        q = QUESTION_BY_ID[qid]
         value = a.get(qid)
         st.session_state[widget_key(qid)] = (value or SKIP) if q.kind == "choice" else value
 
@@ -111,14 +119,14 @@ def headline(rec: dict[str, Any]) -> None:
     c1.caption(rec["confidence_reading"].capitalize() + ".")
     c2.metric("Close call?", "Yes" if rec["close_call"] else "No")
     if rec["overrides"]:
-        c2.caption(f"Your answers alone pointed to {R.OPTION_LABELS[rec['prior_choice']]}; "
+        c2.caption(f"Your answers alone pointed to {OPTION_LABELS[rec['prior_choice']]}; "
                    "a clear measurement decided.")
     elif rec["runner_up"]:
-        c2.caption(f"Runner-up: {R.OPTION_LABELS[rec['runner_up']]}, "
+        c2.caption(f"Runner-up: {OPTION_LABELS[rec['runner_up']]}, "
                    f"{rec['margin']:.1f} points behind.")
     else:
         c2.caption("No runner-up: the gates left one option.")
-    c3.metric("Questions answered", f"{rec['answered']} of {len(R.QUESTIONS) - 1}")
+    c3.metric("Questions answered", f"{rec['answered']} of {len(QUESTIONS) - 1}")
     c3.caption("Unanswered questions count as neutral.")
     for o in rec["overrides"]:
         st.warning(f"**Measurement overrode the prior.** {o['text']}", icon=":material/straighten:")
@@ -133,7 +141,7 @@ def gates(rec: dict[str, Any]) -> None:
         st.write("None: every option stayed on the table.")
         return
     rows = [{"gate": g["text"],
-             "rules out": ", ".join(R.OPTION_LABELS[o] for o in g["blocks"]),
+             "rules out": ", ".join(OPTION_LABELS[o] for o in g["blocks"]),
              "source": g["source"]} for g in rec["gates"]]
     st.table(pd.DataFrame(rows))
 
@@ -157,11 +165,11 @@ def reasons(rec: dict[str, Any]) -> None:
 
 def scores(rec: dict[str, Any]) -> None:
     rows = []
-    for o in R.OPTIONS:
+    for o in OPTIONS:
         status = "chosen" if o == rec["choice"] else (
             "ruled out: " + ", ".join(rec["blocked"][o]) if o in rec["blocked"] else "allowed")
-        rows.append({"option": R.OPTION_LABELS[o], "prior score": rec["scores"][o], "status": status})
-    st.caption("Prior scores: the sum of the weights of your answers (core/decision/recommend.py, RULES). "
+        rows.append({"option": OPTION_LABELS[o], "prior score": rec["scores"][o], "status": status})
+    st.caption("Prior scores: the sum of the weights of your answers (core/decision/rules.py, RULES). "
                "Gates rule options out whatever their score.")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
@@ -177,12 +185,12 @@ def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
              "difference is *clear* only when its confidence interval excludes zero; only clear "
              "differences can override your answers.")
     rows = [{
-        "comparison": f"{R.ARM_LABELS[c['a']]} − {R.ARM_LABELS[c['b']]}",
+        "comparison": f"{ARM_LABELS[c['a']]} − {ARM_LABELS[c['b']]}",
         "mean difference": round(c["mean"], 3),
         "interval low": round(c["low"], 3),
         "interval high": round(c["high"], 3),
         "clear?": "yes" if c["clear"] else "no (includes 0)",
-        "winner": R.ARM_LABELS[c["winner"]] if c["winner"] else "—",
+        "winner": ARM_LABELS[c["winner"]] if c["winner"] else "—",
     } for c in ev["comparisons"]]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     arms = (report or {}).get("arms") or {}
@@ -190,7 +198,7 @@ def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
                if any(m in v for v in arms.values() if isinstance(v, dict))]
     if arms and metrics:
         table = pd.DataFrame(
-            [{"arm": R.ARM_LABELS.get(arm, arm), **{m: v.get(m) for m in metrics}}
+            [{"arm": ARM_LABELS.get(arm, arm), **{m: v.get(m) for m in metrics}}
              for arm, v in arms.items() if isinstance(v, dict)]
         )
         st.caption("Scores per arm in this report:")
@@ -251,7 +259,7 @@ def downloads(rec: dict[str, Any], proj: dict[str, Any]) -> None:
     st.caption("For someone who never opened the app: the choice, reasons with sources, gates, "
                "evidence, projection and your answers.")
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    md = R.to_markdown(rec, proj, created=created)
+    md = to_markdown(rec, proj, created=created)
     payload = json.dumps({**rec, "projection": proj, "created": created}, indent=2, default=str)
     c1, c2 = st.columns(2)
     c1.download_button("Download report (Markdown)", md, file_name="crossroads-decision.md",

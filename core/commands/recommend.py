@@ -30,13 +30,16 @@ def run(args) -> int:
     from pathlib import Path
 
     from core.__main__ import print_json
+    from core.decision.answers import AnswerError
+    from core.decision.decision_report import to_markdown
+    from core.decision.engine import recommend
     from core.decision.inputs import (
         RecommendInputError,
         load_answers,
         measured_update_times,
         resolve_report,
     )
-    from core.decision.recommend import AnswerError, projection, recommend, to_markdown
+    from core.decision.projection import projection
     from core.runtime.settings import get_settings
 
     data_dir = get_settings().data_dir

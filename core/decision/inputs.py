@@ -1,4 +1,4 @@
-"""File reading for the recommendation wizard (core/decision/recommend.py itself stays pure).
+"""File reading for the recommendation wizard (the engine in core/decision/ stays pure).
 
 Reads answers files, evaluation reports (data/reports/<id>.json), adapter meta.json
 (training time) and knowledge-base manifests (chunk counts, ingestion time).
@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.decision.recommend import AnswerError, corpus_tokens_from_manifest, normalize_answers
+from core.decision.answers import AnswerError, normalize_answers
+from core.decision.projection import corpus_tokens_from_manifest
 from core.runtime.errors import CrossroadsError
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.decision import recommend as R
+from core.decision.engine import recommend
+from core.decision.questions import OPTION_LABELS, QUESTION_BY_ID, STEPS
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "app_pages/recommend.py"
@@ -44,16 +45,16 @@ def _step(at: AppTest) -> int:
 
 def _set(at: AppTest, qid: str, value) -> None:
     key = f"rec_q_{qid}"
-    if R.QUESTION_BY_ID[qid].kind == "number":
+    if QUESTION_BY_ID[qid].kind == "number":
         at.number_input(key=key).set_value(value)
     else:
         at.radio(key=key).set_value(value)
 
 
 def _walk(at: AppTest) -> None:
-    for i, (title, qids) in enumerate(R.STEPS):
+    for i, (title, qids) in enumerate(STEPS):
         assert _step(at) == i
-        assert at.get("progress")[0].proto.text.startswith(f"Step {i + 1} of {len(R.STEPS)}: {title}")
+        assert at.get("progress")[0].proto.text.startswith(f"Step {i + 1} of {len(STEPS)}: {title}")
         assert [r.label for r in at.radio] + [n.label for n in at.number_input] != []
         captions = " ".join(c.value for c in at.caption)
         assert captions.count("Why we ask") == len(qids)
@@ -68,9 +69,9 @@ def test_walk_every_step_go_back_and_change_an_answer(data_dir):
     at = _open(data_dir)
     assert at.button(key="rec_back").disabled
     _walk(at)
-    assert _step(at) == len(R.STEPS)
+    assert _step(at) == len(STEPS)
     assert at.session_state["rec_answers"]["labeled_examples"] == 2000
-    rec = R.recommend({k: v for k, v in at.session_state["rec_answers"].items() if v is not None})
+    rec = recommend({k: v for k, v in at.session_state["rec_answers"].items() if v is not None})
     assert rec["choice"] == "finetune"
     assert "Fine-tune (LoRA)" in at.success[0].value
     assert [m.label for m in at.metric] == ["Confidence", "Close call?", "Questions answered"]
@@ -78,9 +79,9 @@ def test_walk_every_step_go_back_and_change_an_answer(data_dir):
 
     # Back from the result to the last step, then back to step 1: answers are kept.
     at.button(key="rec_to_questions").click().run()
-    assert _step(at) == len(R.STEPS) - 1
+    assert _step(at) == len(STEPS) - 1
     assert at.radio(key="rec_q_baseline").value == "failing_format"
-    for _ in range(len(R.STEPS) - 1):
+    for _ in range(len(STEPS) - 1):
         at.button(key="rec_back").click().run()
     assert _step(at) == 0
     assert at.radio(key="rec_q_goal").value == "behaviour"
@@ -94,12 +95,12 @@ def test_walk_every_step_go_back_and_change_an_answer(data_dir):
     assert at.radio(key="rec_q_citations").value == "no"  # kept from the first walk
     at.radio(key="rec_q_citations").set_value("required").run()
     at.button(key="rec_skip").click().run()
-    assert _step(at) == len(R.STEPS)
+    assert _step(at) == len(STEPS)
     answers = at.session_state["rec_answers"]
     assert answers["goal"] == "facts" and answers["citations"] == "required"
-    rec = R.recommend({k: v for k, v in answers.items() if v is not None})
+    rec = recommend({k: v for k, v in answers.items() if v is not None})
     assert rec["choice"] in ("rag", "hybrid")  # citations required: the answer includes RAG
-    assert R.OPTION_LABELS[rec["choice"]] in at.success[0].value
+    assert OPTION_LABELS[rec["choice"]] in at.success[0].value
     gates = " ".join(str(t.value) for t in at.table)
     assert "Citations are required" in gates
 
@@ -166,7 +167,7 @@ def test_corpus_computed_from_a_knowledge_base(data_dir):
     (kb / "manifest.json").write_text(json.dumps(
         {"settings": {"chunk_size": 1000}, "files": [{"name": "a.md", "chunks": 30}]}))
     at = _open(data_dir)
-    corpus_step = next(i for i, (_, q) in enumerate(R.STEPS) if "corpus_tokens" in q)
+    corpus_step = next(i for i, (_, q) in enumerate(STEPS) if "corpus_tokens" in q)
     at.session_state["rec_step"] = corpus_step
     at.run()
     at.button(key="rec_kb_compute").click().run()

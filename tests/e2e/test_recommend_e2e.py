@@ -8,7 +8,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from core.decision import recommend as R
+from core.decision.questions import QUESTION_BY_ID, STEPS
 from tests.conftest import ROOT
 from tests.e2e.conftest import screenshot, wait_for_app
 
@@ -46,8 +46,8 @@ def _click_next(page, label: str = "Next →") -> None:
 
 def _expect_step(page, i: int, title: str) -> None:
     """Wait until step i is fully drawn: its progress text and its first question."""
-    page.get_by_text(f"Step {i} of {len(R.STEPS)}: {title}").wait_for(timeout=30_000)
-    first = R.QUESTION_BY_ID[R.STEPS[i - 1][1][0]]
+    page.get_by_text(f"Step {i} of {len(STEPS)}: {title}").wait_for(timeout=30_000)
+    first = QUESTION_BY_ID[STEPS[i - 1][1][0]]
     page.get_by_text(first.prompt, exact=False).first.wait_for(timeout=30_000)
     _settle(page)
 
@@ -59,7 +59,7 @@ def test_complete_wizard_and_download_report(app_server, page, tmp_path):
     page.goto(f"{app_server.url}/recommend")
     wait_for_app(page)
 
-    for i, (title, _) in enumerate(R.STEPS, 1):
+    for i, (title, _) in enumerate(STEPS, 1):
         assert title in ANSWERS
         _expect_step(page, i, title)
         assert page.get_by_text("Why we ask:").count() >= 1
@@ -78,7 +78,7 @@ def test_complete_wizard_and_download_report(app_server, page, tmp_path):
             expect(page.get_by_role("radio", name=ANSWERS["Goal"][0])).to_be_checked()
             _click_next(page)
             _expect_step(page, 2, title)
-        _click_next(page, "See my recommendation →" if i == len(R.STEPS) else "Next →")
+        _click_next(page, "See my recommendation →" if i == len(STEPS) else "Next →")
 
     page.get_by_text("Recommendation: Fine-tune (LoRA)").wait_for(timeout=30_000)
     page.get_by_text("Reasons, strongest first").wait_for()

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core.decision import recommend as R
+from core.decision.answers import AnswerError
+from core.decision.decision_report import to_markdown
+from core.decision.engine import flips, recommend, what_if
+from core.decision.evidence import primary_metric
 from core.decision.inputs import (
     RecommendInputError,
     kb_corpus_tokens,
@@ -19,6 +22,9 @@ from core.decision.inputs import (
     measured_update_times,
     resolve_report,
 )
+from core.decision.projection import corpus_tokens_from_manifest, projection
+from core.decision.questions import OPTIONS, QUESTION_BY_ID, QUESTIONS, STEPS
+from core.decision.rules import GATES, RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = json.loads((ROOT / "tests/fixtures/report_example.json").read_text())
@@ -72,7 +78,7 @@ SCENARIOS = [
 
 @pytest.mark.parametrize("name,answers,choice,top", SCENARIOS, ids=[s[0] for s in SCENARIOS])
 def test_scenario_table(name, answers, choice, top):
-    rec = R.recommend(answers)
+    rec = recommend(answers)
     assert rec["choice"] == choice, (name, rec["scores"], rec["gates"])
     assert rec["reasons"][0]["factor"] == top
     assert rec["reasons"][0]["direction"] == "for"
@@ -82,29 +88,29 @@ def test_scenario_table(name, answers, choice, top):
 
 def test_scenario_table_is_big_enough_and_covers_every_option():
     assert len(SCENARIOS) >= 15
-    assert {s[2] for s in SCENARIOS} == set(R.OPTIONS)
+    assert {s[2] for s in SCENARIOS} == set(OPTIONS)
 
 
 def test_raft_variant_flagged():
-    rec = R.recommend(SCENARIOS[7][1])
+    rec = recommend(SCENARIOS[7][1])
     assert rec["variant"] == "raft"
     assert "RAFT" in rec["choice_label"]
     assert any("RAFT" in s["text"] for s in rec["next_steps"])
 
 
 def test_every_reason_and_gate_has_a_source_and_every_rule_is_known():
-    for factor, values in R.RULES.items():
+    for factor, values in RULES.items():
         for value, effect in values.items():
             assert effect.source and effect.text, (factor, value)
-            assert set(dict(effect.weights)) <= set(R.OPTIONS)
-            if factor in R.QUESTION_BY_ID:
-                assert value in R.QUESTION_BY_ID[factor].values, (factor, value)
-    for gate in R.GATES.values():
-        assert gate.source and set(gate.blocks) <= set(R.OPTIONS)
+            assert set(dict(effect.weights)) <= set(OPTIONS)
+            if factor in QUESTION_BY_ID:
+                assert value in QUESTION_BY_ID[factor].values, (factor, value)
+    for gate in GATES.values():
+        assert gate.source and set(gate.blocks) <= set(OPTIONS)
         assert "rag" not in gate.blocks  # something is always allowed
-    step_ids = [q for _, qs in R.STEPS for q in qs]
-    assert sorted(step_ids) == sorted(q.id for q in R.QUESTIONS)
-    for q in R.QUESTIONS:
+    step_ids = [q for _, qs in STEPS for q in qs]
+    assert sorted(step_ids) == sorted(q.id for q in QUESTIONS)
+    for q in QUESTIONS:
         assert q.why and q.prompt
 
 
@@ -119,49 +125,49 @@ def test_required_ids_and_values_accepted():
     }
     for qid, values in required.items():
         for v in values:
-            assert R.recommend({qid: v})["choice"] in R.OPTIONS
-    assert R.recommend({"labeled_examples": 42})["answers"]["labeled_examples"] == 42
-    assert R.recommend({"labeled_examples": "1000"})["answers"]["labeled_examples"] == 1000
+            assert recommend({qid: v})["choice"] in OPTIONS
+    assert recommend({"labeled_examples": 42})["answers"]["labeled_examples"] == 42
+    assert recommend({"labeled_examples": "1000"})["answers"]["labeled_examples"] == 1000
 
 
 def test_unanswered_is_neutral_and_unknown_ids_are_noted():
-    empty = R.recommend({})
+    empty = recommend({})
     assert set(empty["scores"].values()) == {0.0}
     assert empty["close_call"] and empty["confidence"] == 0.5
-    none = R.recommend({"goal": None, "task": ""})
+    none = recommend({"goal": None, "task": ""})
     assert none["scores"] == empty["scores"]
-    rec = R.recommend({"favourite_colour": "blue"})
+    rec = recommend({"favourite_colour": "blue"})
     assert any("favourite_colour" in n for n in rec["notes"])
 
 
 @pytest.mark.parametrize("bad", [{"goal": "vibes"}, {"labeled_examples": -3},
                                  {"labeled_examples": "many"}, {"labeled_examples": True}])
 def test_bad_answers_raise(bad):
-    with pytest.raises(R.AnswerError):
-        R.recommend(bad)
+    with pytest.raises(AnswerError):
+        recommend(bad)
 
 
 def test_gates_override_scores():
     strong_ft = {"goal": "behaviour", "task": "classification", "labeled_examples": 5000,
                  "latency": "strict", "team": "strong", "compute": "gpu"}
-    assert R.recommend(strong_ft)["choice"] == "finetune"
-    gated = R.recommend({**strong_ft, "citations": "required"})
+    assert recommend(strong_ft)["choice"] == "finetune"
+    gated = recommend({**strong_ft, "citations": "required"})
     assert gated["scores"]["finetune"] > gated["scores"]["hybrid"]  # scores still favour FT
     assert gated["choice"] == "hybrid"
     assert "finetune" in gated["blocked"]
     assert [g["id"] for g in gated["gates"]] == ["citations_required"]
     assert any("gate ruled it out" in n for n in gated["notes"])
-    few = R.recommend({**strong_ft, "labeled_examples": 3})
+    few = recommend({**strong_ft, "labeled_examples": 3})
     assert few["choice"] not in ("finetune", "hybrid")
     assert "too_few_examples" in [g["id"] for g in few["gates"]]
-    weekly = R.recommend({**strong_ft, "goal": "both", "volatility": "weekly"})
+    weekly = recommend({**strong_ft, "goal": "both", "volatility": "weekly"})
     assert weekly["choice"] != "finetune"
 
 
 def test_report_is_a_baseline():
     answers = {"labeled_examples": 300, "baseline": "none"}
-    assert "no_baseline" in [g["id"] for g in R.recommend(answers)["gates"]]
-    assert "no_baseline" not in [g["id"] for g in R.recommend(answers, REPORT)["gates"]]
+    assert "no_baseline" in [g["id"] for g in recommend(answers)["gates"]]
+    assert "no_baseline" not in [g["id"] for g in recommend(answers, REPORT)["gates"]]
 
 
 def _report_with(pair: str, interval: list[float]) -> dict:
@@ -172,8 +178,8 @@ def _report_with(pair: str, interval: list[float]) -> dict:
 
 def test_clear_measurement_overrides_the_prior():
     ft_prior = {"goal": "behaviour", "task": "classification", "labeled_examples": 2000}
-    assert R.recommend(ft_prior)["choice"] == "finetune"
-    rec = R.recommend(ft_prior, _report_with("rag-ft", [0.05, 0.10, 0.15]), evidence_id="r1")
+    assert recommend(ft_prior)["choice"] == "finetune"
+    rec = recommend(ft_prior, _report_with("rag-ft", [0.05, 0.10, 0.15]), evidence_id="r1")
     assert rec["choice"] == "rag"
     assert rec["prior_choice"] == "finetune"
     assert rec["overrides"] and rec["overrides"][0]["prior_choice"] == "finetune"
@@ -185,7 +191,7 @@ def test_clear_measurement_overrides_the_prior():
 
 def test_unclear_measurement_does_not_override():
     ft_prior = {"goal": "behaviour", "task": "classification", "labeled_examples": 2000}
-    rec = R.recommend(ft_prior, _report_with("rag-ft", [-0.02, 0.05, 0.12]))
+    rec = recommend(ft_prior, _report_with("rag-ft", [-0.02, 0.05, 0.12]))
     assert rec["choice"] == "finetune" and not rec["overrides"]
     ev = [r for r in rec["reasons"] if r["kind"] == "evidence"]
     assert ev and "not clear" in ev[0]["text"] and ev[0]["direction"] == "neutral"
@@ -193,12 +199,12 @@ def test_unclear_measurement_does_not_override():
 
 def test_negative_interval_means_the_second_arm_won():
     rag_prior = {"goal": "facts", "novel_knowledge": "yes"}
-    rec = R.recommend(rag_prior, _report_with("rag-ft", [-0.2, -0.12, -0.04]))
+    rec = recommend(rag_prior, _report_with("rag-ft", [-0.2, -0.12, -0.04]))
     assert rec["choice"] == "finetune" and rec["overrides"]
 
 
 def test_measurement_never_beats_a_gate():
-    rec = R.recommend({"citations": "required", "goal": "facts"},
+    rec = recommend({"citations": "required", "goal": "facts"},
                       _report_with("rag-ft", [-0.2, -0.12, -0.04]))
     assert rec["choice"] == "rag"  # FT measured better, but citations are required
     assert not rec["overrides"]
@@ -206,8 +212,8 @@ def test_measurement_never_beats_a_gate():
 
 def test_clear_supporting_evidence_raises_confidence():
     answers = {"goal": "facts", "volatility": "monthly"}
-    without = R.recommend(answers)
-    with_ev = R.recommend(answers, REPORT)
+    without = recommend(answers)
+    with_ev = recommend(answers, REPORT)
     assert with_ev["choice"] == without["choice"] == "rag"
     assert with_ev["confidence"] >= 0.9 > without["confidence"]
     assert with_ev["evidence"]["metric"] == "f1"
@@ -217,51 +223,51 @@ def test_clear_supporting_evidence_raises_confidence():
 def test_classification_prefers_accuracy():
     rep = copy.deepcopy(REPORT)
     rep["deltas"]["rag-ft"]["accuracy"] = [-0.3, -0.2, -0.1]
-    assert R.primary_metric(rep, "classification") == "accuracy"
-    assert R.primary_metric(rep, "qa") == "f1"
+    assert primary_metric(rep, "classification") == "accuracy"
+    assert primary_metric(rep, "qa") == "f1"
 
 
 def test_what_if_flips_and_flips_list():
     answers = {"goal": "behaviour", "labeled_examples": 2000, "task": "classification"}
-    same = R.what_if(answers, "volatility", "monthly")
+    same = what_if(answers, "volatility", "monthly")
     assert not same["flipped"] and same["after"] == "finetune"
-    flip = R.what_if(answers, "citations", "required")
+    flip = what_if(answers, "citations", "required")
     assert flip["flipped"] and flip["after"] == "hybrid"
     assert answers.get("citations") is None  # the caller's answers are untouched
-    flips = R.flips(answers)
+    changes = flips(answers)
     assert {"question": "citations", "value": "required"}.items() <= next(
-        f for f in flips if f["question"] == "citations").items()
-    assert all(f["choice"] != "finetune" for f in flips)
-    with pytest.raises(R.AnswerError):
-        R.what_if(answers, "nope", 1)
+        f for f in changes if f["question"] == "citations").items()
+    assert all(f["choice"] != "finetune" for f in changes)
+    with pytest.raises(AnswerError):
+        what_if(answers, "nope", 1)
 
 
 def test_corpus_from_manifest():
     by_chunks = {"settings": {"chunk_size": 800}, "files": [{"name": "a", "chunks": 10},
                                                             {"name": "b", "chunks": ["x", "y"]}]}
-    est = R.corpus_tokens_from_manifest(by_chunks)
+    est = corpus_tokens_from_manifest(by_chunks)
     assert est["chunks"] == 12 and est["tokens"] == 12 * 800 // 4 and "upper bound" in est["method"]
     exact = {"files": [{"chunks": 3, "tokens": 1000}, {"chunks": 1, "tokens": 24}]}
-    assert R.corpus_tokens_from_manifest(exact)["tokens"] == 1024
-    assert R.corpus_tokens_from_manifest({"files": [{"chunks": 2}]})["tokens"] is None
+    assert corpus_tokens_from_manifest(exact)["tokens"] == 1024
+    assert corpus_tokens_from_manifest({"files": [{"chunks": 2}]})["tokens"] is None
 
 
 def test_projection_uses_measured_numbers_only():
-    p = R.projection({"queries_per_day": 1000, "volatility": "weekly"}, REPORT)
+    p = projection({"queries_per_day": 1000, "volatility": "weekly"}, REPORT)
     rag = next(r for r in p["arms"] if r["arm"] == "rag")
     assert rag["latency_p50_ms"] == 820.0 and rag["serving_seconds_per_day"] == 820.0
     assert rag["prompt_tokens_per_query"] == 540.0 and rag["prompt_tokens_per_day"] == 540000
     assert p["updates"]["train_seconds"] == 312.0 and p["updates"]["reindex_seconds"] == 14.5
     assert p["updates"]["reindex_seconds_per_month"] == round(52 / 12 * 14.5, 1)
     assert p["missing"] == []
-    empty = R.projection({})
+    empty = projection({})
     assert empty["arms"] == [] and empty["updates"]["train_seconds"] is None
     assert any("not measured yet" in m for m in empty["missing"])
 
 
 def test_markdown_report_is_self_contained():
-    rec = R.recommend(json.loads((ROOT / "examples/answers.json").read_text()), REPORT, evidence_id="x")
-    md = R.to_markdown(rec, R.projection(rec["answers"], REPORT), created="2025-01-01")
+    rec = recommend(json.loads((ROOT / "examples/answers.json").read_text()), REPORT, evidence_id="x")
+    md = to_markdown(rec, projection(rec["answers"], REPORT), created="2025-01-01")
     for needle in ("# Crossroads decision report", "## Reasons", "## Gates that fired",
                    "## Measured evidence", "## Cost and latency projection", "## Your answers",
                    "## Next steps", "Ovadia", "rag-ft"):
@@ -269,10 +275,32 @@ def test_markdown_report_is_self_contained():
     json.dumps(rec)  # the record is JSON-ready
 
 
+PURE_MODULES = ("questions", "rules", "answers", "evidence", "engine", "next_steps", "projection",
+                "decision_report")
+PURE_IMPORTS = {"__future__", "collections.abc", "dataclasses", "typing", "math"}
+
+
 def test_engine_is_pure():
-    src = (ROOT / "core/decision/recommend.py").read_text()
-    for forbidden in ("import streamlit", "open(", "Path(", "import os", "requests"):
-        assert forbidden not in src
+    """The engine's modules import only the standard library's pure parts and each other."""
+    import ast
+
+    for name in PURE_MODULES:
+        path = ROOT / "core/decision" / f"{name}.py"
+        src = path.read_text()
+        tree = ast.parse(src)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module or ""]
+            else:
+                continue
+            for mod in mods:
+                pure = mod in PURE_IMPORTS or mod.removeprefix("core.decision.") in PURE_MODULES
+                assert pure, (name, mod)
+        for forbidden in ("open(", "Path(", "requests", "os.", "time."):
+            assert forbidden not in src, (name, forbidden)
+        assert len(src.splitlines()) <= 400, name
 
 
 # ---------------------------------------------------------------- I/O and CLI
@@ -351,7 +379,7 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_comparisons_not_involving_the_choice_are_neutral():
-    rec = R.recommend({"goal": "behaviour", "task": "classification", "labeled_examples": 2000}, REPORT)
+    rec = recommend({"goal": "behaviour", "task": "classification", "labeled_examples": 2000}, REPORT)
     assert rec["choice"] == "rag"
     by_pair = {r["answer"]: r["direction"] for r in rec["reasons"] if r["kind"] == "evidence"}
     assert by_pair["rag-ft"] == "for" and by_pair["rag-base"] == "for"
@@ -362,7 +390,7 @@ def test_comparisons_not_involving_the_choice_are_neutral():
 def test_readme_documents_every_answer_id():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Recommendation wizard", 1)[1].split("\n## ", 1)[0]
-    for q in R.QUESTIONS:
+    for q in QUESTIONS:
         assert f"| `{q.id}` |" in section, q.id
         for value in q.values:
             assert f"`{value}`" in section, (q.id, value)
@@ -379,6 +407,6 @@ def test_corpus_from_a_knowledge_py_manifest():
             "f3": {"name": "c.md", "status": "pending", "chunks": 99},
         },
     }
-    est = R.corpus_tokens_from_manifest(manifest)
+    est = corpus_tokens_from_manifest(manifest)
     assert est["chunks"] == 24 and est["tokens"] == 20 * 500 // 4 + 4 * 200
-    assert R.corpus_tokens_from_manifest({"chunking": {"size": 500}, "files": {}})["tokens"] is None
+    assert corpus_tokens_from_manifest({"chunking": {"size": 500}, "files": {}})["tokens"] is None

@@ -1,0 +1,138 @@
+"""Cost and latency projection, from measured numbers only; a corpus's size from its manifest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core.decision.answers import normalize_answers
+from core.decision.questions import ARM_LABELS
+from core.decision.rules import CHARS_PER_TOKEN, UPDATES_PER_MONTH
+
+
+# --------------------------------------------------------------------------------------------
+# Corpus size from a knowledge-base manifest
+# --------------------------------------------------------------------------------------------
+def corpus_tokens_from_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Estimate a knowledge base's size in tokens from its manifest (core/knowledge/store.py format).
+
+    Only files whose status is "complete" (or that have no status) count. Uses, in order:
+    per-file "tokens"; per-file "chars" / 4; chunk count x chunk size, with the chunk size and
+    unit from the file's "chunking", else the manifest's "chunking" (or "settings"). Chunk
+    count x size is an upper bound (chunks overlap and the last one is short).
+    Returns {"tokens": int|None, "chunks": int, "method": str}.
+    """
+    files = manifest.get("files") or []
+    if isinstance(files, Mapping):
+        files = list(files.values())
+    files = [f for f in files if isinstance(f, Mapping) and f.get("status", "complete") == "complete"]
+    default = manifest.get("chunking") or manifest.get("settings") or manifest
+
+    def chunk_count(f: Mapping[str, Any]) -> int:
+        c = f.get("chunks", f.get("chunk_ids", 0))
+        return len(c) if isinstance(c, list | tuple) else int(c or 0)
+
+    chunks = sum(chunk_count(f) for f in files)
+    if files and all(isinstance(f.get("tokens"), int | float) for f in files):
+        return {"tokens": int(sum(f["tokens"] for f in files)), "chunks": chunks,
+                "method": "sum of per-file token counts"}
+    if files and all(isinstance(f.get("chars"), int | float) for f in files):
+        chars = sum(f["chars"] for f in files)
+        return {"tokens": int(chars / CHARS_PER_TOKEN), "chunks": chunks,
+                "method": f"{int(chars):,} characters / {CHARS_PER_TOKEN} characters per token (estimate)"}
+    tokens = 0.0
+    units: set[str] = set()
+    for f in files:
+        ch = f.get("chunking") or default
+        size = ch.get("size", ch.get("chunk_size"))
+        if not isinstance(size, int | float) or size <= 0:
+            return {"tokens": None, "chunks": chunks, "method": "the manifest has no chunk size"}
+        unit = ch.get("unit", ch.get("chunk_unit", "chars"))
+        units.add(unit)
+        tokens += chunk_count(f) * size / (1 if unit == "tokens" else CHARS_PER_TOKEN)
+    if not chunks:
+        return {"tokens": None, "chunks": 0, "method": "the knowledge base has no indexed chunks"}
+    if units == {"tokens"}:
+        method = f"{chunks} chunks x chunk size in embedder tokens (upper bound)"
+    else:
+        method = (f"{chunks} chunks x chunk size in characters / {CHARS_PER_TOKEN} characters per "
+                  "token (upper bound estimate)")
+    return {"tokens": int(tokens), "chunks": chunks, "method": method}
+
+
+# --------------------------------------------------------------------------------------------
+# Cost and latency projection (from measured numbers only)
+# --------------------------------------------------------------------------------------------
+def projection(
+    answers: Mapping[str, Any],
+    report: Mapping[str, Any] | None = None,
+    *,
+    train_seconds: float | None = None,
+    reindex_seconds: float | None = None,
+) -> dict[str, Any]:
+    """Per-arm latency / prompt tokens and update cost, from measured numbers only.
+
+    Anything not measured is reported as "not measured yet" with the action that measures it.
+    """
+    a, _ = normalize_answers(answers)
+    qpd = a.get("queries_per_day")
+    arms_out = []
+    missing: list[str] = []
+    arms = (report or {}).get("arms") or {}
+    for arm in ("base", "rag", "ft", "hybrid"):
+        m = arms.get(arm)
+        if not isinstance(m, Mapping):
+            continue
+        p50, p95 = m.get("latency_p50_ms"), m.get("latency_p95_ms")
+        tokens = m.get("prompt_tokens_mean")
+        row = {
+            "arm": arm, "label": ARM_LABELS[arm],
+            "latency_p50_ms": p50, "latency_p95_ms": p95,
+            "tokens_per_s": m.get("tokens_per_s"),
+            "prompt_tokens_per_query": tokens,
+            "serving_seconds_per_day": (
+                round(qpd * p50 / 1000, 1) if qpd is not None and isinstance(p50, int | float) else None
+            ),
+            "prompt_tokens_per_day": (
+                round(qpd * tokens) if qpd is not None and isinstance(tokens, int | float) else None
+            ),
+        }
+        arms_out.append(row)
+    if not arms_out:
+        missing.append("Per-query latency: not measured yet — run an evaluation on the Evaluate "
+                       "page and select its report here.")
+    elif not any(r["prompt_tokens_per_query"] is not None for r in arms_out):
+        missing.append("Prompt tokens per query: not in this report — re-run the evaluation with "
+                       "the current version to record them.")
+    if qpd is None:
+        missing.append("Daily totals: enter your expected queries per day in the wizard.")
+
+    meta = (report or {}).get("meta") or {}
+    if train_seconds is None and isinstance(meta.get("train_seconds"), int | float):
+        train_seconds = meta["train_seconds"]
+    if reindex_seconds is None and isinstance(meta.get("reindex_seconds"), int | float):
+        reindex_seconds = meta["reindex_seconds"]
+    volatility = a.get("volatility")
+    per_month = UPDATES_PER_MONTH.get(volatility) if volatility else None
+    if train_seconds is None:
+        missing.append("Retraining time: not measured yet — train an adapter on the Fine-tune page.")
+    if reindex_seconds is None:
+        missing.append("Re-index time: not measured yet — ingest your documents on the Knowledge page.")
+    if per_month is None:
+        missing.append("Monthly update cost: answer how often your facts change.")
+    updates = {
+        "updates_per_month": None if per_month is None else round(per_month, 2),
+        "reindex_seconds": reindex_seconds,
+        "train_seconds": train_seconds,
+        "reindex_seconds_per_month": (
+            round(per_month * reindex_seconds, 1)
+            if per_month is not None and reindex_seconds is not None else None
+        ),
+        "train_seconds_per_month": (
+            round(per_month * train_seconds, 1)
+            if per_month is not None and train_seconds is not None else None
+        ),
+    }
+    return {"queries_per_day": qpd, "arms": arms_out, "updates": updates, "missing": missing}
+
+
