@@ -5,9 +5,14 @@ from dataclasses import replace
 import streamlit as st
 
 from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
-from core.evaluation.conversation import Conversation
+from core.evaluation.conversation import (
+    Conversation,
+    clear_conversation,
+    load_conversation,
+    save_conversation,
+)
+from core.knowledge.manifest import list_kbs
 from core.knowledge.rag import SEARCH_TYPES, RetrievalConfig
-from core.knowledge.store import list_kbs
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.training.adapters import get_adapter, list_adapters
@@ -49,20 +54,37 @@ with st.container(border=True):
         st.caption("Greedy decoding (reproducible); no repetition penalty, so arms can copy facts from context.")
 
 arms = tuple(a for a in ARMS if a in (arms or []))
-conversation: Conversation = st.session_state.setdefault("compare_conversation", Conversation())
+# The conversation lives on disk (DATA_DIR/compare/conversation.json): a reload, a page switch or
+# a restart finds it again. Read every run: the file is small and is the one source of truth.
+conversation, unreadable = load_conversation()
+if unreadable:
+    st.warning(unreadable, icon=":material/warning:")
 
-tools = st.columns([1, 1, 1, 3])
-if tools[0].button("Clear", icon=":material/delete:", disabled=not conversation.exchanges):
-    st.session_state["compare_conversation"] = conversation = Conversation()
-tools[1].download_button("Markdown", conversation.to_markdown(), "crossroads-compare.md", "text/markdown",
+tools = st.columns([2, 1, 1, 1])
+use_history = tools[0].toggle(
+    "Conversation mode", value=conversation.use_history, key="compare_use_history",
+    help="Off (default): every question is answered on its own, so a comparison is reproducible. "
+         "On: each arm also sees its own earlier questions and answers.")
+if use_history != conversation.use_history:
+    conversation.use_history = use_history
+    save_conversation(conversation)
+if tools[1].button("Clear", icon=":material/delete:", disabled=not conversation.exchanges):
+    clear_conversation()
+    conversation = Conversation(use_history=use_history)
+    save_conversation(conversation)
+tools[2].download_button("Markdown", conversation.to_markdown(), "crossroads-compare.md", "text/markdown",
                          icon=":material/download:", disabled=not conversation.exchanges)
-tools[2].download_button("JSON", conversation.to_json(), "crossroads-compare.json", "application/json",
+tools[3].download_button("JSON", conversation.to_json(), "crossroads-compare.json", "application/json",
                          icon=":material/download:", disabled=not conversation.exchanges)
+st.caption(":material/forum: Conversation mode: each arm sees its own earlier turns." if use_history else
+           ":material/filter_1: Each question is answered on its own (no history): the same question always "
+           "gets the same answers.")
 
 
 def show_exchange(exchange) -> None:
     with st.chat_message("user"):
         st.write(exchange.question)
+        st.caption(exchange.history_note)
     columns = st.columns(len(exchange.answers))
     for column, (arm, record) in zip(columns, exchange.answers.items(), strict=True):
         with column:
@@ -85,12 +107,19 @@ if question and arms:
                          retrieval=replace(RetrievalConfig(), k=int(k), search_type=search, min_score=float(min_score)),
                          decoding=replace(Decoding(), max_new_tokens=int(max_new)))
         engine = get_arms(setup)
+        history_turns = len(conversation.exchanges) if use_history else 0
         with st.chat_message("user"):
             st.write(question)
-        prepared = engine.prepare(question, conversation.histories())
+            st.caption(f"Conversation mode: each arm sees its own {history_turns} earlier turn(s)" if history_turns
+                       else "Answered on its own (no history)")
+        prepared = engine.prepare(question, conversation.histories_for_next())
+        # A reload or a new question mid-stream stops this script; the stream then stops the
+        # generation within one step (core.runtime.generation), so the next question does not wait.
         stream_into_columns(engine, prepared, dict(zip(arms, st.columns(len(arms)), strict=True)))
         conversation.setup = setup.describe()
-        conversation.add(question, prepared, {arm: engine.prompt_text(a) for arm, a in prepared.items()})
+        conversation.add(question, prepared, {arm: engine.prompt_text(a) for arm, a in prepared.items()},
+                         history_turns=history_turns)
+        save_conversation(conversation)
         st.rerun()
     except CrossroadsError as exc:
         show_error(exc)

@@ -16,8 +16,8 @@ from core.evaluation.evaluate import (
 )
 from core.evaluation.freshness import TEXT_KINDS, Edit, run_freshness_test
 from core.evaluation.heldout import heldout_set
+from core.knowledge.manifest import kb_files, list_kbs
 from core.knowledge.rag import RetrievalConfig
-from core.knowledge.store import kb_files, list_kbs
 from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding

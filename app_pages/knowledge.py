@@ -2,10 +2,15 @@
 
 import streamlit as st
 
-from core.knowledge import store as knowledge
-from core.knowledge.documents import DEFAULT_LIMITS, UPLOAD_TYPES, ChunkSettings, preview_split
+from core.knowledge import demo as KD
+from core.knowledge import indexing as KI
+from core.knowledge import manifest as KM
+from core.knowledge import pipeline as KP
+from core.knowledge import store as KS
+from core.knowledge.documents import DEFAULT_LIMITS, UPLOAD_TYPES, ChunkSettings
 from core.knowledge.rag import answer_rag, retrieve
 from core.knowledge.sanitize import answer_markdown
+from core.knowledge.splitting import preview_split
 from core.runtime.errors import CrossroadsError
 from ui.common import get_generator, show_error
 from ui.knowledge_view import (
@@ -42,7 +47,7 @@ def _run(fn, *args, **kwargs):
 
 
 # ---------------------------------------------------------------- choose / manage knowledge bases
-kbs = _run(knowledge.list_kbs) or []
+kbs = _run(KM.list_kbs) or []
 names = [kb["name"] for kb in kbs]
 if ss.get("kb_next") in names:
     ss["kb_select"] = ss.pop("kb_next")
@@ -54,27 +59,27 @@ kb = top[0].selectbox("Knowledge base", names, key="kb_select", placeholder="No 
 with top[1].popover("New", icon=":material/add:", width="stretch"):
     new_name = st.text_input("Name", key="kb_new_name", help="Letters, digits, '-' and '_' (up to 48).")
     if st.button("Create", key="kb_create", type="primary"):
-        if _run(knowledge.create_kb, new_name) is not None:
+        if _run(KS.create_kb, new_name) is not None:
             ss["kb_next"] = new_name.strip()
             st.rerun()
 if top[2].button("Load demo workspace", key="kb_demo", icon=":material/auto_awesome:", width="stretch",
                  help="Ingest the demo documents (a fictional company) into a knowledge base named 'demo'."):
     bar = st.progress(0.0, text="Loading the demo documents…")
-    report = _run(knowledge.load_demo_workspace, progress=progress_callback(bar))
+    report = _run(KD.load_demo_workspace, progress=progress_callback(bar))
     if report is not None:
         ss["ingest_report"] = report.as_dict()
-        ss["kb_next"] = knowledge.DEMO_KB
+        ss["kb_next"] = KD.DEMO_KB
         st.rerun()
 with top[3].popover("Manage", icon=":material/settings:", width="stretch", disabled=kb is None):
     renamed = st.text_input("Rename to", key="kb_rename_to")
     if st.button("Rename", key="kb_rename") and kb:
-        if _run(knowledge.rename_kb, kb, renamed) is not None:
+        if _run(KS.rename_kb, kb, renamed) is not None:
             ss["kb_next"] = renamed.strip()
             st.rerun()
     st.divider()
     confirm = st.checkbox(f"Yes, delete {kb} and all its files", key="kb_delete_confirm")
     if st.button("Delete knowledge base", key="kb_delete", type="primary", disabled=not confirm) and kb:
-        _run(knowledge.delete_kb, kb)
+        _run(KS.delete_kb, kb)
         st.rerun()
 
 if kb is None:
@@ -99,8 +104,8 @@ with docs_tab:
              "Files are checked by their content, not their extension.")
     if st.button(f"Ingest {len(uploads or [])} file(s)", key="ingest", type="primary", disabled=not uploads):
         bar = st.progress(0.0, text="Checking files…")
-        sources = [knowledge.Source(f.name, data=f.getvalue()) for f in uploads]
-        report = _run(knowledge.ingest, kb, sources, progress=progress_callback(bar))
+        sources = [KP.Source(f.name, data=f.getvalue()) for f in uploads]
+        report = _run(KI.ingest, kb, sources, progress=progress_callback(bar))
         if report is not None:
             ss["ingest_report"] = report.as_dict()
             ss["upload_nonce"] = nonce + 1  # a fresh, empty uploader
@@ -108,7 +113,7 @@ with docs_tab:
     if ss.get("ingest_report") and ss["ingest_report"]["kb"] == kb:
         render_ingest_results(ss["ingest_report"])
 
-    files = _run(knowledge.kb_files, kb) or []
+    files = _run(KM.kb_files, kb) or []
     st.subheader("Files")
     if not files:
         st.caption("No files yet.")
@@ -118,7 +123,7 @@ with docs_tab:
         chosen = st.selectbox("File", list(labels), format_func=labels.get, key="file_pick")
         c1, c2 = st.columns([1, 1])
         if c1.toggle("Preview its chunks", key="file_preview"):
-            chunks = _run(knowledge.file_chunks, kb, chosen) or []
+            chunks = _run(KS.file_chunks, kb, chosen) or []
             for c in chunks[:50]:
                 where = " · ".join(x for x in (f"p. {c['page']}" if c.get("page") else "",
                                                f"row {c['row']}" if c.get("row") else "") if x)
@@ -127,7 +132,7 @@ with docs_tab:
             if len(chunks) > 50:
                 st.caption(f"… and {len(chunks) - 50} more chunks.")
         if c2.button("Delete this file", key="file_delete", icon=":material/delete:"):
-            removed = _run(knowledge.delete_file, kb, chosen)
+            removed = _run(KI.delete_file, kb, chosen)
             if removed is not None:
                 ss["ingest_report"] = None
                 st.toast(f"Removed {removed} chunks.")
@@ -159,7 +164,7 @@ with chunk_tab:
                        f"{chunking.unit}).", icon=":material/sync_problem:")
             if st.button("Re-index with these settings", key="reindex", type="primary"):
                 bar = st.progress(0.0, text="Re-indexing…")
-                report = _run(knowledge.rebuild, kb, wanted, progress=progress_callback(bar))
+                report = _run(KI.rebuild, kb, wanted, progress=progress_callback(bar))
                 if report is not None:
                     ss["ingest_report"] = report.as_dict()
                     st.rerun()

@@ -109,7 +109,7 @@ def main() -> None:
         os.environ["CROSSROADS_DATA_DIR"] = str(data_dir)
         from core.evaluation.arms import Arms, ArmSetup
         from core.evaluation.evalset_files import load_eval_file
-        from core.knowledge.store import load_demo_workspace
+        from core.knowledge.demo import load_demo_workspace
         from core.runtime.generation import Decoding
 
         load_demo_workspace()

@@ -69,7 +69,7 @@ def main() -> None:
         first = timed_prepare(data_dir)
         cached = timed_prepare(data_dir)
         os.environ["CROSSROADS_DATA_DIR"] = str(data_dir)
-        from core.knowledge.store import load_demo_workspace
+        from core.knowledge.demo import load_demo_workspace
 
         load_demo_workspace()
         make_adapter(data_dir, "bench")

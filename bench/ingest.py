@@ -44,7 +44,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def make_corpus(folder: Path, copies: int) -> list[Path]:
     """`copies` variants of every demo document (a distinct first line, so distinct content hashes)."""
-    from core.knowledge.store import demo_sources
+    from core.knowledge.demo import demo_sources
 
     folder.mkdir(parents=True, exist_ok=True)
     out = []
@@ -77,7 +77,9 @@ def make_corpus(folder: Path, copies: int) -> list[Path]:
 
 def chunk_texts(files: list[Path]) -> list[str]:
     """The exact chunk texts our pipeline would embed (same checks, loaders, splitter)."""
-    from core.knowledge.documents import ChunkSettings, check_file, parse_isolated, split_documents
+    from core.knowledge.documents import ChunkSettings, check_file
+    from core.knowledge.parsing import parse_isolated
+    from core.knowledge.splitting import split_documents
 
     texts = []
     for path in files:
@@ -108,7 +110,9 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     os.environ["CROSSROADS_DATA_DIR"] = str(tmp / "data")
     from core.knowledge import rag
-    from core.knowledge import store as knowledge
+    from core.knowledge import demo as KD
+    from core.knowledge import indexing as KI
+    from core.knowledge import store as KS
     from core.runtime.models import embedder_name, load_embedder
     from core.runtime.settings import get_settings, reset_settings
 
@@ -118,14 +122,14 @@ def main(argv=None) -> int:
         embedder = load_embedder()
         embedder.embed_documents(["warm up the embedder"] * 8)
         texts = chunk_texts(files)  # also warms the parser worker, as in a running app
-        knowledge.ingest("warmup", [files[0]])
+        KI.ingest("warmup", [files[0]])
 
         raw, pipe, chunks_seen = [], [], []
         for rep in range(2):
             start = time.perf_counter()
             embedder.embed_documents(texts)
             raw.append(len(texts) / (time.perf_counter() - start))
-            report = knowledge.ingest(f"bench{rep}", files)
+            report = KI.ingest(f"bench{rep}", files)
             assert report.ok, report.as_dict()
             pipe.append(report.chunks_total / report.seconds)
             chunks_seen.append(report.chunks_total)
@@ -136,7 +140,7 @@ def main(argv=None) -> int:
         # retrieval latency at several index sizes
         import numpy as np
 
-        vs, _ = knowledge.open_store("bench0")
+        vs, _ = KS.open_store("bench0")
         base = vs.get(include=["embeddings", "documents", "metadatas"])
         vectors = np.asarray(base["embeddings"], dtype=np.float32)
         rng = np.random.default_rng(0)
@@ -144,10 +148,10 @@ def main(argv=None) -> int:
         retrieval = {}
         for size in [int(s) for s in args.sizes.split(",")]:
             kb = f"size{size}"
-            knowledge.create_kb(kb)
-            store, _ = knowledge.open_store(kb)
+            KS.create_kb(kb)
+            store, _ = KS.open_store(kb)
             col = store._collection
-            batch = min(5000, knowledge.chroma_client().get_max_batch_size())
+            batch = min(5000, KS.chroma_client().get_max_batch_size())
             for start in range(0, size, batch):
                 n = min(batch, size - start)
                 idx = np.arange(start, start + n) % len(vectors)
@@ -175,7 +179,7 @@ def main(argv=None) -> int:
 
         # end-to-end RAG answers on the demo knowledge base
         link_models(get_settings().data_dir)
-        knowledge.load_demo_workspace()
+        KD.load_demo_workspace()
         first, total, tps = [], [], []
         from core.runtime.models import load_generator
 
@@ -203,10 +207,10 @@ def main(argv=None) -> int:
                     "tokens_per_s_p50": round(statistics.median(tps), 1)},
         }
     finally:
-        from core.knowledge.documents import shutdown_parsers
+        from core.knowledge.parsing import shutdown_parsers
 
         shutdown_parsers()
-        knowledge.reset_clients()
+        KS.reset_clients()
         shutil.rmtree(tmp, ignore_errors=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")

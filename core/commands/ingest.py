@@ -39,7 +39,9 @@ def expand_paths(paths) -> list:
 def run(args) -> int:
     from core.__main__ import print_json
     from core.knowledge.documents import ChunkSettings
-    from core.knowledge.store import Source, ingest, kb_exists
+    from core.knowledge.indexing import ingest
+    from core.knowledge.manifest import kb_exists
+    from core.knowledge.pipeline import Source
     from core.runtime.errors import CrossroadsError
 
     files = expand_paths(args.paths)

@@ -28,33 +28,35 @@ def _chunking(args, current=None):
 
 def run(args) -> int:
     from core.__main__ import print_json
-    from core.knowledge import store as K
+    from core.knowledge import indexing as KI
+    from core.knowledge import manifest as KM
+    from core.knowledge import store as KS
     from core.runtime.errors import CrossroadsError
 
     need = {"list": 0, "create": 1, "delete": 1, "rebuild": 1, "files": 1, "rename": 2}[args.action]
     if len(args.names) != need:
         raise CrossroadsError(f"`kb {args.action}` takes {need} name(s), got {len(args.names)}.")
     if args.action == "list":
-        print_json(K.list_kbs())
+        print_json(KM.list_kbs())
     elif args.action == "create":
-        manifest = K.create_kb(args.names[0], _chunking(args))
+        manifest = KS.create_kb(args.names[0], _chunking(args))
         print_json({"kb": manifest["name"], "chunking": manifest["chunking"], "created": True})
     elif args.action == "delete":
-        K.delete_kb(args.names[0])
+        KS.delete_kb(args.names[0])
         print_json({"kb": args.names[0], "deleted": True})
     elif args.action == "rename":
-        K.rename_kb(*args.names)
+        KS.rename_kb(*args.names)
         print_json({"kb": args.names[1], "renamed_from": args.names[0]})
     elif args.action == "files":
-        print_json(K.kb_files(args.names[0]))
+        print_json(KM.kb_files(args.names[0]))
     else:
         kb = args.names[0]
-        chunking = _chunking(args, K.kb_chunking(kb))
+        chunking = _chunking(args, KM.kb_chunking(kb))
 
         def progress(p) -> None:
             print(f"\r{p.describe()}   ", end="", file=sys.stderr, flush=True)
 
-        report = K.rebuild(kb, chunking, progress=progress)
+        report = KI.rebuild(kb, chunking, progress=progress)
         print(file=sys.stderr)
         print_json({**report.as_dict(), "chunking": chunking.as_dict()})
         return 0 if report.ok else 1

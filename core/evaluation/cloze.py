@@ -216,7 +216,8 @@ def cloze_from_chunks(chunks: Iterable[Any], n: int = 30, seed: int = 0, *, name
 
 def cloze_set(kb: str, n: int = 30, seed: int = 0, settings: Settings | None = None) -> EvalSet:
     """Fill-in-the-blank questions generated offline from a knowledge base's chunks."""
-    from core.knowledge.store import file_chunks, read_manifest
+    from core.knowledge.manifest import read_manifest
+    from core.knowledge.store import file_chunks
 
     files = read_manifest(kb, settings).get("files", {})
     chunks = [chunk for file_id, entry in files.items() if entry.get("status") == "complete"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from core.evaluation import metrics
+from core.evaluation import metrics, retrieval_metrics
 from core.evaluation.arms import ADAPTER_ARMS, RETRIEVAL_ARMS, ArmAnswer, Arms, ArmSetup
 from core.evaluation.evalset_files import load_eval_file
 from core.evaluation.evalsets import EvalItem, EvalSet
@@ -28,7 +28,6 @@ from core.runtime.settings import Settings, get_settings
 QA_METRICS = ("exact_match", "f1", "contains", "rougeL")
 LABEL_METRICS = ("accuracy",)
 DELTA_PAIRS = (("rag", "base"), ("ft", "base"), ("hybrid", "base"), ("rag", "ft"), ("hybrid", "rag"))
-RETRIEVAL_MISS, GENERATION_ERROR = "retrieval miss", "generation error"
 
 
 class ReportNotFound(CrossroadsError):
@@ -65,12 +64,13 @@ def _score(item: EvalItem, answer: ArmAnswer, labels: Sequence[str], k: int) -> 
     failure = None
     if answer.arm in RETRIEVAL_ARMS:
         scores["groundedness"] = metrics.groundedness_proxy(answer.answer, [s.text for s in answer.sources])
-        if item.source or item.chunk_id:
-            retrieved = [{"source": s.source, "chunk_id": s.id} for s in answer.sources]
-            scores["hit_at_k"] = metrics.hit_at_k(retrieved, item.source, k, gold_chunk_id=item.chunk_id)
-            scores["rr"] = metrics.reciprocal_rank(retrieved, item.source, gold_chunk_id=item.chunk_id)
-            if not correct:
-                failure = RETRIEVAL_MISS if scores["hit_at_k"] == 0 else GENERATION_ERROR
+        golds = () if item.kind == "label" else item.golds  # a label is not text to find in a chunk
+        rule = retrieval_metrics.gold_rule(item.source, item.chunk_id, golds)
+        if rule:
+            retrieved = [{"source": s.source, "chunk_id": s.id, "text": s.text} for s in answer.sources]
+            rank, _ = retrieval_metrics.gold_rank(retrieved[:k], item.source, item.chunk_id, golds)
+            scores["hit_at_k"], scores["rr"], scores["gold_rule"] = float(rank is not None), 1.0 / rank if rank else 0.0, rule
+            failure = retrieval_metrics.failure_kind(correct, scores["hit_at_k"])
     return scores, failure
 
 
@@ -87,6 +87,8 @@ def _summary(arm: str, rows: list[dict], kind: str, labels: Sequence[str], adapt
         values = [s[key] for s in scores if key in s]
         if values:
             out[name] = metrics.mean(values)
+    if rules := sorted({s["gold_rule"] for s in scores if "gold_rule" in s}):
+        out["gold_rule"] = " + ".join(rules)  # which rule found the gold chunks (retrieval_metrics)
     latencies = [rec["total_ms"] for rec in records]
     out["latency_p50_ms"] = metrics.p50(latencies)
     out["latency_p95_ms"] = metrics.p95(latencies)
@@ -198,7 +200,7 @@ def _question_row(item: EvalItem, answers: dict[str, ArmAnswer], labels: Sequenc
 
 
 def _kb_info(kb: str, settings: Settings) -> dict | None:
-    from core.knowledge.store import read_manifest
+    from core.knowledge.manifest import read_manifest
 
     try:
         manifest = read_manifest(kb, settings)

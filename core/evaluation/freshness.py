@@ -32,7 +32,7 @@ class Edit:
 
 
 def _find_file(kb: str, file_name: str, settings: Settings) -> tuple[str, dict]:
-    from core.knowledge.store import read_manifest
+    from core.knowledge.manifest import read_manifest
 
     for file_id, entry in read_manifest(kb, settings).get("files", {}).items():
         if entry.get("name") == file_name and entry.get("status") == "complete":
@@ -41,7 +41,7 @@ def _find_file(kb: str, file_name: str, settings: Settings) -> tuple[str, dict]:
 
 
 def edited_text(kb: str, edit: Edit, settings: Settings | None = None) -> str:
-    from core.knowledge.store import kb_dir
+    from core.knowledge.manifest import kb_dir
 
     settings = settings or get_settings()
     file_id, entry = _find_file(kb, edit.file_name, settings)
@@ -56,7 +56,7 @@ def edited_text(kb: str, edit: Edit, settings: Settings | None = None) -> str:
 
 def run_freshness_test(kb: str, adapter: str, edit: Edit, settings: Settings | None = None) -> dict:
     """Ask rag and ft before and after the edit; time the re-index. The edit stays in the KB."""
-    from core.knowledge.store import ingest
+    from core.knowledge.indexing import ingest
 
     settings = settings or get_settings()
     text = edited_text(kb, edit, settings)

@@ -1,4 +1,4 @@
-"""Answer, label, retrieval and latency metrics, plus bootstrap confidence intervals.
+"""Answer, label and latency metrics, plus bootstrap confidence intervals.
 
 Pure functions: no I/O, no models, no Streamlit. Every score is a float in 0..1 (latency
 helpers return seconds). Where a mean has nothing to average, helpers return ``None``
@@ -18,7 +18,6 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,6 @@ import numpy as np
 __all__ = [
     "normalize_answer", "tokens", "exact_match", "token_f1", "contains", "rouge_l", "score_answer",
     "map_label", "label_match", "accuracy", "macro_f1",
-    "hit_at_k", "reciprocal_rank", "mean_hit_at_k", "mean_reciprocal_rank",
     "groundedness_proxy", "STOPWORDS",
     "percentile", "p50", "p95", "mean",
     "bootstrap_ci", "paired_bootstrap_ci",
@@ -245,84 +243,6 @@ def macro_f1(preds: Sequence[str | None], golds: Sequence[str], labels: Iterable
 def _same_length(a: Sequence, b: Sequence) -> None:
     if len(a) != len(b):
         raise ValueError(f"predictions and golds differ in length ({len(a)} vs {len(b)})")
-
-
-# --------------------------------------------------------------------------------------
-# Retrieval
-# --------------------------------------------------------------------------------------
-
-def _file_name(value: Any) -> str | None:
-    if value is None:
-        return None
-    s = str(value).strip()
-    return PurePath(s.replace("\\", "/")).name if s else None
-
-
-def _ids_of(item: Any) -> tuple[str | None, str | None]:
-    """(file name, chunk id) of a retrieved item: a string, a dict or an object."""
-    if isinstance(item, str):
-        return _file_name(item), item
-    if isinstance(item, dict):
-        src = item.get("source", item.get("file"))
-        cid = item.get("chunk_id", item.get("id"))
-    else:
-        src = getattr(item, "source", None) or getattr(item, "file", None)
-        cid = getattr(item, "chunk_id", None) or getattr(item, "id", None)
-    return _file_name(src), (None if cid is None else str(cid))
-
-
-def _rank(retrieved: Iterable[Any], gold_source: str | None, gold_chunk_id: str | None) -> int | None:
-    gold_name = _file_name(gold_source)
-    gold_cid = None if gold_chunk_id is None else str(gold_chunk_id)
-    if gold_name is None and gold_cid is None:
-        raise ValueError("give a gold source or a gold chunk id")
-    for i, item in enumerate(() if retrieved is None else retrieved, start=1):
-        name, cid = _ids_of(item)
-        if (gold_name is not None and name == gold_name) or (gold_cid is not None and cid == gold_cid):
-            return i
-    return None
-
-
-def hit_at_k(retrieved_sources: Iterable[Any], gold_source: str | None, k: int = 5, *,
-             gold_chunk_id: str | None = None) -> float:
-    """1.0 when a gold document is among the first ``k`` retrieved items, else 0.0.
-
-    Items may be strings (a file name/path or a chunk id), dicts with ``source``/``file``
-    and ``chunk_id``/``id``, or objects with those attributes (e.g. ``core.knowledge.rag.Retrieved``).
-    An item matches when its file name equals the gold source's file name (paths are
-    ignored), or its chunk id equals ``gold_chunk_id``. Pass ``gold_source=None`` to
-    match on the chunk only. Caveat: by file, a hit says the right document was found,
-    not that the retrieved passage holds the answer.
-    """
-    if k < 1:
-        raise ValueError("k must be at least 1")
-    rank = _rank(list(() if retrieved_sources is None else retrieved_sources)[:k], gold_source, gold_chunk_id)
-    return float(rank is not None)
-
-
-def reciprocal_rank(retrieved_sources: Iterable[Any], gold_source: str | None, *,
-                    gold_chunk_id: str | None = None) -> float:
-    """1/rank of the first retrieved item that matches the gold (see ``hit_at_k``); 0.0 if none."""
-    rank = _rank(retrieved_sources, gold_source, gold_chunk_id)
-    return 1.0 / rank if rank else 0.0
-
-
-def mean_hit_at_k(retrieved_lists: Sequence[Iterable[Any]], gold_sources: Sequence[str | None], k: int = 5,
-                  gold_chunk_ids: Sequence[str | None] | None = None) -> float | None:
-    """Mean hit@k over questions (None for no questions)."""
-    chunk_ids = gold_chunk_ids if gold_chunk_ids is not None else [None] * len(gold_sources)
-    _same_length(retrieved_lists, gold_sources)
-    _same_length(gold_sources, chunk_ids)
-    return mean(hit_at_k(r, s, k, gold_chunk_id=c) for r, s, c in zip(retrieved_lists, gold_sources, chunk_ids, strict=True))
-
-
-def mean_reciprocal_rank(retrieved_lists: Sequence[Iterable[Any]], gold_sources: Sequence[str | None],
-                         gold_chunk_ids: Sequence[str | None] | None = None) -> float | None:
-    """MRR over questions (None for no questions)."""
-    chunk_ids = gold_chunk_ids if gold_chunk_ids is not None else [None] * len(gold_sources)
-    _same_length(retrieved_lists, gold_sources)
-    _same_length(gold_sources, chunk_ids)
-    return mean(reciprocal_rank(r, s, gold_chunk_id=c) for r, s, c in zip(retrieved_lists, gold_sources, chunk_ids, strict=True))
 
 
 # --------------------------------------------------------------------------------------

@@ -17,12 +17,12 @@ def demo_app(tmp_path_factory, converted_models):
     """The demo knowledge base and a (random-weight, real) LoRA adapter, then the app over them."""
     import os
 
-    from core.knowledge import store as knowledge
+    from core.knowledge import demo as KD
     from core.runtime.settings import Settings
 
     data_dir = module_data_dir(tmp_path_factory, converted_models, "arms")
     settings = Settings(data_dir=data_dir)
-    report = knowledge.load_demo_workspace(settings=settings)
+    report = KD.load_demo_workspace(settings=settings)
     assert report.ok, report.as_dict()
     make_random_adapter(data_dir, "demo-adapter")
     assert os.environ.get("CROSSROADS_DATA_DIR") != str(data_dir)

@@ -32,7 +32,7 @@ class FakeEmbeddings(Embeddings):
 
 def use_data_dir(monkeypatch, path, **env):
     """Point settings (and the cached Chroma clients) at a fresh data dir."""
-    from core.knowledge import store as knowledge
+    from core.knowledge import store as KS
     from core.runtime.settings import reset_settings
 
     monkeypatch.setenv("CROSSROADS_DATA_DIR", str(path))
@@ -41,5 +41,5 @@ def use_data_dir(monkeypatch, path, **env):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_settings()
-    knowledge.reset_clients()
+    KS.reset_clients()
     return path

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from core.knowledge import rag
-from core.knowledge import store as K
+from core.knowledge import indexing as KI
+from core.knowledge import store as KS
 from core.knowledge.documents import ChunkSettings
 from tests.unit.kb_helpers import FakeEmbeddings
 
@@ -63,38 +64,38 @@ def server_settings(data_dir, chroma_server, monkeypatch):
     monkeypatch.setenv("CROSSROADS_CHROMA_HOST", "127.0.0.1")
     monkeypatch.setenv("CROSSROADS_CHROMA_PORT", str(port))
     reset_settings()
-    K.reset_clients()
+    KS.reset_clients()
     settings = get_settings()
     assert settings.chroma_mode == "server"
     yield settings, db
-    K.reset_clients()
+    KS.reset_clients()
 
 
 def test_server_mode_ingest_retrieve_delete(server_settings, tmp_path):
     settings, db = server_settings
     fake = FakeEmbeddings()
-    report = K.ingest("srv", [("boats.txt", b"Sailing boats use wind. The keel keeps the boat upright. " * 5),
+    report = KI.ingest("srv", [("boats.txt", b"Sailing boats use wind. The keel keeps the boat upright. " * 5),
                               ("soup.md", b"Tomato soup needs tomatoes, onion and salt. Simmer the soup. " * 5),
                               ("broken.pdf", b"%PDF-1.4 nope")], embedder=fake, chunking=ChunkSettings(150, 20))
     assert [f.status for f in report.files] == ["indexed", "indexed", "error"]
     assert not (settings.data_dir / "chroma").exists()  # nothing embedded: vectors live in the server
-    client = K.chroma_client(settings)
+    client = KS.chroma_client(settings)
     assert type(client).__name__ != "PersistentClient" and client.heartbeat() > 0
-    vs, manifest = K.open_store("srv", embedder=fake)
+    vs, manifest = KS.open_store("srv", embedder=fake)
     assert vs._collection.count() == sum(e["chunks"] for e in manifest["files"].values())
     hits = rag.retrieve("srv", "keel of a sailing boat", k=2, min_score=0.05, embedder=fake)
     assert hits[0].source == "boats.txt"
     soup = next(fid for fid, e in manifest["files"].items() if e["name"] == "soup.md")
-    gone = K.delete_file("srv", soup, embedder=fake)
+    gone = KI.delete_file("srv", soup, embedder=fake)
     assert vs._collection.count() == sum(e["chunks"] for e in manifest["files"].values()) - gone
     assert {h.source for h in rag.retrieve("srv", "tomato soup", k=5, min_score=0.0, embedder=fake)} == {"boats.txt"}
-    K.delete_kb("srv")
+    KS.delete_kb("srv")
     assert manifest["collection"] not in [c.name for c in client.list_collections()]
 
 
 def test_server_mode_with_the_real_embedder(server_settings):
-    report = K.ingest("srvreal", [DEMO / "support_policy.md"])
+    report = KI.ingest("srvreal", [DEMO / "support_policy.md"])
     assert report.ok
     hits = rag.retrieve("srvreal", "How long is the Skerry warranty?", k=2)
     assert hits and hits[0].source == "support_policy.md" and hits[0].score > 0.3
-    K.delete_kb("srvreal")
+    KS.delete_kb("srvreal")

@@ -15,9 +15,9 @@ DEMO = ROOT / "demo" / "docs"
 
 @pytest.fixture
 def workspace(model_data_dir):
-    from core.knowledge import store as knowledge
+    from core.knowledge import indexing as KI
 
-    knowledge.ingest("cli", [DEMO / "support_policy.md"])
+    KI.ingest("cli", [DEMO / "support_policy.md"])
     make_random_adapter(model_data_dir, "rnd")
     return model_data_dir
 

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.knowledge import store as K
+from core.knowledge import demo as KD
+from core.knowledge import indexing as KI
+from core.knowledge import manifest as KM
+from core.knowledge import store as KS
 from core.knowledge.documents import ChunkSettings
 from tests.unit.kb_helpers import FakeEmbeddings
 
@@ -35,7 +38,7 @@ def story(topic: str, n: int = 30) -> str:
 
 def invariant(kb: str, fake) -> dict:
     """count == sum of complete manifest chunks, ids unique and exactly those of the manifest."""
-    vs, manifest = K.open_store(kb, embedder=fake)
+    vs, manifest = KS.open_store(kb, embedder=fake)
     got = vs.get(include=[])["ids"]
     assert len(got) == len(set(got))
     complete = [e for e in manifest["files"].values() if e["status"] == "complete"]
@@ -49,30 +52,30 @@ def invariant(kb: str, fake) -> dict:
 def test_ingest_reingest_edit_delete(data_dir, tmp_path, fake):
     a = text_file(tmp_path, "a.txt", story("apple"))
     b = text_file(tmp_path, "b.md", story("banana"))
-    report = K.ingest("kb1", [a, b], embedder=fake, chunking=ChunkSettings(200, 20))
+    report = KI.ingest("kb1", [a, b], embedder=fake, chunking=ChunkSettings(200, 20))
     assert report.ok and [f.status for f in report.files] == ["indexed", "indexed"]
     assert report.chunks_total == sum(f.chunks for f in report.files) > 4
     first = invariant("kb1", fake)
 
     # Same file again: nothing added.
-    again = K.ingest("kb1", [a], embedder=fake)
+    again = KI.ingest("kb1", [a], embedder=fake)
     assert again.files[0].note.startswith("already indexed")
     assert invariant("kb1", fake)["files"].keys() == first["files"].keys()
 
     # Same content under another name: not added twice.
     twin = text_file(tmp_path, "copy-of-a.txt", story("apple"))
-    dup = K.ingest("kb1", [twin], embedder=fake)
+    dup = KI.ingest("kb1", [twin], embedder=fake)
     assert "same content" in dup.files[0].note
     assert len(invariant("kb1", fake)["files"]) == 2
 
     # Edited file: its chunks are replaced, the other file is untouched.
     a.write_text(story("apricot", 10), encoding="utf-8")
-    edited = K.ingest("kb1", [a], embedder=fake)
+    edited = KI.ingest("kb1", [a], embedder=fake)
     assert edited.ok
     manifest = invariant("kb1", fake)
     names = sorted(e["name"] for e in manifest["files"].values())
     assert names == ["a.txt", "b.md"]
-    vs, _ = K.open_store("kb1", embedder=fake)
+    vs, _ = KS.open_store("kb1", embedder=fake)
     texts = " ".join(vs.get()["documents"])
     assert "apricot" in texts and "apple" not in texts and "banana" in texts
 
@@ -80,18 +83,18 @@ def test_ingest_reingest_edit_delete(data_dir, tmp_path, fake):
     b_id = next(fid for fid, e in manifest["files"].items() if e["name"] == "b.md")
     b_chunks = manifest["files"][b_id]["chunks"]
     before = vs._collection.count()
-    assert K.delete_file("kb1", b_id, embedder=fake) == b_chunks
+    assert KI.delete_file("kb1", b_id, embedder=fake) == b_chunks
     assert vs._collection.count() == before - b_chunks
-    assert not (K.kb_dir("kb1") / "files" / b_id).exists()
+    assert not (KM.kb_dir("kb1") / "files" / b_id).exists()
     invariant("kb1", fake)
 
 
 def test_originals_are_kept_under_generated_ids(data_dir, fake):
     hostile = "../../outside.txt"
-    report = K.ingest("kb2", [(hostile, b"some text about lakes and rivers " * 20)], embedder=fake)
+    report = KI.ingest("kb2", [(hostile, b"some text about lakes and rivers " * 20)], embedder=fake)
     result = report.files[0]
     assert result.status == "indexed" and result.name == "outside.txt"
-    stored = list((K.kb_dir("kb2") / "files").iterdir())
+    stored = list((KM.kb_dir("kb2") / "files").iterdir())
     assert [p.name for p in stored] == [result.file_id]
     assert not (data_dir.parent / "outside.txt").exists()
     for path in data_dir.parent.rglob("*outside*"):
@@ -100,7 +103,7 @@ def test_originals_are_kept_under_generated_ids(data_dir, fake):
 
 def test_each_file_gets_its_own_error_and_the_others_ingest(data_dir, tmp_path, fake):
     good = text_file(tmp_path, "good.txt", story("cherry"))
-    report = K.ingest("kb3", [good, ("broken.pdf", b"%PDF-1.4 garbage"), ("empty.txt", b""),
+    report = KI.ingest("kb3", [good, ("broken.pdf", b"%PDF-1.4 garbage"), ("empty.txt", b""),
                               ("bin.txt", bytes(range(256)) * 4)], embedder=fake)
     status = {f.name: f.status for f in report.files}
     assert status == {"good.txt": "indexed", "broken.pdf": "error", "empty.txt": "error", "bin.txt": "error"}
@@ -108,13 +111,13 @@ def test_each_file_gets_its_own_error_and_the_others_ingest(data_dir, tmp_path, 
     assert "broken.pdf" in errors["broken.pdf"] and "empty" in errors["empty.txt"]
     manifest = invariant("kb3", fake)
     assert [e["name"] for e in manifest["files"].values()] == ["good.txt"]
-    assert len(list((K.kb_dir("kb3") / "files").iterdir())) == 1  # no originals kept for failures
+    assert len(list((KM.kb_dir("kb3") / "files").iterdir())) == 1  # no originals kept for failures
 
 
 def test_progress_reports_files_chunks_and_eta(data_dir, tmp_path, fake):
     files = [text_file(tmp_path, f"f{i}.txt", story(f"topic{i}", 40)) for i in range(4)]
     seen = []
-    K.ingest("kb4", files, embedder=fake, progress=seen.append)
+    KI.ingest("kb4", files, embedder=fake, progress=seen.append)
     assert seen[-1].files_done == seen[-1].files_total == 4
     assert seen[-1].chunks_done == seen[-1].chunks_total > 0
     assert any(p.eta_s is not None for p in seen)
@@ -122,7 +125,7 @@ def test_progress_reports_files_chunks_and_eta(data_dir, tmp_path, fake):
 
 
 def test_batches_respect_max_batch_size(data_dir, tmp_path, fake, monkeypatch):
-    client = K.chroma_client()
+    client = KS.chroma_client()
     monkeypatch.setattr(type(client), "get_max_batch_size", lambda self: 7)
     from langchain_chroma import Chroma
 
@@ -130,89 +133,89 @@ def test_batches_respect_max_batch_size(data_dir, tmp_path, fake, monkeypatch):
     original = Chroma.add_texts
     monkeypatch.setattr(Chroma, "add_texts", lambda self, texts, metadatas=None, ids=None, **kw: (
         sizes.append(len(list(texts))) or original(self, texts, metadatas=metadatas, ids=ids)))
-    K.ingest("kb5", [text_file(tmp_path, "long.txt", story("kiwi", 60))], embedder=fake,
+    KI.ingest("kb5", [text_file(tmp_path, "long.txt", story("kiwi", 60))], embedder=fake,
              chunking=ChunkSettings(100, 10))
     assert sizes and max(sizes) <= 7 and sum(sizes) > 7
     invariant("kb5", fake)
 
 
 def test_create_rename_delete_and_names(data_dir, tmp_path, fake):
-    K.create_kb("alpha", embedder=fake)
-    with pytest.raises(K.KBExists):
-        K.create_kb("alpha", embedder=fake)
+    KS.create_kb("alpha", embedder=fake)
+    with pytest.raises(KM.KBExists):
+        KS.create_kb("alpha", embedder=fake)
     for bad in ("", "../x", "a b", "x" * 49, "-lead"):
-        with pytest.raises(K.KnowledgeError):
-            K.create_kb(bad, embedder=fake)
-    K.ingest("alpha", [text_file(tmp_path, "a.txt", story("plum"))], embedder=fake)
-    K.rename_kb("alpha", "beta")
-    assert [kb["name"] for kb in K.list_kbs()] == ["beta"]
-    assert K.list_kbs()[0]["files"] == 1
+        with pytest.raises(KM.KnowledgeError):
+            KS.create_kb(bad, embedder=fake)
+    KI.ingest("alpha", [text_file(tmp_path, "a.txt", story("plum"))], embedder=fake)
+    KS.rename_kb("alpha", "beta")
+    assert [kb["name"] for kb in KM.list_kbs()] == ["beta"]
+    assert KM.list_kbs()[0]["files"] == 1
     invariant("beta", fake)
-    K.delete_kb("beta")
-    assert K.list_kbs() == []
-    with pytest.raises(K.KBNotFound):
-        K.read_manifest("beta")
+    KS.delete_kb("beta")
+    assert KM.list_kbs() == []
+    with pytest.raises(KM.KBNotFound):
+        KM.read_manifest("beta")
 
 
 def test_rebuild_with_new_chunking(data_dir, tmp_path, fake):
-    K.ingest("kb6", [text_file(tmp_path, "a.txt", story("grape", 40))], embedder=fake, chunking=ChunkSettings(500, 50))
+    KI.ingest("kb6", [text_file(tmp_path, "a.txt", story("grape", 40))], embedder=fake, chunking=ChunkSettings(500, 50))
     before = invariant("kb6", fake)
     n_before = sum(e["chunks"] for e in before["files"].values())
-    report = K.rebuild("kb6", ChunkSettings(150, 20), embedder=fake)
+    report = KI.rebuild("kb6", ChunkSettings(150, 20), embedder=fake)
     assert report.ok
     after = invariant("kb6", fake)
     assert after["collection"] != before["collection"]
     assert after["chunking"] == {"size": 150, "overlap": 20, "unit": "chars"}
     assert sum(e["chunks"] for e in after["files"].values()) > n_before
-    vs, _ = K.open_store("kb6", embedder=fake)
+    vs, _ = KS.open_store("kb6", embedder=fake)
     assert vs._collection.metadata["chunk_size"] == 150
-    names = [c.name for c in K.chroma_client().list_collections()]
+    names = [c.name for c in KS.chroma_client().list_collections()]
     assert before["collection"] not in names
 
 
 def test_embedder_mismatch_says_rebuild_required(data_dir, tmp_path, fake):
-    K.ingest("kb7", [text_file(tmp_path, "a.txt", story("pear"))], embedder=fake)
+    KI.ingest("kb7", [text_file(tmp_path, "a.txt", story("pear"))], embedder=fake)
 
     class Other(FakeEmbeddings):
         name = "other-embedder"
 
-    with pytest.raises(K.RebuildRequired, match="Rebuild required"):
-        K.open_store("kb7", embedder=Other())
-    K.rebuild("kb7", embedder=Other())
-    vs, manifest = K.open_store("kb7", embedder=Other())
+    with pytest.raises(KM.RebuildRequired, match="Rebuild required"):
+        KS.open_store("kb7", embedder=Other())
+    KI.rebuild("kb7", embedder=Other())
+    vs, manifest = KS.open_store("kb7", embedder=Other())
     assert manifest["embedder"] == "other-embedder" and vs._collection.count() > 0
 
 
 def test_second_writer_process_gets_index_in_use(data_dir):
-    code = ("import time,sys; from core.knowledge import store as K\n"
-            "with K.writer():\n print('locked', flush=True); time.sleep(30)\n")
+    code = ("import time,sys; from core.knowledge import manifest as KM\n"
+            "with KM.writer():\n print('locked', flush=True); time.sleep(30)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "locked"
-        with pytest.raises(K.IndexInUse, match="in use"):
-            with K.writer(timeout=0.5):
+        with pytest.raises(KM.IndexInUse, match="in use"):
+            with KM.writer(timeout=0.5):
                 pass
     finally:
         proc.kill()
         proc.wait()
-    with K.writer(timeout=5):
+    with KM.writer(timeout=5):
         pass
 
 
 def test_demo_workspace_with_the_real_embedder(data_dir):
-    report = K.load_demo_workspace()
+    report = KD.load_demo_workspace()
     assert report.ok, report.as_dict()
     assert len(report.files) == len(list(DEMO.glob("*")))
-    kbs = {kb["name"]: kb for kb in K.list_kbs()}
+    kbs = {kb["name"]: kb for kb in KM.list_kbs()}
     assert kbs["demo"]["chunks"] == report.chunks_total
-    again = K.load_demo_workspace()
+    again = KD.load_demo_workspace()
     assert all((f.note or "").startswith("already") for f in again.files)
     # files listing for the UI
-    files = K.kb_files("demo")
+    files = KM.kb_files("demo")
     assert {f["kind"] for f in files} >= {"pdf", "docx", "html", "md", "txt", "csv"}
     pdf = next(f for f in files if f["kind"] == "pdf")
     assert pdf["pages"] >= 1 and pdf["chunks"] > 0
-    chunks = K.file_chunks("demo", pdf["id"])
+    chunks = KS.file_chunks("demo", pdf["id"])
     assert [c["chunk"] for c in chunks] == list(range(pdf["chunks"]))
     assert all(c["source"] == pdf["name"] and c["page"] >= 1 for c in chunks)
 

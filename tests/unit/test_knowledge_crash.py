@@ -17,10 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CHECK = r"""
 import json
-from core.knowledge import store as K
+from core.knowledge import manifest as KM
+from core.knowledge import store as KS
 # A fresh process, straight to Chroma (no embedder load): the stored vectors answer the queries.
-manifest = K.read_manifest("big")
-col = K.chroma_client().get_collection(manifest["collection"])
+manifest = KM.read_manifest("big")
+col = KS.chroma_client().get_collection(manifest["collection"])
 ids = col.get(include=[])["ids"]
 complete = {fid: e for fid, e in manifest["files"].items() if e["status"] == "complete"}
 missing = [fid for fid, e in complete.items()

@@ -9,7 +9,9 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.knowledge import store as K
+from core.knowledge import indexing as KI
+from core.knowledge import manifest as KM
+from core.knowledge import store as KS
 from core.knowledge.documents import ChunkSettings
 from tests.unit.kb_helpers import FakeEmbeddings
 from tests.unit.test_knowledge import invariant
@@ -35,27 +37,27 @@ op = st.one_of(
 @given(ops=st.lists(op, min_size=1, max_size=6))
 def test_any_sequence_keeps_count_equal_to_manifest(data_dir, ops):
     kb = "p" + uuid.uuid4().hex[:10]
-    K.create_kb(kb, ChunkSettings(200, 30), embedder=FAKE)
+    KS.create_kb(kb, ChunkSettings(200, 30), embedder=FAKE)
     current: dict[str, int] = {}
     for kind, arg in ops:
         if kind == "ingest":
-            report = K.ingest(kb, [(name, body(name, v)) for name, v in arg], embedder=FAKE)
+            report = KI.ingest(kb, [(name, body(name, v)) for name, v in arg], embedder=FAKE)
             last = {name: i for i, (name, _) in enumerate(arg)}
             for i, ((name, _), result) in enumerate(zip(arg, report.files, strict=True)):
                 assert result.status == ("indexed" if last[name] == i else "error")
             for name, v in arg:  # bodies embed their name, so no two names share content
                 current[name] = v
         elif kind == "delete":
-            manifest = K.read_manifest(kb)
+            manifest = KM.read_manifest(kb)
             for fid, entry in list(manifest["files"].items()):
                 if entry["name"] == arg:
-                    K.delete_file(kb, fid, embedder=FAKE)
+                    KI.delete_file(kb, fid, embedder=FAKE)
                     current.pop(arg, None)
         else:
-            K.rebuild(kb, ChunkSettings(arg, 30), embedder=FAKE)
+            KI.rebuild(kb, ChunkSettings(arg, 30), embedder=FAKE)
         manifest = invariant(kb, FAKE)
         names = {e["name"]: e for e in manifest["files"].values()}
         assert set(names) == set(current)
         for name, version in current.items():
             assert names[name]["sha256"] == hashlib.sha256(body(name, version)).hexdigest()
-    K.delete_kb(kb)
+    KS.delete_kb(kb)

@@ -112,42 +112,6 @@ def test_macro_f1_perfect_and_unused_labels():
         m.macro_f1(["a"], [], LABELS)
 
 
-# ---------------------------------------------------------------- retrieval
-
-
-def test_hit_at_k_and_reciprocal_rank_by_file_name():
-    retrieved = ["docs/a.md", "/tmp/kb/b.md", "c.md"]
-    assert m.hit_at_k(retrieved, "b.md", k=1) == 0.0
-    assert m.hit_at_k(retrieved, "b.md", k=2) == 1.0
-    assert m.hit_at_k(retrieved, "z.md", k=3) == 0.0
-    assert m.reciprocal_rank(retrieved, "b.md") == 0.5
-    assert m.reciprocal_rank(retrieved, "c.md") == pytest.approx(1 / 3)
-    assert m.reciprocal_rank(retrieved, "z.md") == 0.0
-    assert m.reciprocal_rank([], "a.md") == 0.0
-
-
-def test_retrieval_matches_on_chunk_id_and_objects():
-    retrieved = [{"source": "a.md", "id": "x1"}, {"file": "a.md", "chunk_id": "x2"}]
-    assert m.reciprocal_rank(retrieved, None, gold_chunk_id="x2") == 0.5
-    assert m.hit_at_k(retrieved, None, 1, gold_chunk_id="x2") == 0.0
-    # either the source or the chunk id matches
-    assert m.reciprocal_rank(retrieved, "a.md", gold_chunk_id="x2") == 1.0
-    objs = [SimpleNamespace(source="b.pdf", id="c9"), SimpleNamespace(source="a.md", id="c1")]
-    assert m.reciprocal_rank(objs, "a.md") == 0.5
-    assert m.reciprocal_rank(objs, None, gold_chunk_id="c9") == 1.0
-    with pytest.raises(ValueError):
-        m.hit_at_k(objs, None, 3)
-    with pytest.raises(ValueError):
-        m.hit_at_k(objs, "a.md", 0)
-
-
-def test_retrieval_means():
-    lists = [["a.md"], ["x.md", "b.md"], []]
-    assert m.mean_hit_at_k(lists, ["a.md", "b.md", "c.md"], k=2) == pytest.approx(2 / 3)
-    assert m.mean_reciprocal_rank(lists, ["a.md", "b.md", "c.md"]) == pytest.approx((1 + 0.5 + 0) / 3)
-    assert m.mean_hit_at_k([], [], k=1) is None
-
-
 # ---------------------------------------------------------------- groundedness
 
 

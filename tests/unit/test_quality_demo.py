@@ -4,7 +4,7 @@
   paired-bootstrap 95% interval of the difference above zero;
 - labels: the fine-tuned adapter beats the base model on the held-out tickets.
 
-Everything runs through the same code as the app: knowledge.ingest, the fine-tuning worker,
+Everything runs through the same code as the app: the ingest pipeline, the fine-tuning worker,
 core.evaluation.evaluate over core.evaluation.arms.
 """
 
@@ -36,10 +36,10 @@ def train(data_path, name: str, options: TrainOptions) -> None:
 
 @pytest.fixture(scope="module")
 def demo_workspace(tmp_path_factory, converted_models):
-    from core.knowledge import store as knowledge
+    from core.knowledge import demo as KD
 
     with data_dir_env(module_data_dir(tmp_path_factory, converted_models, "quality")) as data_dir:
-        assert knowledge.load_demo_workspace().ok
+        assert KD.load_demo_workspace().ok
         yield data_dir
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.knowledge import rag
-from core.knowledge import store as K
+from core.knowledge import indexing as KI
 from core.knowledge.documents import ChunkSettings
 from core.knowledge.sanitize import sanitize_answer
 from tests.unit.kb_helpers import FakeEmbeddings
@@ -35,7 +35,7 @@ def fruit_kb(data_dir):
         "rockets.md": "Rockets burn fuel to reach orbit. The rocket engine produces thrust. Orbit needs high speed.",
         "bread.txt": "Bread is baked from flour, water and yeast. The dough rises before baking in an oven.",
     }
-    K.ingest("fruit", [(n, t.encode()) for n, t in docs.items()], embedder=FAKE, chunking=ChunkSettings(200, 20))
+    KI.ingest("fruit", [(n, t.encode()) for n, t in docs.items()], embedder=FAKE, chunking=ChunkSettings(200, 20))
     return "fruit"
 
 
@@ -81,7 +81,7 @@ def test_min_score_filters_everything_irrelevant(fruit_kb):
 
 def test_mmr_prefers_diverse_chunks(data_dir):
     same = "Solar panels convert sunlight into electricity for the station."
-    K.ingest("mmr", [("a.txt", same.encode()), ("b.txt", (same + " Indeed.").encode()),
+    KI.ingest("mmr", [("a.txt", same.encode()), ("b.txt", (same + " Indeed.").encode()),
                      ("c.txt", b"Solar storms disturb radio links and electricity grids sometimes.")],
              embedder=FAKE, chunking=ChunkSettings(200, 20))
     plain = rag.retrieve("mmr", "solar panels electricity", k=2, embedder=FAKE)
@@ -147,7 +147,7 @@ def test_nothing_relevant_means_i_dont_know_without_generation(fruit_kb):
 
 
 def test_prompt_injection_stays_data(data_dir):
-    K.ingest("inj", [("notes.md", INJECTION.encode())], embedder=FAKE)
+    KI.ingest("inj", [("notes.md", INJECTION.encode())], embedder=FAKE)
     hits = rag.retrieve("inj", "pumping station pressure limit", k=1, embedder=FAKE)
     msgs = rag.rag_messages("What is the pressure limit?", hits)
     assert msgs[0]["content"] == rag.SYSTEM_PROMPT  # the document never reaches the instruction
@@ -164,7 +164,7 @@ def test_prompt_injection_stays_data(data_dir):
 
 @pytest.mark.slow
 def test_answer_rag_with_the_real_models(model_data_dir):
-    K.ingest("real", [DEMO / "product_sheet_larkspur_ld900.html", DEMO / "security_policy.txt",
+    KI.ingest("real", [DEMO / "product_sheet_larkspur_ld900.html", DEMO / "security_policy.txt",
                       ("injected.md", INJECTION.encode())])
     stream = rag.answer_rag("real", "Which password manager does Brindlemoor use?", k=3,
                             decoding=rag.Decoding(max_new_tokens=32))
@@ -191,7 +191,7 @@ def test_answer_rag_with_the_real_models(model_data_dir):
 
 @pytest.mark.slow
 def test_cli_ask_rag(model_data_dir):
-    K.ingest("clikb", [DEMO / "support_policy.md"])
+    KI.ingest("clikb", [DEMO / "support_policy.md"])
     cmd = [sys.executable, "-m", "core", "--data-dir", str(model_data_dir), "ask", "--kb", "clikb", "--arms", "rag",
            "--max-new-tokens", "24", "How long is the warranty on a Skerry weather station?"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
