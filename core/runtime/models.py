@@ -179,17 +179,18 @@ _adapter_lock = threading.Lock()
 def attach_adapters(adapters: dict[str, Path], settings: Settings | None = None):
     """(model, tokenizer): the one shared base model with these LoRA adapters attached by name.
 
-    Unchecked: callers go through `core.training.adapters.load_adapter_model`, which verifies
-    each folder against the base model first (the checks live with the adapters; the loader
-    only loads, so runtime never imports training).
+    Unchecked: callers go through `core.training.adapter_checks.load_adapter_model`, which
+    verifies each folder against the base model first (the checks live with the adapters; the
+    loader only loads, so runtime never imports training).
 
     Each adapter is loaded once and kept; there is never a second copy of the base model. No
     adapter is *active*: a plain `generate()` on the result behaves as the base model, and an
     adapter applies only to the rows that name it (`generate(..., adapter_names=[...])`, with
     "__base__" for no adapter). So the base and fine-tuned arms share one model safely.
-    """
-    from peft import PeftModel
 
+    Attaching is atomic: an adapter that fails to load, or whose loaded weights are not exactly
+    the LoRA matrices its file holds, is taken out again, and the shared model is as it was.
+    """
     base, tokenizer = load_generator(settings)
     if not adapters:
         return base, tokenizer
@@ -199,29 +200,93 @@ def attach_adapters(adapters: dict[str, Path], settings: Settings | None = None)
         for name, folder in adapters.items():
             if model is not None and name in model.peft_config:
                 continue
-            folder = Path(folder)
-            try:
-                if model is None:
-                    model = PeftModel.from_pretrained(base, str(folder), adapter_name=name, is_trainable=False)
-                    object.__setattr__(base, "_crossroads_peft", model)  # not a registered submodule
-                else:
-                    model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
-            except (RuntimeError, ValueError, KeyError) as exc:
-                raise AdapterRefused(
-                    f"Adapter {name!r} does not fit the base model: {str(exc)[:200]}",
-                    hint="It was trained for another base model; train it again on this one.",
-                ) from exc
+            model = _attach_one(base, model, name, Path(folder))
         model.base_model.set_adapter([])  # nothing active: plain calls are the base model
         model.eval()
         return model, tokenizer
 
 
+def _attach_one(base, model, name: str, folder: Path):
+    from peft import PeftModel
+
+    attrs = set(vars(base))
+    try:
+        if model is None:
+            loaded = PeftModel.from_pretrained(base, str(folder), adapter_name=name, is_trainable=False)
+        else:
+            model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+            loaded = model
+        _verify_loaded(loaded, name, folder)
+    except Exception as exc:  # noqa: BLE001 - whatever PEFT raised, the shared model is restored first
+        _detach(base, model, name, attrs)
+        raise AdapterRefused(
+            f"Adapter {name!r} does not fit the base model: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}",
+            hint="It was trained for another base model; train it again on this one.",
+        ) from exc
+    if model is None:
+        object.__setattr__(base, "_crossroads_peft", loaded)  # not a registered submodule
+    return loaded
+
+
+def _verify_loaded(model, name: str, folder: Path) -> None:
+    """The adapter's state in the model must be exactly the file's tensors: a config that targets
+    more modules than the file has weights for would otherwise inject freshly initialised ones."""
+    import torch
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    expected = load_file(str(folder / "adapter_model.safetensors"))
+    loaded = get_peft_model_state_dict(model, adapter_name=name)
+    if set(loaded) != set(expected):
+        extra = sorted(set(loaded) ^ set(expected))
+        raise ValueError(f"the loaded adapter and its weights file differ in {len(extra)} tensor(s), e.g. {extra[0]}")
+    for key, tensor in expected.items():
+        if not torch.equal(loaded[key].detach().to("cpu", tensor.dtype), tensor):
+            raise ValueError(f"tensor {key} did not load as stored")
+
+
+def _detach(base, model, name: str, attrs_before: set[str]) -> None:
+    """Take adapter `name` out of the shared base model, wherever a failed load left it."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for module_name, module in list(base.named_modules()):
+        if not isinstance(module, BaseTunerLayer):
+            continue
+        if any(name in getattr(module, attr, {}) for attr in module.adapter_layer_names):
+            module.delete_adapter(name)
+        if not any(len(getattr(module, attr, {})) for attr in module.adapter_layer_names):
+            parent_name, _, child = module_name.rpartition(".")
+            setattr(base.get_submodule(parent_name) if parent_name else base, child, module.get_base_layer())
+    if model is not None:
+        model.peft_config.pop(name, None)
+        model.base_model.set_adapter([])
+    for attr in set(vars(base)) - attrs_before:
+        delattr(base, attr)
+
+
 # --- Adapters (issue 4): checked loading + one adapter at a time --------------------------------
 
 
-def load_tokenizer(settings: Settings | None = None):
-    """The generator's tokenizer alone (validation, token counts, prompt previews)."""
-    return load_generator(settings)[1]
+def load_tokenizer(settings: Settings | None = None, progress: Progress | None = None):
+    """The generator's tokenizer alone (validation, token counts, prompts of the ct2 engine),
+    without loading the model's weights."""
+    settings = settings or get_settings()
+    with _load_lock:
+        return _load_tokenizer_cached(generator_path(settings, progress))
+
+
+@lru_cache(maxsize=2)
+def _load_tokenizer_cached(path: str):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except OSError as exc:
+        raise ModelNotFound(f"The tokenizer of {path!r} is not available offline.",
+                            hint="Point CROSSROADS_GENERATOR at a local model folder.") from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 _active_lock = threading.Lock()

@@ -7,6 +7,7 @@ the loader: runtime/models.py only loads, this module decides what may be loaded
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -72,13 +73,52 @@ def _base_shapes(settings: Settings | None = None) -> dict[str, tuple[int, ...]]
 
 
 _LORA_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<ab>[AB])(?:\.[^.]+)?\.weight$")
+MAX_RANK = 512
+# Largest entry of a module's weight change (alpha/r * B @ A). Honest LoRA training moves a
+# weight by hundredths (the bundled model's own weights are below ~10); a change of this size
+# already swamps the layer, and much larger finite values overflow to inf and empty the output.
+MAX_DELTA_ABS = 10.0
+# Config options that would change the base model beyond LoRA A/B pairs (extra trained layers,
+# biases, embeddings, DoRA magnitudes, replicated layers) or give modules other ranks than `r`.
+_REFUSED_OPTIONS = {
+    "modules_to_save": "trains and replaces whole base layers ({value})",
+    "trainable_token_indices": "replaces token embeddings",
+    "target_parameters": "targets raw parameters",
+    "layer_replication": "duplicates base layers",
+    "use_dora": "adds DoRA magnitude vectors",
+    "rank_pattern": "gives modules their own ranks",
+    "alpha_pattern": "gives modules their own scales",
+}
+
+
+def _check_config(config: dict) -> tuple[int, float]:
+    """(rank, scale) of a LoRA config that changes nothing but A/B pairs, else AdapterError."""
+    if str(config.get("peft_type", "")).upper() != "LORA":
+        raise AdapterError(f"{CONFIG} is not a LoRA adapter config (peft_type={config.get('peft_type')!r}).")
+    for option, what in _REFUSED_OPTIONS.items():
+        value = config.get(option)
+        if value not in (None, False, [], {}, ""):
+            raise AdapterError(f"Refused: {CONFIG} sets {option}, which {what.format(value=value)}.",
+                               hint="Only plain LoRA adapters (A/B matrices on the base layers) are accepted.")
+    if str(config.get("bias", "none")) != "none":
+        raise AdapterError(f"Refused: {CONFIG} sets bias={config.get('bias')!r}, which changes the base model's biases.",
+                           hint="Only plain LoRA adapters (bias='none') are accepted.")
+    rank, alpha = config.get("r"), config.get("lora_alpha", 8)
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= MAX_RANK:
+        raise AdapterError(f"Refused: {CONFIG} has rank r={rank!r}; it must be a whole number from 1 to {MAX_RANK}.")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not math.isfinite(alpha) or not 0 < alpha <= 1e4:
+        raise AdapterError(f"Refused: {CONFIG} has lora_alpha={alpha!r}; it must be a positive number up to 10000.")
+    scale = alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
+    return rank, scale
 
 
 def check_adapter_folder(folder: Path, settings: Settings | None = None) -> dict:
     """Raise AdapterError unless `folder` holds a safe LoRA adapter for our base model.
 
-    Returns the adapter config. Checks: no pickle files; config is LoRA; meta / fingerprint
-    match the base model; every LoRA matrix fits the base layer it targets; weights finite.
+    Returns the adapter config. Checks: no pickle files; config is plain LoRA (no
+    modules_to_save, biases, DoRA, per-module ranks); meta / fingerprint match the base model;
+    every tensor is a LoRA A or B of a base layer, A is (r x in) and B is (out x r) of that layer,
+    each module has both; weights finite, and the weight change they make is bounded.
     """
     from safetensors import SafetensorError, safe_open
 
@@ -92,12 +132,11 @@ def check_adapter_folder(folder: Path, settings: Settings | None = None) -> dict
         raise AdapterError(f"An adapter needs {WEIGHTS} and {CONFIG}.",
                            hint="Export it with PEFT's save_pretrained (safetensors is the default).")
     config = read_json_object(folder / CONFIG)
-    if str(config.get("peft_type", "")).upper() != "LORA":
-        raise AdapterError(f"{CONFIG} is not a LoRA adapter config (peft_type={config.get('peft_type')!r}).")
+    rank, scale = _check_config(config)
     meta = read_json_object(folder / META)
     ours = base_fingerprint(settings)
     theirs = meta.get("base_fingerprint")
-    if theirs and ours and {k: theirs.get(k) for k in ours} != ours:
+    if isinstance(theirs, dict) and theirs and ours and {k: theirs.get(k) for k in ours} != ours:
         raise AdapterError(
             f"This adapter was trained for another base model ({meta.get('base_model') or theirs.get('model_type')}); "
             f"this workspace uses {settings.generator}.",
@@ -106,35 +145,55 @@ def check_adapter_folder(folder: Path, settings: Settings | None = None) -> dict
         raise AdapterError(f"This adapter was trained for {meta['base_model']}; this workspace uses {settings.generator}.",
                            hint="Import adapters trained on the same base model.")
     shapes = _base_shapes(settings)
-    seen_modules = 0
+    if shapes is None:
+        raise AdapterError(f"The base model {settings.generator} has no safetensors weights to check adapters against.",
+                           hint="Use the bundled generator or a local safetensors checkpoint.")
+    pairs: dict[str, dict] = {}
     try:
         with safe_open(str(folder / WEIGHTS), framework="pt") as f:
             for key in f.keys():  # noqa: SIM118
-                tensor = f.get_tensor(key)
-                if not tensor.is_floating_point():
-                    raise AdapterError(f"Tensor {key} is not floating point.")
-                if not bool(tensor.isfinite().all()):
-                    raise AdapterError(f"Refused: tensor {key} holds NaN or infinite values.",
-                                       hint="The training run that produced it diverged; train again with a lower learning rate.")
-                match = _LORA_KEY.match(key)
-                if match is None or shapes is None:
-                    continue
-                base = shapes.get(match["module"] + ".weight")
-                if base is None or len(base) != 2 or tensor.dim() != 2:
-                    raise AdapterError(f"Refused: {match['module']} does not exist in the base model {settings.generator}.",
-                                       hint="The adapter was trained for another base model.")
-                out_features, in_features = base
-                ok = tensor.shape[1] == in_features if match["ab"] == "A" else tensor.shape[0] == out_features
-                if not ok:
-                    raise AdapterError(
-                        f"Refused: {key} has shape {tuple(tensor.shape)}, which does not fit the base layer "
-                        f"({out_features}×{in_features}).", hint="The adapter was trained for another base model.")
-                seen_modules += 1
+                pairs_for = _check_tensor(key, f.get_tensor(key), rank, shapes, settings)
+                pairs.setdefault(pairs_for[0], {})[pairs_for[1]] = pairs_for[2]
     except SafetensorError as exc:
         raise AdapterError(f"{WEIGHTS} is not a valid safetensors file: {exc}.") from exc
-    if shapes is not None and seen_modules == 0:
+    if not pairs:
         raise AdapterError(f"{WEIGHTS} holds no LoRA weights.")
+    for module, ab in pairs.items():
+        if set(ab) != {"A", "B"}:
+            missing = "B" if "A" in ab else "A"
+            raise AdapterError(f"Refused: {module} has a LoRA {'A' if missing == 'B' else 'B'} matrix but no {missing}.")
+        delta = float((ab["B"].float() @ ab["A"].float()).abs().max()) * scale
+        if not delta <= MAX_DELTA_ABS:
+            raise AdapterError(f"Refused: the adapter changes {module} by up to {delta:.3g} per weight "
+                               f"(limit {MAX_DELTA_ABS:g}); answers with it would be garbage or empty.",
+                               hint="The training run that produced it diverged; train again with a lower learning rate.")
     return config
+
+
+def _check_tensor(key: str, tensor, rank: int, shapes: dict, settings: Settings):
+    """(module, "A" | "B", tensor) for a LoRA matrix that fits its base layer, else AdapterError."""
+    match = _LORA_KEY.match(key)
+    if match is None:
+        raise AdapterError(f"Refused: {key} is not a LoRA A/B matrix (an adapter may hold nothing else).",
+                           hint="Only plain LoRA adapters are accepted.")
+    if not tensor.is_floating_point():
+        raise AdapterError(f"Tensor {key} is not floating point.")
+    if not bool(tensor.isfinite().all()):
+        raise AdapterError(f"Refused: tensor {key} holds NaN or infinite values.",
+                           hint="The training run that produced it diverged; train again with a lower learning rate.")
+    module, ab = match["module"], match["ab"]
+    base = shapes.get(module + ".weight")
+    if base is None or len(base) != 2:
+        raise AdapterError(f"Refused: {module} does not exist in the base model {settings.generator}.",
+                           hint="The adapter was trained for another base model.")
+    out_features, in_features = base
+    expected = (rank, in_features) if ab == "A" else (out_features, rank)
+    if tuple(tensor.shape) != expected:
+        raise AdapterError(
+            f"Refused: {key} has shape {tuple(tensor.shape)}, which does not fit the base layer "
+            f"({out_features}×{in_features}) at rank r={rank}: it must be {expected}.",
+            hint="The adapter was trained for another base model, or its config does not match its weights.")
+    return module, ab, tensor
 
 
 def load_adapter_model(adapter_dirs: dict[str, str | Path], settings: Settings | None = None):

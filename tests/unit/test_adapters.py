@@ -22,8 +22,13 @@ def _base_shape(model_dir: Path, key: str) -> tuple[int, int]:
         return tuple(f.get_slice(key).get_shape())
 
 
-def make_adapter_files(folder: Path, data_dir: Path, *, rank=4, in_features=None, fill=0.01, meta=None) -> Path:
-    """A small valid LoRA adapter on layer 0's q_proj of the bundled base model (hand-made tensors)."""
+def make_adapter_files(folder: Path, data_dir: Path, *, rank=4, in_features=None, fill=0.01, meta=None,
+                       rank_b=None, config=None, tensors=None, skip=()) -> Path:
+    """A small valid LoRA adapter on layer 0's q_proj of the bundled base model (hand-made tensors).
+
+    rank_b: B's rank when it should disagree with A's; config: keys merged into adapter_config.json;
+    tensors: extra tensors in the weights file; skip: "A" / "B" to leave a matrix out.
+    """
     import torch
     from safetensors.torch import save_file
 
@@ -31,11 +36,13 @@ def make_adapter_files(folder: Path, data_dir: Path, *, rank=4, in_features=None
     in_f = in_features or in_f
     folder.mkdir(parents=True, exist_ok=True)
     prefix = "base_model.model.model.layers.0.self_attn.q_proj"
-    save_file({f"{prefix}.lora_A.weight": torch.full((rank, in_f), fill),
-               f"{prefix}.lora_B.weight": torch.full((out_f, rank), fill)}, str(folder / "adapter_model.safetensors"))
+    weights = {f"{prefix}.lora_A.weight": torch.full((rank, in_f), fill),
+               f"{prefix}.lora_B.weight": torch.full((out_f, rank_b or rank), fill), **(tensors or {})}
+    weights = {k: v for k, v in weights.items() if not any(k.endswith(f"lora_{m}.weight") for m in skip)}
+    save_file(weights, str(folder / "adapter_model.safetensors"))
     (folder / "adapter_config.json").write_text(json.dumps({
         "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": 2 * rank,
-        "target_modules": ["q_proj"], "layers_to_transform": [0], "base_model_name_or_path": "x"}))
+        "target_modules": ["q_proj"], "layers_to_transform": [0], "base_model_name_or_path": "x", **(config or {})}))
     if meta is not None:
         (folder / "meta.json").write_text(json.dumps(meta))
     return folder
@@ -165,3 +172,96 @@ def test_disk_full_while_publishing_keeps_the_previous_adapter(model_data_dir, v
     assert "previous adapter is unchanged" in info.value.hint
     assert (before.path / "adapter_model.safetensors").read_bytes() == weights
     assert [p.name for p in (model_data_dir / "adapters").iterdir()] == ["mine"]  # no tmp folder left
+
+
+# ---------------------------------------------------------------- every tensor against config and base
+
+
+def _lm_head():
+    import torch
+
+    return {"base_model.model.lm_head.weight": torch.zeros(49152, 576)}
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"rank_b": 3}, r"lora_B.weight has shape \(576, 3\).*r=4"),
+    ({"config": {"r": 8}}, r"lora_A.weight has shape \(4, 576\).*r=8"),
+    ({"config": {"modules_to_save": ["lm_head"]}}, "modules_to_save"),
+    ({"config": {"bias": "all"}}, "bias"),
+    ({"config": {"use_dora": True}}, "DoRA"),
+    ({"config": {"rank_pattern": {"q_proj": 16}}}, "own ranks"),
+    ({"config": {"r": 0}}, "rank r=0"),
+    ({"config": {"lora_alpha": 1e400}}, "lora_alpha"),
+    ({"tensors": "lm_head"}, "not a LoRA A/B matrix"),
+    ({"skip": ("B",)}, "no B"),
+    ({"fill": 3e38}, "changes model.layers.0.self_attn.q_proj by up to"),
+    ({"fill": 2.0}, "limit 10"),
+])
+def test_adapters_that_are_more_or_other_than_lora_pairs_are_refused(model_data_dir, tmp_path, kwargs, match):
+    if kwargs.get("tensors") == "lm_head":
+        kwargs = {**kwargs, "tensors": _lm_head()}
+    folder = make_adapter_files(tmp_path / "bad", model_data_dir, **kwargs)
+    with pytest.raises(AdapterError, match=match):
+        adapters.import_zip(zip_folder(folder), name="bad")
+    assert adapters.list_adapters() == []
+
+
+def _greedy(model, tokenizer, text="The capital of France is"):
+    import torch
+
+    ids = tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=8, do_sample=False)
+    return out[0].tolist()
+
+
+def _snapshot(module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    import torch
+
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_refused_attach_leaves_the_shared_base_model_as_it_was(model_data_dir, tmp_path):
+    """Unchecked folders straight into the loader: PEFT fails mid-load (rank mismatch), or loads
+    modules the file has no weights for (random init); either way the base is restored."""
+    import torch
+    from peft import get_peft_model_state_dict
+
+    from core.runtime.errors import AdapterRefused
+    from core.runtime.models import attach_adapters, load_generator
+    from core.training.adapter_checks import load_adapter_model
+    from tests.helpers.adapters import make_random_adapter
+
+    base, tokenizer = load_generator()
+    base_weights, base_answer = _snapshot(base), _greedy(base, tokenizer)
+    base_modules = [type(m).__name__ for m in base.modules()]
+
+    ranks = make_adapter_files(tmp_path / "ranks", model_data_dir, rank_b=3)
+    phantom = make_adapter_files(tmp_path / "phantom", model_data_dir,
+                                 config={"target_modules": ["q_proj", "k_proj"], "layers_to_transform": None,
+                                         "init_lora_weights": False})
+    for folder in (ranks, phantom):
+        with pytest.raises(AdapterRefused):
+            attach_adapters({folder.name: folder})
+        assert _same(_snapshot(base), base_weights)
+        assert [type(m).__name__ for m in base.modules()] == base_modules
+        assert _greedy(base, tokenizer) == base_answer
+    with pytest.raises(AdapterError, match="does not fit"):
+        load_adapter_model({"ranks": ranks})  # the checked path refuses before loading anything
+    assert _same(_snapshot(base), base_weights)
+
+    good = make_random_adapter(model_data_dir, "good")
+    model, _ = load_adapter_model({"good": good})
+    assert "good" in model.peft_config and "ranks" not in model.peft_config and "phantom" not in model.peft_config
+    # A refused attach next to a loaded adapter leaves both the base and the good adapter intact.
+    good_state = {k: v.clone() for k, v in get_peft_model_state_dict(model, adapter_name="good").items()}
+    with pytest.raises(AdapterRefused):
+        attach_adapters({"phantom": phantom})
+    assert set(model.peft_config) == {"good"}
+    after = get_peft_model_state_dict(model, adapter_name="good")
+    assert all(torch.equal(after[k], v) for k, v in good_state.items())
+    assert _greedy(model, tokenizer) == base_answer  # nothing active: plain calls are the base model
