@@ -10,6 +10,7 @@ from core.evaluation.cloze import cloze_set
 from core.evaluation.evalset_files import load_eval_bytes, load_eval_file
 from core.evaluation.evalsets import EvalSet
 from core.evaluation.evaluate import (
+    estimate_seconds,
     list_reports,
     load_report,
     start_evaluation,
@@ -17,12 +18,13 @@ from core.evaluation.evaluate import (
 from core.evaluation.freshness import TEXT_KINDS, Edit, run_freshness_test
 from core.evaluation.heldout import heldout_set
 from core.knowledge.manifest import kb_files, list_kbs
-from core.knowledge.rag import RetrievalConfig
+from core.knowledge.retrieval import RetrievalConfig
 from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.training.adapters import list_adapters
 from ui.common import show_error
+from ui.knowledge_view import md_escape
 from ui.report_view import render_report
 
 DEMO_SET = Path("demo/qa_test.jsonl")
@@ -32,6 +34,8 @@ SOURCES = ["Held-out rows of the adapter's training data", "Demo Q&A test set", 
 st.title("Evaluate")
 st.caption("Run an eval set through every chosen arm on the same base model and decoding. Metrics come with "
            "paired-bootstrap confidence intervals; failures are shown, not hidden.")
+for damaged in jobs.damaged_runs():  # skipped, never fatal to the page
+    st.warning(md_escape(f"{damaged.message} {damaged.hint}"), icon=":material/warning:")
 
 
 @st.fragment(run_every="1s")
@@ -110,9 +114,18 @@ with st.expander("New evaluation", expanded=not list_reports(), icon=":material/
     max_new = d2.number_input("Max new tokens", 8, 256, 48, 8, help="Short answers keep evaluation fast.")
     k = d3.number_input("Chunks (k)", 1, 10, RetrievalConfig().k)
     if eval_set is not None:
-        st.caption(f"{min(int(limit), len(eval_set))} of {len(eval_set)} items will run ({eval_set.kind})"
+        n_items = min(int(limit), len(eval_set))
+        st.caption(f"{n_items} of {len(eval_set)} items will run ({eval_set.kind})"
                    + (", with gold sources: retrieval hit@k and failure labels are measured."
                       if eval_set.has_sources else "."))
+        estimate = estimate_seconds(n_items, arms or [], int(max_new)) if arms else None
+        if estimate:
+            st.caption(f":material/schedule: Estimated **{estimate['seconds'] / 60:.1f} min** "
+                       f"({estimate['basis']}), plus loading the model if it is not loaded yet.")
+        elif arms:
+            st.caption(f":material/schedule: {n_items} questions × {len(arms)} arms: no answer has been timed in "
+                       "this workspace yet, so there is no estimate; the progress bar shows an ETA after the "
+                       "first batch.")
     start = st.button("Start evaluation", type="primary", icon=":material/play_arrow:",
                       disabled=eval_set is None or not arms)
     if start and eval_set is not None:
@@ -132,9 +145,13 @@ reports = list_reports()
 if not reports:
     st.info("No reports yet: run an evaluation above.")
 else:
-    labels = {r["id"]: f"{r['id']} · {r['eval_set']} · {r['n']} items · {', '.join(r['arms'])}" for r in reports}
+    labels = {r["id"]: f"{r['id']} · {r['eval_set']} · {r['n']} items · {', '.join(r['arms'])}"
+                       + (" · partial (cancelled)" if r.get("partial") else "") for r in reports}
+    finished = [r["id"] for r in reports if not r.get("partial")]
     left, right = st.columns(2)
-    chosen = left.selectbox("Report", list(labels), format_func=labels.get)
+    # The newest finished report is preselected: a cancelled run's partial report is listed, never the default.
+    chosen = left.selectbox("Report", list(labels), format_func=labels.get, key="eval_report",
+                            index=list(labels).index(finished[0]) if finished else 0)
     other = right.selectbox("Compare with (optional)", [None, *[r for r in labels if r != chosen]],
                             format_func=lambda r: "—" if r is None else labels[r])
     try:

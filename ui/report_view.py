@@ -8,16 +8,31 @@ import streamlit as st
 
 from core.evaluation import report as R
 from core.evaluation.arms import ARM_TITLES, ARMS
+from core.evaluation.verdict import verdict_of
 
 ARM_COLORS = alt.Scale(domain=[ARM_TITLES[a] for a in ARMS], range=["#9ca3af", "#2563eb", "#f59e0b", "#16a34a"])
 
 
+def _cell(metric_title: str, value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if metric_title in PERCENT_TITLES:
+        return f"{value:.2f}"
+    return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
+
+
+PERCENT_TITLES = {R.METRIC_TITLES[m] for m in R.PERCENT_METRICS}
+
+
 def metrics_table(report: dict) -> None:
-    frame = pd.DataFrame(R.metric_rows(report)).set_index("arm")
-    percent = [R.METRIC_TITLES[m] for m in R.PERCENT_METRICS if R.METRIC_TITLES[m] in frame]
-    config = {c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f") for c in percent}
-    config |= {c: st.column_config.NumberColumn(c, format="%.0f") for c in frame if c not in percent}
-    st.dataframe(frame, column_config=config)
+    """Metrics as rows and arms as columns: four arms fit any width, fifteen metrics would not."""
+    rows = R.metric_rows(report)
+    titles = [t for t in R.METRIC_TITLES.values() if any(t in row for row in rows)]
+    frame = pd.DataFrame({row["arm"]: [_cell(t, row.get(t)) for t in titles] for row in rows}, index=titles)
+    frame.index.name = "metric"
+    st.dataframe(frame, width="stretch", height=36 + 35 * len(titles))
+    for note in R.missing_explanations(report):
+        st.caption(f":material/info: {note}")
 
 
 def deltas_table(report: dict) -> None:
@@ -45,9 +60,9 @@ def metric_chart(report: dict) -> None:
                                   tooltip=["arm", "metric", alt.Tooltip("value:Q", format=".2f"),
                                            alt.Tooltip("low:Q", format=".2f"), alt.Tooltip("high:Q", format=".2f")])
     errors = base.mark_errorbar(color="black").encode(y=alt.Y("low:Q", title="score, with 95% CI"), y2="high:Q")
-    chart = alt.layer(bars, errors, data=frame).properties(width=160, height=220).facet(
+    chart = alt.layer(bars, errors, data=frame).properties(width=150, height=200).facet(
         column=alt.Column("metric:N", title=None, sort=[R.METRIC_TITLES[m] for m in metrics]))
-    st.altair_chart(chart)
+    st.altair_chart(chart, width="content")
 
 
 def quality_latency_chart(report: dict) -> None:
@@ -59,7 +74,8 @@ def quality_latency_chart(report: dict) -> None:
         y=alt.Y(f"{R.METRIC_TITLES[metric]}:Q", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("arm:N", scale=ARM_COLORS, legend=None), tooltip=list(frame.columns))
     labels = chart.mark_text(dy=-14).encode(text="arm:N")
-    st.altair_chart((chart + labels).properties(height=260, title="Quality vs latency"))
+    st.altair_chart((chart + labels).properties(height=260, title=f"Quality ({R.METRIC_TITLES[metric]}) vs latency"),
+                    width="stretch")
 
 
 def questions_table(report: dict, key: str) -> None:
@@ -72,8 +88,43 @@ def questions_table(report: dict, key: str) -> None:
                "failure: *retrieval miss* = the gold source was not retrieved, *generation error* = it was.")
     frame = pd.DataFrame(rows)
     config = {c: st.column_config.TextColumn(c, width="medium") for c in frame if c in ("question", *ARM_TITLES.values())}
-    config |= {c: st.column_config.NumberColumn(c, format="%.0f", width="small") for c in frame if c.endswith("✓")}
+    config |= {c: st.column_config.TextColumn(c, width="small") for c in frame if c.endswith("✓")}
     st.dataframe(frame, hide_index=True, column_config=config, height=min(600, 40 + 35 * max(1, len(rows))))
+    drill_down(report, key)
+
+
+def drill_down(report: dict, key: str) -> None:
+    """One question in full: each arm's whole answer, its marks, and the chunks it read."""
+    questions = report.get("questions") or []
+    if not questions:
+        return
+    n = st.selectbox("Look at one question", range(len(questions)), key=f"{key}-drill",
+                     format_func=lambda i: f"{i + 1}. {questions[i]['question'][:110]}")
+    q = questions[n]
+    metric = "accuracy" if report.get("kind") == "label" else "contains"
+    st.markdown(f"**Gold:** {' | '.join(q['gold'])}" + (f" · source `{q['source']}`" if q.get("source") else ""))
+    arms = list(q["answers"])
+    for column, arm in zip(st.columns(len(arms)), arms, strict=True):
+        with column, st.container(border=True):
+            score = q["scores"][arm]
+            failure = (q.get("failure") or {}).get(arm)
+            st.markdown(f"**{ARM_TITLES.get(arm, arm)}** {R.mark(score.get(metric))}"
+                        + (f" · *{failure}*" if failure else ""))
+            st.text(q["answers"][arm] or "(empty answer)")  # plain text: answers are never rendered as markup
+            if metric == "contains" and "f1" in score:
+                st.caption(f"token F1 {score['f1']:.2f}")
+            sources = ((q.get("figures") or {}).get(arm) or {}).get("sources") or []
+            if sources:
+                with st.expander(f"Chunks read ({len(sources)})"):
+                    for i, source in enumerate(sources, 1):
+                        where = f"p. {source['page']}, " if source.get("page") is not None else ""
+                        st.markdown(f"**[{i}]** `{source.get('file')}` · {where}chunk {source.get('chunk')} · "
+                                    f"score {source.get('score', 0):.2f}")
+                        st.text(source.get("text") or "")
+            elif arm in ("rag", "hybrid"):
+                st.caption("No chunk reached the relevance threshold.")
+            else:
+                st.caption("No context: this arm reads only the question.")
 
 
 def exports(report: dict) -> None:
@@ -89,10 +140,18 @@ def exports(report: dict) -> None:
                        icon=":material/download:")
 
 
+def render_verdict(report: dict) -> None:
+    verdict = verdict_of(report)
+    partial = report.get("partial") or report.get("complete") is False
+    box = st.warning if partial else st.success
+    box(f"**Verdict.** {verdict['verdict']}", icon=":material/gavel:")
+
+
 def render_report(report: dict, key: str = "report") -> None:
     meta = report.get("meta", {})
     setup = report.get("setup", {})
-    status = "" if report.get("complete", True) else " · **stopped early**"
+    render_verdict(report)
+    status = "" if report.get("complete", True) else " · **partial: cancelled before the end**"
     st.markdown(f"**{report.get('eval_set', {}).get('name')}** · {report['n']} items · "
                 f"kb `{setup.get('kb') or '—'}` · adapter `{setup.get('adapter') or '—'}` · "
                 f"{meta.get('seconds')} s on {meta.get('device')}{status}")
@@ -101,11 +160,8 @@ def render_report(report: dict, key: str = "report") -> None:
     metrics_table(report)
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")
     deltas_table(report)
-    left, right = st.columns([3, 2])
-    with left:
-        metric_chart(report)
-    with right:
-        quality_latency_chart(report)
+    metric_chart(report)  # one above the other: side by side, the facets ran under the scatter
+    quality_latency_chart(report)
     st.subheader("Per question")
     questions_table(report, key)
     exports(report)

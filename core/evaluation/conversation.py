@@ -1,12 +1,24 @@
-"""A Compare-page conversation: each arm keeps its own history; exports to Markdown and JSON."""
+"""A Compare-page conversation: exchanges, exports to Markdown and JSON, and its file on disk.
+
+By default every question is answered on its own, so a comparison is reproducible (the same
+question gives the same answers whatever was asked before). In conversation mode each arm sees
+its own earlier turns; every exchange records how many it saw (`history_turns`).
+
+The conversation lives in DATA_DIR/compare/conversation.json (written atomically after every
+exchange), so it survives a browser reload, a page switch and an app restart.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from core.evaluation.arms import ARM_TITLES, ArmAnswer, Turn
+from core.runtime.jobs import write_json_atomic
+from core.runtime.settings import Settings, get_settings
 
 
 @dataclass
@@ -16,12 +28,20 @@ class Exchange:
     question: str
     answers: dict[str, dict]  # arm -> ArmAnswer.record() + "prompt"
     asked: str = field(default_factory=lambda: datetime.now().astimezone().isoformat(timespec="seconds"))
+    history_turns: int = 0  # earlier turns each arm saw; 0 = answered on its own
+
+    @property
+    def history_note(self) -> str:
+        if not self.history_turns:
+            return "Answered on its own (no history)"
+        return f"Conversation mode: each arm saw its own {self.history_turns} earlier turn(s)"
 
 
 @dataclass
 class Conversation:
     setup: dict = field(default_factory=dict)
     exchanges: list[Exchange] = field(default_factory=list)
+    use_history: bool = False  # conversation mode: each arm sees its own earlier turns
 
     def histories(self) -> dict[str, list[Turn]]:
         """Per arm, its own earlier turns: each arm sees only what it answered itself."""
@@ -31,20 +51,40 @@ class Conversation:
                 out.setdefault(arm, []).append(Turn(exchange.question, record["answer"]))
         return out
 
-    def add(self, question: str, answers: dict[str, ArmAnswer], prompts: dict[str, str]) -> Exchange:
-        exchange = Exchange(question, {arm: {**a.record(), "prompt": prompts.get(arm, "")} for arm, a in answers.items()})
+    def histories_for_next(self) -> dict[str, list[Turn]]:
+        """What the next question is answered with: nothing, unless conversation mode is on."""
+        return self.histories() if self.use_history else {}
+
+    def add(self, question: str, answers: dict[str, ArmAnswer], prompts: dict[str, str],
+            history_turns: int = 0) -> Exchange:
+        exchange = Exchange(question, {arm: {**a.record(), "prompt": prompts.get(arm, "")} for arm, a in answers.items()},
+                            history_turns=history_turns)
         self.exchanges.append(exchange)
         return exchange
 
+    def as_dict(self) -> dict:
+        return {"setup": self.setup, "use_history": self.use_history, "exchanges": [vars(e) for e in self.exchanges]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Conversation:
+        if not isinstance(data, dict) or not isinstance(data.get("exchanges", []), list):
+            raise ValueError("not a conversation object")
+        exchanges = []
+        for e in data.get("exchanges", []):
+            if not isinstance(e, dict) or not isinstance(e.get("question"), str) or not isinstance(e.get("answers"), dict):
+                raise ValueError("an exchange lacks its question or answers")
+            exchanges.append(Exchange(e["question"], e["answers"], e.get("asked", ""), int(e.get("history_turns") or 0)))
+        return cls(setup=data.get("setup") or {}, exchanges=exchanges, use_history=bool(data.get("use_history")))
+
     def to_json(self) -> str:
-        return json.dumps({"setup": self.setup, "exchanges": [vars(e) for e in self.exchanges]}, indent=2)
+        return json.dumps(self.as_dict(), indent=2)
 
     def to_markdown(self) -> str:
         lines = ["# Crossroads comparison", ""]
         if self.setup:
             lines += [f"- **{k}**: {v}" for k, v in self.setup.items()] + [""]
         for n, exchange in enumerate(self.exchanges, 1):
-            lines += [f"## {n}. {exchange.question}", ""]
+            lines += [f"## {n}. {exchange.question}", "", f"_{exchange.history_note}_", ""]
             for arm, record in exchange.answers.items():
                 lines += [f"### {ARM_TITLES.get(arm, arm)}", "", record["answer"] or "_(empty answer)_", "",
                           f"_{figures_line(record)}_", ""]
@@ -53,6 +93,41 @@ class Conversation:
                 if record.get("sources"):
                     lines.append("")
         return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------ on disk
+
+
+def conversation_path(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).path("compare", "conversation.json")
+
+
+def save_conversation(conversation: Conversation, settings: Settings | None = None) -> Path:
+    path = conversation_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, conversation.as_dict())
+    return path
+
+
+def load_conversation(settings: Settings | None = None) -> tuple[Conversation, str | None]:
+    """The saved conversation, and a warning when the file was unreadable (moved aside, not lost)."""
+    path = conversation_path(settings)
+    try:
+        return Conversation.from_dict(json.loads(path.read_text(encoding="utf-8"))), None
+    except FileNotFoundError:
+        return Conversation(), None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        kept = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        try:
+            path.replace(kept)
+        except OSError:
+            kept = path
+        return Conversation(), (f"The saved Compare conversation ({path}) could not be read ({type(exc).__name__}: "
+                                f"{str(exc)[:120]}). Starting a new one; the unreadable file is kept as {kept.name}.")
+
+
+def clear_conversation(settings: Settings | None = None) -> None:
+    conversation_path(settings).unlink(missing_ok=True)
 
 
 def _where(source: dict) -> str:
