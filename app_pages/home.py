@@ -15,8 +15,10 @@ st.markdown(
 
 state = read_state()
 cols = st.columns(4)
-cols[0].metric("Base model", "ready" if state.generator_ready else "not converted yet",
-               help="The bundled SmolLM2-135M-Instruct is converted to safetensors once, on first use.")
+# A short value: a quarter-width metric cut "not converted yet" to "not convert…".
+cols[0].metric("Base model", "ready" if state.generator_ready else "pending",
+               help="Ready = converted. The bundled SmolLM2-135M-Instruct is converted to safetensors once, on "
+                    "first use (or now with `python -m core models prepare`).")
 cols[1].metric("Knowledge bases", len(state.knowledge_bases))
 cols[2].metric("Adapters", len(state.adapters))
 cols[3].metric("Evaluation reports", len(state.reports))
