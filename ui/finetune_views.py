@@ -10,6 +10,7 @@ import streamlit as st
 from core.runtime import jobs
 from core.training import adapters
 from core.training.finetune import KIND
+from ui.knowledge_view import md_escape
 
 STATE_ICONS = {"queued": "⏳", "running": "🏃", "stopping": "🛑", "completed": "✅", "failed": "❌",
                "cancelled": "⏹️", "interrupted": "⚠️"}
@@ -164,6 +165,9 @@ def run_panel(job: jobs.Job) -> None:
 
 
 def latest_run() -> jobs.Job | None:
+    """The newest training run; damaged run files are reported here and skipped, never fatal."""
+    for damaged in jobs.damaged_runs():
+        st.warning(md_escape(f"{damaged.message} {damaged.hint}"), icon=":material/warning:")
     runs = jobs.list_jobs(kind=KIND)
     return runs[0] if runs else None
 

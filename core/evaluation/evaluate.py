@@ -291,7 +291,7 @@ def setup_from_dict(spec: dict) -> ArmSetup:
 
 
 def _worker(run_dir: Path) -> None:
-    from core.runtime.jobs import JobRun
+    from core.runtime.jobrun import JobRun
 
     with JobRun(run_dir) as run:
         spec = run.spec

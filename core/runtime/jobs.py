@@ -9,7 +9,7 @@
 
 Anything that can read the data directory can list, watch, cancel and resume jobs: a page
 after a browser reload, another tab, a restarted app, the CLI. A worker is any module with a
-`--run-dir` entry point that wraps its work in `JobRun` (see core/training/finetune.py). Jobs of one
+`--run-dir` entry point that wraps its work in `core.runtime.jobrun.JobRun` (see core/training/finetune.py). Jobs of one
 `group` (e.g. "train") run one at a time per data directory: the worker holds a file lock for
 its lifetime, which the OS releases if the process dies (even on kill -9).
 """
@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.runtime.errors import CrossroadsError
+from core.runtime.run_status import DamagedJobFile, read_status
 from core.runtime.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: jobs run `python -m` from here
@@ -59,6 +60,12 @@ def read_json(path: Path, default=None):
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return default
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON object from `path`, or {} when the file is missing, unreadable or not an object."""
+    value = read_json(path)
+    return value if isinstance(value, dict) else {}
 
 
 def runs_root(settings: Settings | None = None) -> Path:
@@ -93,7 +100,7 @@ class Job:
 
     @property
     def spec(self) -> dict:
-        return read_json(self.run_dir / "spec.json", {}) or {}
+        return read_json_object(self.run_dir / "spec.json")
 
     def progress(self) -> list[dict]:
         return read_progress(self.run_dir)
@@ -115,9 +122,11 @@ def read_progress(run_dir: Path) -> list[dict]:
     out = []
     for line in text.splitlines():
         try:
-            out.append(json.loads(line))
+            record = json.loads(line)
         except ValueError:
             continue
+        if isinstance(record, dict):  # a foreign line is skipped like a half-written one
+            out.append(record)
     return out
 
 
@@ -149,7 +158,10 @@ def _reconcile(run_dir: Path, status: dict) -> dict:
         except OSError:
             pass
     time.sleep(0.05)  # the worker may have just written its final state and exited
-    fresh = read_json(run_dir / "status.json", status) or status
+    try:
+        fresh = read_status(run_dir) or status
+    except DamagedJobFile:
+        fresh = status
     if fresh.get("state") not in ACTIVE:
         return fresh
     if fresh.get("state") == "stopping" or (run_dir / "STOP").exists():
@@ -166,28 +178,38 @@ def get(job_id: str, settings: Settings | None = None) -> Job:
     if not job_id or "/" in job_id or job_id.startswith("."):
         raise JobError(f"No job {job_id!r}.")
     run_dir = runs_root(settings) / job_id
-    status = read_json(run_dir / "status.json")
+    status = read_status(run_dir)
     if status is None:
         raise JobError(f"No job {job_id!r} in this data directory.", hint="List jobs with the Fine-tune page.")
     return Job(job_id, run_dir, _reconcile(run_dir, status))
 
 
-def list_jobs(kind: str | None = None, settings: Settings | None = None) -> list[Job]:
-    """All jobs (newest first), optionally of one kind."""
+def _scan(settings: Settings | None) -> tuple[list[Job], list[DamagedJobFile]]:
     root = runs_root(settings)
+    found: tuple[list[Job], list[DamagedJobFile]] = ([], [])
     if not root.is_dir():
-        return []
-    jobs = []
+        return found
     for run_dir in root.iterdir():
         if run_dir.name.startswith(".") or not (run_dir / "status.json").exists():
             continue
         try:
-            job = get(run_dir.name, settings)
+            found[0].append(get(run_dir.name, settings))
+        except DamagedJobFile as exc:
+            found[1].append(exc)
         except JobError:
             continue
-        if kind is None or job.kind == kind:
-            jobs.append(job)
-    return sorted(jobs, key=lambda j: (j.status.get("created", ""), j.id), reverse=True)
+    return found
+
+
+def list_jobs(kind: str | None = None, settings: Settings | None = None) -> list[Job]:
+    """All jobs (newest first), optionally of one kind; damaged run files are skipped (`damaged_runs`)."""
+    jobs = [job for job in _scan(settings)[0] if kind is None or job.kind == kind]
+    return sorted(jobs, key=lambda j: (j.status.get("created") or "", j.id), reverse=True)
+
+
+def damaged_runs(settings: Settings | None = None) -> list[DamagedJobFile]:
+    """The runs `list_jobs` skipped, each error naming its file and what to do (pages show them)."""
+    return _scan(settings)[1]
 
 
 def active_job(group: str, settings: Settings | None = None) -> Job | None:
@@ -221,7 +243,7 @@ def _spawn(job_id: str, run_dir: Path, module: str, settings: Settings, extra_ar
     return process
 
 
-def _pid_started(pid: int) -> float | None:
+def pid_started(pid: int) -> float | None:
     import psutil
 
     try:
@@ -290,9 +312,9 @@ def start(
 
 
 def _set_pid(run_dir: Path, pid: int) -> None:
-    status = read_json(run_dir / "status.json", {}) or {}
+    status = read_json_object(run_dir / "status.json")
     if status.get("state") == "queued" and not status.get("pid"):
-        status.update(pid=pid, pid_started=_pid_started(pid))
+        status.update(pid=pid, pid_started=pid_started(pid))
         write_json_atomic(run_dir / "status.json", status)
 
 
@@ -343,7 +365,7 @@ def cancel(job_id: str, settings: Settings | None = None) -> Job:
     if not job.active:
         return job
     (job.run_dir / "STOP").touch()
-    status = read_json(job.run_dir / "status.json", job.status) or job.status
+    status = read_json_object(job.run_dir / "status.json") or job.status
     if status.get("state") in ACTIVE:
         status.update(state="stopping", message="Stopping at the end of the current step…")
         write_json_atomic(job.run_dir / "status.json", status)
@@ -377,78 +399,3 @@ def wait(job_id: str, settings: Settings | None = None, timeout: float | None = 
         if deadline is not None and time.monotonic() > deadline:
             raise JobError(f"Job {job_id} did not finish in {timeout:.0f} s.")
         time.sleep(poll)
-
-
-# ---------------------------------------------------------------------------------------------
-# The worker side
-
-
-class JobRun:
-    """Used by a worker process around its work: lock, status, progress, STOP, final state.
-
-        with JobRun(run_dir) as run:
-            run.update(total_steps=100)
-            run.progress(step=1, loss=2.3)
-            if run.stop_requested(): ...
-            run.finish("completed", result={...})
-
-    An exception leaving the block marks the job failed with its message.
-    """
-
-    def __init__(self, run_dir: Path | str):
-        self.run_dir = Path(run_dir)
-        self.status = read_json(self.run_dir / "status.json", {}) or {}
-        self.spec = read_json(self.run_dir / "spec.json", {}) or {}
-        self._lock = None
-        self.finished = False
-
-    def __enter__(self) -> JobRun:
-        from filelock import FileLock, Timeout
-
-        group = self.status.get("group")
-        if group:
-            self._lock = FileLock(str(self.run_dir.parent / f".{group}.lock"))
-            try:
-                self._lock.acquire(timeout=5)
-            except Timeout:
-                self._lock = None
-                self.finish("failed", error=f"Another {group} job is running in this data directory.")
-                raise SystemExit(3) from None
-        self.update(state="stopping" if self.stop_requested() else "running", pid=os.getpid(),
-                    pid_started=_pid_started(os.getpid()), started=self.status.get("started") or now_iso(),
-                    message="Running…")
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        try:
-            if exc is not None and not self.finished and not isinstance(exc, SystemExit):
-                message = exc.message if isinstance(exc, CrossroadsError) else f"{type(exc).__name__}: {exc}"
-                hint = exc.hint if isinstance(exc, CrossroadsError) else ""
-                self.finish("failed", error=message, hint=hint)
-            elif not self.finished and exc is None:
-                self.finish("completed")
-        finally:
-            if self._lock is not None:
-                self._lock.release()
-        return False
-
-    def update(self, **fields) -> dict:
-        self.status.update(fields)
-        self.status["updated"] = now_iso()
-        write_json_atomic(self.run_dir / "status.json", self.status)
-        return self.status
-
-    def progress(self, **record) -> None:
-        record.setdefault("time", round(time.time(), 3))
-        with open(self.run_dir / "progress.jsonl", "a", encoding="utf-8") as out:
-            out.write(json.dumps(record, default=str) + "\n")
-
-    def stop_requested(self) -> bool:
-        return (self.run_dir / "STOP").exists()
-
-    def finish(self, state: str, **fields) -> None:
-        assert state in TERMINAL, state
-        messages = {"completed": "Done.", "cancelled": "Cancelled.", "failed": fields.get("error") or "Failed."}
-        fields.setdefault("message", messages.get(state, state))
-        self.update(state=state, finished=now_iso(), **fields)
-        self.finished = True

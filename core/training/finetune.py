@@ -158,7 +158,7 @@ def start_estimate(data_path: Path, options: TrainOptions, schema=None, settings
 
 
 def run_worker(run_dir: Path, resume: bool = False) -> int:
-    from core.runtime.jobs import JobRun
+    from core.runtime.jobrun import JobRun
 
     run_dir = Path(run_dir)
     with JobRun(run_dir) as run:

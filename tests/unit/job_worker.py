@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from core.runtime.jobs import JobRun, read_progress
+from core.runtime.jobrun import JobRun
+from core.runtime.jobs import read_progress
 
 
 def main() -> int:

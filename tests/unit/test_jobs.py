@@ -12,6 +12,7 @@ import time
 import pytest
 
 from core.runtime import jobs
+from core.runtime.run_status import DamagedJobFile
 from tests.conftest import ROOT
 
 WORKER = "tests.unit.job_worker"
@@ -108,3 +109,31 @@ def test_unknown_job_ids_are_refused(data_dir):
     for bad in ("nope", "../etc", ".train.lock", ""):
         with pytest.raises(jobs.JobError):
             jobs.get(bad)
+
+
+@pytest.mark.parametrize("content,problem", [
+    ("[]", "holds list"), ('"x"', "holds str"), ('{"state": "runn', "not readable JSON"),
+    (json.dumps({"state": "running", "step": "x"}), "step have the wrong type"),
+    (json.dumps({"state": "completed", "result": [1]}), "result have the wrong type"),
+])
+def test_a_damaged_status_file_is_reported_and_skipped(data_dir, content, problem):
+    good = jobs.wait(_start({"steps": 1, "sleep": 0.01}).id, timeout=60)
+    bad = data_dir / "runs" / "finetune-bad"
+    bad.mkdir()
+    (bad / "status.json").write_text(content)
+    assert [j.id for j in jobs.list_jobs()] == [good.id]
+    [damaged] = jobs.damaged_runs()
+    assert str(bad / "status.json") in damaged.message and problem in damaged.message
+    assert str(bad) in damaged.hint and "Delete the folder" in damaged.hint
+    with pytest.raises(DamagedJobFile, match=problem):
+        jobs.get("finetune-bad")
+    assert jobs.active_job("train") is None
+
+
+def test_foreign_spec_and_progress_records_are_ignored(data_dir):
+    job = jobs.wait(_start({"steps": 2, "sleep": 0.01}).id, timeout=60)
+    (job.run_dir / "spec.json").write_text("[]")
+    with open(job.run_dir / "progress.jsonl", "a") as out:
+        out.write("[]\n1\n\"x\"\n")
+    job = jobs.get(job.id)
+    assert job.spec == {} and all(isinstance(r, dict) for r in job.progress()) and len(job.progress()) == 2
