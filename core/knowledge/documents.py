@@ -1,23 +1,20 @@
-"""Documents: check an uploaded file by its content, load it with LangChain loaders, split it.
+"""Documents: what an uploaded file is, checked by its content before anything parses it.
 
-Nothing here trusts a file name or an extension alone. A file is first *checked* (size cap,
-magic bytes, NUL bytes, encoding, DOCX zip structure, PDF encryption) in the calling process,
-then *parsed* in a separate worker process that runs under a memory limit (RLIMIT_AS) and a
-wall-clock timeout, so a hostile file can cost at most one worker, never the app.
+Nothing here trusts a file name or an extension alone. A file is *checked* here (size cap,
+magic bytes, NUL bytes, encoding, DOCX zip structure and XML declarations, PDF encryption) in
+the calling process; `core.knowledge.parsing` then parses it in a limited worker process and
+`core.knowledge.splitting` cuts it into chunks.
 Every problem is a `DocumentError` that names the file and says what to do.
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import io
 import os
 import re
-import threading
 import unicodedata
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,10 +201,40 @@ def _check_docx(data: bytes, name: str, limits: Limits) -> None:
     for info in infos:
         if info.filename.startswith("word/") and info.filename.endswith(".xml"):
             with archive.open(info) as handle:
-                head = handle.read(4096)
-            if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in head.upper():
-                raise DocumentError(f"{name}: the DOCX carries an XML DOCTYPE/ENTITY declaration (an XML attack pattern); it was refused.",
-                                    hint="Re-save the document from Word.")
+                _check_xml_part(handle, name, info.filename)
+
+
+class _XMLDeclaration(Exception):
+    pass
+
+
+def _refuse_declaration(*_args) -> None:
+    raise _XMLDeclaration
+
+
+def _check_xml_part(handle, name: str, part: str) -> None:
+    """Stream the whole part through expat and refuse any DOCTYPE or ENTITY declaration.
+
+    A byte search of the first kilobytes misses a declaration padded past them; the parser sees
+    the declaration wherever it is, and streaming keeps memory flat however long the part is.
+    """
+    import xml.parsers.expat
+
+    parser = xml.parsers.expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = _refuse_declaration
+    parser.EntityDeclHandler = _refuse_declaration
+    parser.UnparsedEntityDeclHandler = _refuse_declaration
+    parser.ExternalEntityRefHandler = _refuse_declaration
+    try:
+        while block := handle.read(1 << 20):
+            parser.Parse(block, False)
+        parser.Parse(b"", True)
+    except _XMLDeclaration:
+        raise DocumentError(f"{name}: the DOCX carries an XML DOCTYPE/ENTITY declaration in {part} "
+                            "(an XML attack pattern); it was refused.", hint="Re-save the document from Word.") from None
+    except xml.parsers.expat.ExpatError as exc:
+        raise DocumentError(f"{name}: the DOCX part {part} is not well-formed XML ({exc}).",
+                            hint="Open it in Word and save it again.") from None
 
 
 def _check_pdf(data: bytes, name: str) -> None:
@@ -288,260 +315,3 @@ def check_file(path: Path, name: str | None = None, limits: Limits = DEFAULT_LIM
         raise DocumentError(f"{name}: {size / 1024 / 1024:.1f} MB is over the {limits.max_file_mb:g} MB limit per file.",
                             hint="Split the document into smaller files.")
     return check_bytes(Path(path).read_bytes(), name, limits)
-
-
-# ---------------------------------------------------------------- parsing (in a limited worker)
-
-def _html_loader_class():
-    from langchain_community.document_loaders import BSHTMLLoader
-    from langchain_core.documents import Document
-
-    class CleanHTMLLoader(BSHTMLLoader):
-        """BSHTMLLoader without script/style text, with line breaks between blocks."""
-
-        def lazy_load(self):
-            from bs4 import BeautifulSoup
-
-            with open(self.file_path, encoding=self.open_encoding) as handle:
-                soup = BeautifulSoup(handle, **self.bs_kwargs)
-            for tag in soup(["script", "style", "noscript", "template", "iframe", "object"]):
-                tag.decompose()
-            title = soup.title.get_text(strip=True) if soup.title else ""
-            text = re.sub(r"\n\s*\n+", "\n\n", soup.get_text("\n"))
-            yield Document(page_content=text.strip(), metadata={"source": str(self.file_path), "title": title})
-
-    return CleanHTMLLoader
-
-
-def _count_csv_rows(path: str, encoding: str, limits: Limits, name: str) -> int:
-    import csv
-
-    rows = 0
-    try:
-        with open(path, encoding=encoding, newline="") as handle:
-            for _ in csv.reader(handle):
-                rows += 1
-                if rows > limits.max_csv_rows + 1:
-                    raise DocumentError(f"{name}: more than {limits.max_csv_rows:,} rows.",
-                                        hint="Split the CSV into smaller files or keep the rows you need.")
-    except csv.Error as exc:
-        raise DocumentError(f"{name}: CSV row {rows + 1} cannot be read ({exc}).",
-                            hint="Fields are limited to 131,072 characters; check the quoting of that row.") from exc
-    return rows
-
-
-def parse_file(path: str | Path, check: FileCheck, limits: Limits = DEFAULT_LIMITS) -> list:
-    """LangChain Documents of one checked file (call through `parse_isolated` for limits)."""
-    from langchain_community.document_loaders import (
-        CSVLoader,
-        Docx2txtLoader,
-        PyPDFLoader,
-        TextLoader,
-    )
-
-    path, name, kind = str(path), check.name, check.kind
-    try:
-        if kind == "pdf":
-            import logging
-
-            logging.getLogger("pypdf").setLevel(logging.ERROR)
-            docs = PyPDFLoader(path, password="" if _pdf_needs_empty_password(path) else None).load()
-            for doc in docs:
-                doc.metadata = {"page": int(doc.metadata.get("page", 0)) + 1}
-            if not any(d.page_content.strip() for d in docs):
-                raise DocumentError(f"{name}: the PDF has no extractable text (scanned images only?).",
-                                    hint="Run OCR on it first (e.g. ocrmypdf) or upload the text version.")
-        elif kind == "docx":
-            docs = Docx2txtLoader(path).load()
-            for doc in docs:
-                doc.metadata = {}
-        elif kind == "html":
-            docs = _html_loader_class()(path, open_encoding=check.encoding,
-                                        bs_kwargs={"features": "html.parser"}).load()
-            for doc in docs:
-                doc.metadata = {"title": doc.metadata.get("title") or ""}
-        elif kind == "csv":
-            _count_csv_rows(path, check.encoding or "utf-8", limits, name)
-            docs = CSVLoader(path, encoding=check.encoding or "utf-8").load()
-            for doc in docs:
-                doc.metadata = {"row": int(doc.metadata.get("row", 0)) + 1}
-        else:
-            docs = TextLoader(path, encoding=check.encoding or "utf-8").load()
-            for doc in docs:
-                doc.metadata = {}
-    except DocumentError:
-        raise
-    except MemoryError as exc:
-        raise DocumentError(f"{name}: parsing needed more than {limits.parse_memory_mb} MB of memory; it was stopped.",
-                            hint="Split the document into smaller files.") from exc
-    except Exception as exc:  # noqa: BLE001 - any parser failure becomes the file's own error
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise DocumentError(f"{name}: the {kind.upper()} file could not be read ({detail}).",
-                            hint="Open it in its usual application, save it again and re-upload.") from exc
-    docs = [d for d in docs if d.page_content and d.page_content.strip()]
-    if not docs:
-        raise DocumentError(f"{name}: no text found in the file.", hint="Upload a document that contains text.")
-    total = sum(len(d.page_content) for d in docs)
-    if total > limits.max_chars:
-        raise DocumentError(f"{name}: {total:,} characters of text is over the {limits.max_chars:,} limit.",
-                            hint="Split the document into smaller files.")
-    return docs
-
-
-def _pdf_needs_empty_password(path: str) -> bool:
-    from pypdf import PdfReader
-
-    try:
-        return bool(PdfReader(path).is_encrypted)
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def _limit_worker(memory_mb: int) -> None:
-    import resource
-
-    limit = memory_mb * 1024 * 1024
-    try:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ValueError, OSError):
-        pass
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-def _parse_in_worker(path: str, check: FileCheck, limits: Limits):
-    docs = parse_file(path, check, limits)
-    return [(d.page_content, d.metadata) for d in docs]
-
-
-class ParserPool:
-    """One reusable worker process for parsing; killed and replaced after a timeout or crash."""
-
-    def __init__(self, memory_mb: int):
-        self.memory_mb = memory_mb
-        self._executor = None
-        self._lock = threading.Lock()
-
-    def _get(self):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with self._lock:
-            if self._executor is None:
-                self._executor = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_limit_worker, initargs=(self.memory_mb,))
-            return self._executor
-
-    def submit(self, path: str, check: FileCheck, limits: Limits):
-        return self._get().submit(_parse_in_worker, path, check, limits)
-
-    def kill(self) -> None:
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        for process in list((getattr(executor, "_processes", None) or {}).values()):
-            try:
-                process.kill()
-            except Exception:  # noqa: BLE001
-                pass
-        executor.shutdown(wait=False, cancel_futures=True)
-
-
-_pools: dict[int, ParserPool] = {}
-_pools_lock = threading.Lock()
-
-
-def shutdown_parsers() -> None:
-    """Stop the parser worker processes (at exit; tests)."""
-    with _pools_lock:
-        pools = list(_pools.values())
-    for pool in pools:
-        pool.kill()
-
-
-atexit.register(shutdown_parsers)
-
-
-def parser_pool(limits: Limits = DEFAULT_LIMITS) -> ParserPool:
-    with _pools_lock:
-        if limits.parse_memory_mb not in _pools:
-            _pools[limits.parse_memory_mb] = ParserPool(limits.parse_memory_mb)
-        return _pools[limits.parse_memory_mb]
-
-
-def collect_parsed(future, check: FileCheck, limits: Limits = DEFAULT_LIMITS) -> list:
-    """Wait for a parse submitted to the pool; turn timeouts and crashes into DocumentError."""
-    from concurrent.futures import TimeoutError as FutureTimeout
-    from concurrent.futures.process import BrokenProcessPool
-
-    from langchain_core.documents import Document
-
-    try:
-        pairs = future.result(timeout=limits.parse_timeout_s)
-    except FutureTimeout as exc:
-        parser_pool(limits).kill()
-        raise DocumentError(f"{check.name}: parsing took longer than {limits.parse_timeout_s:g} s and was stopped.",
-                            hint="The file may be malformed or very large; split it or export it again.") from exc
-    except BrokenProcessPool as exc:
-        parser_pool(limits).kill()
-        raise DocumentError(f"{check.name}: the parser crashed on this file (out of memory or malformed).",
-                            hint="Export the document again or split it.") from exc
-    except DocumentError:
-        raise
-    except (MemoryError, ImportError, OSError) as exc:  # the worker hit its memory cap
-        parser_pool(limits).kill()
-        raise DocumentError(f"{check.name}: parsing needed more than the {limits.parse_memory_mb} MB memory limit.",
-                            hint="Split the document into smaller files.") from exc
-    except Exception as exc:  # noqa: BLE001 - whatever else the worker raised is this file's error
-        raise DocumentError(f"{check.name}: the file could not be read ({type(exc).__name__}).",
-                            hint="Open it in its usual application, save it again and re-upload.") from exc
-    return [Document(page_content=text, metadata=meta) for text, meta in pairs]
-
-
-def parse_isolated(path: str | Path, check: FileCheck, limits: Limits = DEFAULT_LIMITS) -> list:
-    """Parse one file in the limited worker process."""
-    try:
-        future = parser_pool(limits).submit(str(path), check, limits)
-    except RuntimeError:  # pool shut down underneath us: start a fresh one
-        parser_pool(limits).kill()
-        future = parser_pool(limits).submit(str(path), check, limits)
-    return collect_parsed(future, check, limits)
-
-
-# ---------------------------------------------------------------- splitting
-
-_tokenizer_cache: dict[str, object] = {}
-
-
-def _embedder_tokenizer():
-    from core.runtime.models import embedder_name, load_embedder
-
-    key = embedder_name()
-    if key not in _tokenizer_cache:
-        _tokenizer_cache[key] = load_embedder()._client.tokenizer
-    return _tokenizer_cache[key]
-
-
-def make_splitter(chunking: ChunkSettings, tokenizer=None):
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
-
-    if chunking.unit == "tokens":
-        return RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
-            tokenizer or _embedder_tokenizer(), chunk_size=chunking.size,
-            chunk_overlap=chunking.overlap, add_start_index=True)
-    return RecursiveCharacterTextSplitter(chunk_size=chunking.size, chunk_overlap=chunking.overlap,
-                                          add_start_index=True)
-
-
-def split_documents(docs: Sequence, chunking: ChunkSettings, tokenizer=None) -> list:
-    """Chunks in document order; metadata gains `chunk` (index within the file) and `start_index`."""
-    chunks = [c for c in make_splitter(chunking, tokenizer).split_documents(list(docs)) if c.page_content.strip()]
-    for index, chunk in enumerate(chunks):
-        chunk.metadata["chunk"] = index
-    return chunks
-
-
-def preview_split(text: str, chunking: ChunkSettings, tokenizer=None) -> list[str]:
-    """How a sample text splits with these settings (for the live preview)."""
-    return [c for c in make_splitter(chunking, tokenizer).split_text(text) if c.strip()]

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.knowledge.documents import (
+    DEFAULT_LIMITS,
     ChunkSettings,
     DocumentError,
     FileCheck,
@@ -18,12 +19,10 @@ from core.knowledge.documents import (
     check_bytes,
     check_file,
     decode_text,
-    parse_file,
-    parse_isolated,
-    preview_split,
     safe_display_name,
-    split_documents,
 )
+from core.knowledge.parsing import parse_file, parse_isolated
+from core.knowledge.splitting import preview_split, split_documents
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "docs"
 
@@ -66,7 +65,7 @@ def rezip(data: bytes, extra: dict[str, bytes] | None = None, replace: dict[str,
     return out.getvalue()
 
 
-def check_and_parse(tmp_path: Path, data: bytes, name: str, limits: Limits = Limits()):
+def check_and_parse(tmp_path: Path, data: bytes, name: str, limits: Limits = DEFAULT_LIMITS):
     check = check_bytes(data, name, limits)
     path = tmp_path / "stored-under-generated-id"
     path.write_bytes(data)
