@@ -182,6 +182,61 @@ def test_docx_with_doctype(tmp_path):
         check_bytes(rezip(doc, replace={"word/document.xml": hostile}), "xxe.docx")
 
 
+@pytest.mark.parametrize("padding", [b"<!--" + b"x" * 10_000 + b"-->", b" " * 5000, b"<?pi " + b"y" * 8000 + b"?>"])
+def test_docx_with_a_doctype_padded_past_the_first_kilobytes(tmp_path, padding):
+    doc = make_docx()
+    xml = zipfile.ZipFile(io.BytesIO(doc)).read("word/document.xml")
+    hostile = xml.replace(b"?>", b"?>" + padding + b'<!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>', 1)
+    with pytest.raises(DocumentError, match="DOCTYPE"):
+        check_bytes(rezip(doc, replace={"word/document.xml": hostile}), "padded.docx")
+
+
+def test_docx_with_a_broken_xml_part(tmp_path):
+    doc = make_docx()
+    with pytest.raises(DocumentError, match="not well-formed XML"):
+        check_bytes(rezip(doc, replace={"word/styles.xml": b"<w:styles><unclosed>"}), "broken.docx")
+
+
+_ORPHAN = """
+import sys, time
+from pathlib import Path
+from core.knowledge.documents import check_file
+from core.knowledge.parsing import parse_isolated, parser_pool
+path = Path(sys.argv[1])
+parse_isolated(path, check_file(path))
+print(*parser_pool()._get()._processes, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_parser_worker_dies_with_its_parent(tmp_path):
+    """kill -9 of the app must not leave a parser process behind (it watches its parent's pipe)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    doc = tmp_path / "a.txt"
+    doc.write_text("hello worker")
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN, str(doc)], cwd=DEMO.parents[1],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert workers and all(psutil.pid_exists(pid) for pid in workers)
+    finally:
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 60
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in workers if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.2)
+    assert not alive, f"parser worker(s) {alive} outlived their parent"
+
+
 def test_zip_that_is_not_a_docx(tmp_path):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
