@@ -1,7 +1,8 @@
 """Recommend: a step-by-step wizard -> RAG, fine-tune, hybrid or prompt-first, with reasons.
 
-Thin page: widgets -> core.decision.engine (pure) -> ui.recommend_view (render).
-Answers live in st.session_state, so they survive Back / Next and switching pages.
+Thin page: widgets (ui.recommend_wizard) -> core.decision.engine (pure) -> ui.recommend_view.
+Answers live in st.session_state (Back / Next, page switches) and in DATA_DIR/ui/wizard.json
+(a browser reload).
 """
 
 import streamlit as st
@@ -10,38 +11,40 @@ from core.decision.answers import AnswerError
 from core.decision.engine import flips, recommend, what_if
 from core.decision.inputs import (
     kb_corpus_tokens,
+    latest_finished_report,
     list_kbs,
     list_reports,
     measured_update_times,
     resolve_report,
+    workspace_assets,
 )
 from core.decision.projection import projection
 from core.decision.questions import OPTION_LABELS, QUESTION_BY_ID, QUESTIONS, STEPS
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import get_settings
 from ui import recommend_view as V
+from ui import recommend_wizard as W
 from ui.common import show_error
 
 N = len(STEPS)  # steps 0..N-1 ask questions; step N shows the result
 data_dir = get_settings().data_dir
-st.session_state.setdefault(V.STATE_STEP, 0)
-V.answers()
+W.restore(data_dir, N)
 
 
 def go(step: int) -> None:
-    current = st.session_state[V.STATE_STEP]
+    current = st.session_state[W.STATE_STEP]
     if current < N:
-        V.harvest(STEPS[current][1])
+        W.harvest(STEPS[current][1])
     step = max(0, min(N, step))
     if step < N:
-        V.prefill(STEPS[step][1])
-    st.session_state[V.STATE_STEP] = step
+        W.prefill(STEPS[step][1])
+    st.session_state[W.STATE_STEP] = step
 
 
 def restart() -> None:
-    st.session_state[V.STATE_ANSWERS] = {}
+    st.session_state[W.STATE_ANSWERS] = {}
     for q in QUESTIONS:
-        st.session_state.pop(V.widget_key(q.id), None)
+        st.session_state.pop(W.widget_key(q.id), None)
     go(0)
 
 
@@ -50,22 +53,24 @@ def use_kb(kb: str) -> None:
     if est["tokens"] is None:
         st.session_state["rec_kb_msg"] = f"Could not size {kb}: {est['method']}. Type an estimate."
         return
-    V.set_answer("corpus_tokens", est["tokens"])
+    W.set_answer("corpus_tokens", est["tokens"])
     st.session_state["rec_kb_msg"] = f"{kb}: {est['tokens']:,} tokens ({est['method']})."
 
 
 st.title("Recommend")
-step = st.session_state[V.STATE_STEP]
+W.show_problem()
+step = st.session_state[W.STATE_STEP]
 
 if step < N:
     title, qids = STEPS[step]
     st.caption("Answer in plain terms; skip anything you are unsure of (it counts as neutral). "
-               "Your answers are kept while you move between steps and pages.")
+               "Your answers are saved in this workspace: they survive moving between steps and "
+               "pages, and reloading the browser.")
     st.progress((step + 1) / (N + 1), text=f"Step {step + 1} of {N}: {title}")
     with st.container(border=True):
         st.subheader(title)
         for qid in qids:
-            V.ask(QUESTION_BY_ID[qid])
+            W.ask(QUESTION_BY_ID[qid])
         if "corpus_tokens" in qids:
             kbs = list_kbs(data_dir)
             if kbs:
@@ -83,28 +88,26 @@ if step < N:
                args=(step + 1,), type="primary", width="stretch")
     if step < N - 1:
         results.button("Skip to the recommendation", key="rec_skip", on_click=go, args=(N,))
+    W.persist(data_dir)
     st.stop()
 
 # ------------------------------------------------------------------ result page
 st.progress(1.0, text="Done: your recommendation")
-answers = {k: v for k, v in V.answers().items() if v is not None}
+answers = {k: v for k, v in W.answers().items() if v is not None}
 
+W.persist(data_dir)
 reports = [r for r in list_reports(data_dir) if r.get("ok")]
-labels = {r["id"]: f"{r['id']} (n={r['n']}, kb={r['kb'] or '—'}, adapter={r['adapter'] or '—'})"
-          for r in reports}
-choice = st.selectbox(
-    "Measured evidence: your evaluation report", [V.NO_REPORT, *labels], key=V.STATE_REPORT,
-    format_func=lambda rid: labels.get(rid, rid),
-    help="Reports come from the Evaluate page (data/reports/). A clear measurement outweighs your answers.",
-)
-if not reports:
-    st.caption("No evaluation reports yet. Run one on the Evaluate page to add measured evidence.")
+choice = W.pick_report(reports, latest_finished_report(reports))
+if not any(not r.get("partial") for r in reports):
+    st.caption("No finished evaluation report yet. Run one on the Evaluate page to add measured evidence"
+               + (" (a cancelled run's partial report can be selected, but is never chosen for you)."
+                  if reports else "."))
 
 report, report_id = None, None
 try:
-    if choice != V.NO_REPORT:
+    if choice != W.NO_REPORT:
         report_id, report = resolve_report(choice, data_dir)
-    rec = recommend(answers, report, evidence_id=report_id)
+    rec = recommend(answers, report, evidence_id=report_id, assets=workspace_assets(data_dir))
     times = measured_update_times(data_dir, report)
     proj = projection(answers, report, train_seconds=times["train_seconds"],
                         reindex_seconds=times["reindex_seconds"])
@@ -131,11 +134,11 @@ choice_qs = [q for q in QUESTIONS if q.kind == "choice"]
 wq = qc.selectbox("Question", [q.id for q in choice_qs], key="rec_whatif_q",
                   format_func=lambda qid: QUESTION_BY_ID[qid].prompt)
 q = QUESTION_BY_ID[wq]
-wopts = [V.SKIP, *q.values]
+wopts = [W.SKIP, *q.values]
 wv = vc.radio("Answer instead", wopts, key=f"rec_whatif_v_{wq}",
-              index=wopts.index(answers.get(wq, V.SKIP)),
-              format_func=lambda v: "Skip / not sure" if v == V.SKIP else dict(q.options)[v])
-wi = what_if(answers, wq, None if wv == V.SKIP else wv, report)
+              index=wopts.index(answers.get(wq, W.SKIP)),
+              format_func=lambda v: "Skip / not sure" if v == W.SKIP else dict(q.options)[v])
+wi = what_if(answers, wq, None if wv == W.SKIP else wv, report)
 after = OPTION_LABELS[wi["after"]]
 if wi["flipped"]:
     st.warning(f"With that answer the recommendation **flips** to **{after}** "

@@ -1,4 +1,4 @@
-"""Rendering helpers for the Recommend page: the wizard's widgets and the result sections.
+"""Rendering helpers for the Recommend page's result (the wizard's widgets: ui.recommend_wizard).
 
 All decisions come from core.decision (pure engine); this module only draws. No unsafe HTML.
 """
@@ -13,91 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from core.decision.decision_report import to_markdown
-from core.decision.questions import (
-    ARM_LABELS,
-    OPTION_LABELS,
-    OPTIONS,
-    QUESTION_BY_ID,
-    QUESTIONS,
-    Question,
-)
-
-SKIP = "__skip__"
-STATE_STEP = "rec_step"
-STATE_ANSWERS = "rec_answers"
-STATE_REPORT = "rec_report_id"
-NO_REPORT = "(none: use my answers only)"
-
-
-def answers() -> dict[str, Any]:
-    return st.session_state.setdefault(STATE_ANSWERS, {})
-
-
-def widget_key(qid: str) -> str:
-    return f"rec_q_{qid}"
-
-
-# ------------------------------------------------------------------------------ wizard widgets
-
-
-def ask(q: Question) -> None:
-    """One question: its widget (pre-filled from the kept answers) and 'why we ask'."""
-    a = answers()
-    key = widget_key(q.id)
-    if q.kind == "choice":
-        if key not in st.session_state:
-            st.session_state[key] = a.get(q.id) or SKIP
-        labels = dict(q.options)
-        value = st.radio(
-            q.prompt, [SKIP, *q.values], key=key,
-            format_func=lambda v: "Skip / not sure" if v == SKIP else labels[v],
-        )
-        a[q.id] = _from_widget(value)
-    else:
-        if key not in st.session_state:
-            st.session_state[key] = a.get(q.id)
-        value = st.number_input(
-            f"{q.prompt} ({q.unit})", min_value=int(q.min_value), step=1, key=key,
-            value=None, placeholder="leave empty to skip",
-        )
-        a[q.id] = _from_widget(value)
-    st.caption(f"**Why we ask:** {q.why}")
-
-
-def _from_widget(value: Any) -> Any:
-    if value is None or value == SKIP:
-        return None
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def harvest(qids: tuple[str, ...]) -> None:
-    """Copy the values of the given (on-screen) widgets into the kept answers.
-
-    Called from the Back / Next callbacks, which run before the script: a value changed just
-    before the click is kept even though the step's widgets are not drawn again. Only the
-    widgets on screen are read: a widget that left the screen may leave a stale value behind.
-    """
-    a = answers()
-    for qid in qids:
-        key = widget_key(qid)
-        if key in st.session_state:
-            a[qid] = _from_widget(st.session_state[key])
-
-
-def prefill(qids: tuple[str, ...]) -> None:
-    """Set the widgets of a step from the kept answers (from a callback, before they are drawn)."""
-    a = answers()
-    for qid in qids:
-        q = QUESTION_BY_ID[qid]
-        value = a.get(qid)
-        st.session_state[widget_key(qid)] = (value or SKIP) if q.kind == "choice" else value
-
-
-def set_answer(qid: str, value: Any) -> None:
-    """Set an answer and its widget (call from a callback, before the widget is drawn)."""
-    answers()[qid] = value
-    st.session_state[widget_key(qid)] = value
-
+from core.decision.evidence import arm_labels, describe_others, metric_name
+from core.decision.next_steps import PAGE_TITLES
+from core.decision.questions import OPTION_LABELS, OPTIONS, QUESTIONS
 
 # ------------------------------------------------------------------------------ result sections
 
@@ -122,8 +40,7 @@ def headline(rec: dict[str, Any]) -> None:
         c2.caption(f"Your answers alone pointed to {OPTION_LABELS[rec['prior_choice']]}; "
                    "a clear measurement decided.")
     elif rec["runner_up"]:
-        c2.caption(f"Runner-up: {OPTION_LABELS[rec['runner_up']]}, "
-                   f"{rec['margin']:.1f} points behind.")
+        c2.caption(f"Runner-up: {OPTION_LABELS[rec['runner_up']]}, {rec['runner_up_gap']}.")
     else:
         c2.caption("No runner-up: the gates left one option.")
     c3.metric("Questions answered", f"{rec['answered']} of {len(QUESTIONS) - 1}")
@@ -181,27 +98,31 @@ def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
         st.write("No evaluation report selected: the recommendation rests on your answers and "
                  "published results.")
         return
-    st.write(f"Report **{ev['id']}**, n = {ev['n']} questions, metric **{ev['metric']}**. A "
-             "difference is *clear* only when its confidence interval excludes zero; only clear "
-             "differences can override your answers.")
+    if report and report.get("verdict"):
+        st.info(f"**The report's verdict:** {report['verdict']}", icon=":material/gavel:")
+    st.write(f"Report **{ev['id']}**, n = {ev['n']} questions, read on **{metric_name(ev['metric'])}** "
+             f"({ev['metric_why']}). Differences are in percentage points; a difference is *clear* only "
+             "when its 95% confidence interval excludes zero, and only clear differences can override "
+             "your answers.")
     rows = [{
-        "comparison": f"{ARM_LABELS[c['a']]} − {ARM_LABELS[c['b']]}",
-        "mean difference": round(c["mean"], 3),
-        "interval low": round(c["low"], 3),
-        "interval high": round(c["high"], 3),
+        "comparison": f"{c['a_label']} − {c['b_label']}",
+        "difference (points)": round(c["mean"] * 100, 1),
+        "95% CI (points)": f"{c['low'] * 100:+.1f} to {c['high'] * 100:+.1f}",
         "clear?": "yes" if c["clear"] else "no (includes 0)",
-        "winner": ARM_LABELS[c["winner"]] if c["winner"] else "—",
+        "winner": c["winner_label"] or "—",
+        "other metrics": describe_others(c),
     } for c in ev["comparisons"]]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     arms = (report or {}).get("arms") or {}
-    metrics = [m for m in ("exact_match", "f1", "contains", "rougeL", "accuracy", "macro_f1", "hit_at_k")
+    names = arm_labels(report)
+    metrics = [m for m in ("contains", "f1", "exact_match", "rougeL", "accuracy", "macro_f1", "hit_at_k")
                if any(m in v for v in arms.values() if isinstance(v, dict))]
     if arms and metrics:
         table = pd.DataFrame(
-            [{"arm": ARM_LABELS.get(arm, arm), **{m: v.get(m) for m in metrics}}
+            [{"arm": names.get(arm, arm), **{metric_name(m): v.get(m) for m in metrics}}
              for arm, v in arms.items() if isinstance(v, dict)]
         )
-        st.caption("Scores per arm in this report:")
+        st.caption("Scores per arm in this report (shares between 0 and 1):")
         st.dataframe(table, hide_index=True, width="stretch")
 
 
@@ -239,18 +160,12 @@ def projection(proj: dict[str, Any], measured_from: dict[str, Any]) -> None:
         st.caption("• " + m)
 
 
-_PAGE_TITLES = {
-    "app_pages/evaluate.py": "Evaluate", "app_pages/knowledge.py": "Knowledge",
-    "app_pages/finetune.py": "Fine-tune", "app_pages/compare.py": "Compare",
-}
-
-
 def next_steps(rec: dict[str, Any]) -> None:
     st.subheader("Next steps")
-    for i, s in enumerate(rec["next_steps"], 1):
-        left, right = st.columns([3, 1])
-        left.write(f"{i}. {s['text']}" + (f" _({s['source']})_" if s.get("source") else ""))
-        right.page_link(s["page"], label=f"Open {_PAGE_TITLES.get(s['page'], s['page'])}",
+    for i, step in enumerate(rec["next_steps"], 1):
+        left, right = st.columns([3, 1], vertical_alignment="center")
+        left.write(f"{i}. {step['text']}" + (f" _({step['source']})_" if step.get("source") else ""))
+        right.page_link(step["page"], label=step.get("link") or f"Open {PAGE_TITLES.get(step['page'])}",
                         icon=":material/arrow_forward:")
 
 

@@ -38,6 +38,7 @@ def run(args) -> int:
         load_answers,
         measured_update_times,
         resolve_report,
+        workspace_assets,
     )
     from core.decision.projection import projection
     from core.runtime.settings import get_settings
@@ -48,7 +49,7 @@ def run(args) -> int:
     if args.evidence:
         report_id, report = resolve_report(args.evidence, data_dir)
     try:
-        record = recommend(answers, report, evidence_id=report_id)
+        record = recommend(answers, report, evidence_id=report_id, assets=workspace_assets(data_dir))
     except AnswerError as exc:  # load_answers already checks; kept for safety
         raise RecommendInputError(str(exc)) from None
     times = measured_update_times(data_dir, report)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.decision.questions import ARM_LABELS, OPTION_LABELS, OPTIONS, QUESTIONS
+from core.decision.evidence import describe_others, metric_name
+from core.decision.questions import OPTION_LABELS, OPTIONS, QUESTIONS
 from core.decision.rules import SOURCES
 
 
@@ -37,11 +38,9 @@ def to_markdown(record: Mapping[str, Any], proj: Mapping[str, Any] | None = None
     L.append("")
     L.append(f"- **Choice:** {record['choice_label']} (`{record['choice']}`)")
     L.append(f"- **Confidence:** {record['confidence']:.2f} — {record['confidence_reading']}")
-    if record.get("close_call"):
-        L.append(f"- **Close call:** yes — the runner-up is {OPTION_LABELS[record['runner_up']]} "
-                 f"(score gap {record['margin']}).")
-    else:
-        L.append("- **Close call:** no")
+    L.append(f"- **Close call:** {'yes' if record.get('close_call') else 'no'}")
+    if record.get("runner_up"):
+        L.append(f"- **Runner-up:** {OPTION_LABELS[record['runner_up']]}, {record['runner_up_gap']}")
     L.append(f"- Questions answered: {record['answered']} of {len(QUESTIONS) - 1}")
     for o in record.get("overrides", []):
         L.append(f"- **Measurement override:** {o['text']}")
@@ -74,14 +73,16 @@ def to_markdown(record: Mapping[str, Any], proj: Mapping[str, Any] | None = None
     L.append("## Measured evidence")
     L.append("")
     if ev["used"]:
-        L.append(f"Report {ev['id'] or ''}: metric **{ev['metric']}**, n={ev['n']}. A difference "
-                 "counts as clear only when its confidence interval excludes zero.")
+        L.append(f"Report {ev['id'] or ''}: metric **{metric_name(ev['metric'])}** ({ev.get('metric_why')}), "
+                 f"n={ev['n']}. Differences are in percentage points of that metric; one counts as clear only "
+                 "when its 95% confidence interval excludes zero.")
         L.append("")
-        L.append("| comparison | mean difference | confidence interval | clear? | winner |")
-        L.append("|---|---:|---|---|---|")
+        L.append("| comparison | mean difference | confidence interval | clear? | winner | other metrics |")
+        L.append("|---|---:|---|---|---|---|")
         for c in ev["comparisons"]:
-            L.append(f"| {c['pair']} | {c['mean']:+.3f} | [{c['low']:+.3f}, {c['high']:+.3f}] | "
-                     f"{'yes' if c['clear'] else 'no'} | {ARM_LABELS[c['winner']] if c['winner'] else '—'} |")
+            L.append(f"| {c['a_label']} − {c['b_label']} (`{c['pair']}`) | {c['mean'] * 100:+.1f} | "
+                     f"[{c['low'] * 100:+.1f}, {c['high'] * 100:+.1f}] | {'yes' if c['clear'] else 'no'} | "
+                     f"{c['winner_label'] or '—'} | {describe_others(c)} |")
     else:
         L.append("No evaluation report was used: this recommendation rests on the answers and "
                  "published results only.")

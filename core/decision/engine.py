@@ -22,7 +22,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.decision.answers import AnswerError, factor_values, fired_gates, normalize_answers
-from core.decision.evidence import describe_comparison, primary_metric, read_comparisons
+from core.decision.evidence import (
+    choose_metric,
+    describe_comparison,
+    hybrid_is_raft,
+    read_comparisons,
+)
 from core.decision.next_steps import next_steps
 from core.decision.questions import (
     ARM_TO_OPTION,
@@ -52,13 +57,28 @@ def confidence_reading(confidence: float) -> str:
     return "a toss-up: measure the top options on your own data before deciding"
 
 
+def runner_up_gap(margin: float | None, overridden: bool = False) -> str:
+    """The runner-up's distance in words: prior scores are sums of rule weights, not a percentage."""
+    if overridden:
+        return "a clear measurement decided, so the prior-score gap does not apply"
+    if margin is None:
+        return "the gates left no other option"
+    return (f"{margin:.1f} prior-score points behind (a score is the sum of your answers' rule weights, "
+            f"one strong rule is worth 2-3; under {CLOSE_CALL_MARGIN:g} is a close call)")
+
+
 def recommend(
     answers: Mapping[str, Any],
     evidence: Mapping[str, Any] | None = None,
     *,
     evidence_id: str | None = None,
+    assets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Answers (+ an optional evaluation report) -> the recommendation record (JSON-ready)."""
+    """Answers (+ an optional evaluation report) -> the recommendation record (JSON-ready).
+
+    `assets` is what the workspace already holds ({"kbs": [...], "adapters": [{"name", "mode"}],
+    "reports": count}): next steps do not ask for what exists.
+    """
     a, notes = normalize_answers(answers)
     has_evidence = bool(evidence and evidence.get("deltas"))
     factors = factor_values(a)
@@ -87,7 +107,7 @@ def recommend(
     unblocked_top = _rank(list(OPTIONS), scores)[0]
 
     # 3. evidence
-    metric = primary_metric(evidence, a.get("task")) if has_evidence else None
+    metric, metric_why = choose_metric(evidence, a.get("task")) if has_evidence else (None, None)
     comparisons = read_comparisons(evidence, metric) if metric else []
     n = evidence.get("n") if evidence else None
     clear = [c for c in comparisons if c["clear"]]
@@ -173,9 +193,15 @@ def recommend(
     close_call = bool(not math.isinf(margin) and margin < CLOSE_CALL_MARGIN and not overrides
                       and not measured_clear_for_choice)
 
+    # RAFT: the answers say retrieval is noisy with 100+ Q&A pairs, or the measured hybrid arm
+    # (trained for retrieval) is what won.
+    raft_measured = has_evidence and hybrid_is_raft(evidence)
     variant = None
-    if choice == "hybrid" and factors.get("raft") == "ready":
+    if choice == "hybrid" and (factors.get("raft") == "ready" or (raft_measured and measured_clear_for_choice)):
         variant = "raft"
+    if evidence and (evidence.get("partial") or evidence.get("complete") is False):
+        notes.append(f"The evaluation report is partial (a cancelled run, {n} questions): its intervals are "
+                     "wider than a full run's.")
 
     gates = [
         {"id": g, "text": GATES[g].text, "source": GATES[g].source, "blocks": list(GATES[g].blocks)}
@@ -199,6 +225,7 @@ def recommend(
         # After an override the runner-up is what the answers alone chose.
         "runner_up": prior_choice if overrides else (_rank(others, scores)[0] if others else None),
         "margin": None if overrides or math.isinf(margin) else round(margin, 2),
+        "runner_up_gap": runner_up_gap(None if overrides or math.isinf(margin) else margin, bool(overrides)),
         "scores": {o: round(scores[o], 2) for o in OPTIONS},
         "allowed": allowed,
         "blocked": blocked,
@@ -210,6 +237,8 @@ def recommend(
             "used": has_evidence,
             "id": evidence_id,
             "metric": metric,
+            "metric_why": metric_why,
+            "raft_hybrid": raft_measured,
             "n": n,
             "comparisons": comparisons,
             "net_clear_wins": net_wins if has_evidence else {},
@@ -219,7 +248,7 @@ def recommend(
         "answered": answered,
         "coverage": round(coverage, 2),
         "notes": notes,
-        "next_steps": next_steps(choice, a, variant=variant, has_evidence=has_evidence,
+        "next_steps": next_steps(choice, a, variant=variant, has_evidence=has_evidence, assets=assets,
                                  no_baseline="no_baseline" in fired),
     }
 

@@ -7,6 +7,7 @@ Reads answers files, evaluation reports (data/reports/<id>.json), adapter meta.j
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +84,29 @@ def resolve_report(ref: str | Path, data_dir: Path | None = None) -> tuple[str, 
         if candidate.exists():
             path = candidate
     report = validate_report(_read_json(path, "Evaluation report"), str(path))
+    adapter = (report.get("meta") or {}).get("adapter")
+    if data_dir is not None and adapter and "adapter_mode" not in report:  # written before reports named it
+        mode = (_read_dict(Path(data_dir) / "adapters" / str(adapter) / "meta.json") or {}).get("mode")
+        if mode:
+            report["adapter_mode"] = mode
     return path.stem, report
 
 
+def is_partial(report: dict[str, Any]) -> bool:
+    """A cancelled evaluation's report: it holds only the questions answered before the stop."""
+    return bool(report.get("partial") or report.get("complete") is False)
+
+
+def _created_ts(created: Any, fallback: float) -> float:
+    try:
+        return datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return fallback
+
+
 def list_reports(data_dir: Path) -> list[dict[str, Any]]:
-    """Evaluation reports under data/reports/, newest first; unreadable ones are flagged."""
+    """Evaluation reports under data/reports/, newest first (by their `created` time, else the
+    file's); unreadable ones are flagged (ok=False), cancelled ones marked partial."""
     out = []
     folder = reports_dir(data_dir)
     if not folder.is_dir():
@@ -97,15 +116,23 @@ def list_reports(data_dir: Path) -> list[dict[str, Any]]:
         try:
             report = validate_report(_read_json(path, "Evaluation report"), path.name)
             meta = report.get("meta") or {}
+            created = report.get("created") or meta.get("created")
             entry.update(
                 ok=True, n=report.get("n"), kb=meta.get("kb"), adapter=meta.get("adapter"),
-                created=meta.get("created"), arms=sorted(report.get("arms") or {}),
+                created=created, arms=sorted(report.get("arms") or {}), partial=is_partial(report),
+                verdict=report.get("verdict"),
             )
+            entry["when"] = _created_ts(created, entry["mtime"]) if created else entry["mtime"]
         except RecommendInputError as exc:
             entry.update(ok=False, error=exc.message)
         out.append(entry)
-    out.sort(key=lambda e: e["mtime"], reverse=True)
+    out.sort(key=lambda e: e.get("when", e["mtime"]), reverse=True)
     return out
+
+
+def latest_finished_report(reports: list[dict[str, Any]]) -> str | None:
+    """The id of the newest readable report of a run that finished (never a partial one)."""
+    return next((r["id"] for r in reports if r.get("ok") and not r.get("partial")), None)
 
 
 def list_kbs(data_dir: Path) -> list[str]:
@@ -145,31 +172,80 @@ def _manifest_seconds(manifest: dict[str, Any]) -> float | None:
     return None
 
 
+def _read_dict(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def list_adapters(data_dir: Path) -> list[dict[str, Any]]:
+    """Adapters under data/adapters/ that have a meta.json, newest first: name, mode, duration_s."""
+    folder = Path(data_dir) / "adapters"
+    out = []
+    for meta_path in folder.glob("*/meta.json") if folder.is_dir() else []:
+        if meta_path.parent.name.startswith("."):
+            continue  # a staging folder of a run in progress
+        meta = _read_dict(meta_path) or {}
+        duration = meta.get("duration_s")
+        out.append({"name": meta_path.parent.name, "mode": meta.get("mode") or "closed_book",
+                    "duration_s": float(duration) if isinstance(duration, int | float) else None,
+                    "mtime": meta_path.stat().st_mtime})
+    out.sort(key=lambda a: a["mtime"], reverse=True)
+    return out
+
+
+def workspace_assets(data_dir: Path) -> dict[str, Any]:
+    """What exists already (the engine's next steps do not ask for it again)."""
+    finished = [r for r in list_reports(data_dir) if r.get("ok") and not r.get("partial")]
+    return {"kbs": list_kbs(data_dir),
+            "adapters": [{"name": a["name"], "mode": a["mode"]} for a in list_adapters(data_dir)],
+            "reports": len(finished)}
+
+
+def _adapter_seconds(data_dir: Path, name: str) -> float | None:
+    meta = _read_dict(Path(data_dir) / "adapters" / name / "meta.json") or {}
+    value = meta.get("duration_s")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _kb_seconds(data_dir: Path, kb: str) -> float | None:
+    manifest = read_manifest(data_dir, kb)
+    return _manifest_seconds(manifest) if manifest else None
+
+
 def measured_update_times(data_dir: Path, report: dict[str, Any] | None) -> dict[str, Any]:
     """Re-index and retraining times measured on this machine, with where each came from.
 
-    Order: the report's meta (train_seconds / reindex_seconds), then the adapter's meta.json
-    (duration_s) and the knowledge base's manifest (seconds). Missing -> None (never guessed).
+    Order: the report's meta (train_seconds / reindex_seconds), then the report's adapter's
+    meta.json (duration_s) and knowledge base's manifest (seconds), then, with no report or
+    none of those, the newest adapter that recorded its training time and the knowledge base
+    indexed most recently. Missing -> None (never guessed).
     """
     meta = (report or {}).get("meta") or {}
     out: dict[str, Any] = {"train_seconds": None, "train_from": None,
                            "reindex_seconds": None, "reindex_from": None}
     if isinstance(meta.get("train_seconds"), int | float):
         out.update(train_seconds=float(meta["train_seconds"]), train_from="evaluation report")
-    elif meta.get("adapter"):
-        path = Path(data_dir) / "adapters" / str(meta["adapter"]) / "meta.json"
-        try:
-            ad = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(ad.get("duration_s"), int | float):
-                out.update(train_seconds=float(ad["duration_s"]),
-                           train_from=f"adapter {meta['adapter']} meta.json")
-        except (OSError, ValueError, AttributeError):
-            pass
+    elif meta.get("adapter") and (secs := _adapter_seconds(data_dir, str(meta["adapter"]))) is not None:
+        out.update(train_seconds=secs, train_from=f"adapter {meta['adapter']} meta.json")
+    else:
+        timed = [a for a in list_adapters(data_dir) if a["duration_s"] is not None]
+        if timed:
+            out.update(train_seconds=timed[0]["duration_s"],
+                       train_from=f"adapter {timed[0]['name']} meta.json (your newest adapter)")
     if isinstance(meta.get("reindex_seconds"), int | float):
         out.update(reindex_seconds=float(meta["reindex_seconds"]), reindex_from="evaluation report")
-    elif meta.get("kb"):
-        manifest = read_manifest(data_dir, str(meta["kb"]))
-        secs = _manifest_seconds(manifest) if manifest else None
-        if secs is not None:
-            out.update(reindex_seconds=secs, reindex_from=f"knowledge base {meta['kb']} manifest")
+    elif meta.get("kb") and (secs := _kb_seconds(data_dir, str(meta["kb"]))) is not None:
+        out.update(reindex_seconds=secs, reindex_from=f"knowledge base {meta['kb']} manifest")
+    else:
+        folder = Path(data_dir) / "kb"
+        by_age = sorted(list_kbs(data_dir), key=lambda kb: (folder / kb / "manifest.json").stat().st_mtime,
+                        reverse=True)
+        for kb in by_age:
+            if (secs := _kb_seconds(data_dir, kb)) is not None:
+                out.update(reindex_seconds=secs,
+                           reindex_from=f"knowledge base {kb} manifest (indexed most recently)")
+                break
     return out

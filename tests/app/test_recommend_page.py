@@ -125,8 +125,15 @@ def test_result_with_a_report_shows_evidence_override_and_what_if(data_dir):
     at.run()
     at.session_state["rec_answers"].update(labeled_examples=2000, task="classification")
     at.button(key="rec_skip").click().run()
-    assert "Fine-tune" in at.success[0].value  # the prior, no evidence yet
+    assert at.selectbox(key="rec_report_id").value == "demo-eval"  # the latest finished report
+    assert "RAG" in at.success[0].value
+
+    at.selectbox(key="rec_report_id").set_value("(none: use my answers only)").run()
+    assert "Fine-tune" in at.success[0].value  # the prior, no evidence
     assert not at.warning
+    at.button(key="rec_to_questions").click().run()  # the picker leaves the screen ...
+    at.button(key="rec_next").click().run()
+    assert at.selectbox(key="rec_report_id").value == "(none: use my answers only)"  # ... the pick is kept
 
     at.selectbox(key="rec_report_id").set_value("demo-eval").run()
     assert not at.exception
@@ -184,3 +191,98 @@ def test_broken_report_is_not_offered(data_dir, bad):
     at.button(key="rec_skip").click().run()
     assert not at.exception
     assert at.selectbox(key="rec_report_id").options == ["(none: use my answers only)"]
+
+
+def _report(data_dir: Path, rid: str, **extra) -> None:
+    (data_dir / "reports").mkdir(exist_ok=True)
+    report = json.loads((ROOT / "tests/fixtures/report_example.json").read_text())
+    (data_dir / "reports" / f"{rid}.json").write_text(json.dumps({**report, **extra}))
+
+
+def test_latest_finished_report_is_preselected_never_a_partial_one(data_dir):
+    _report(data_dir, "older", created="2026-01-01T09:00:00+00:00")
+    _report(data_dir, "newer", created="2026-01-02T09:00:00+00:00")
+    _report(data_dir, "cancelled", created="2026-01-03T09:00:00+00:00", partial=True, complete=False)
+    at = _open(data_dir)
+    at.button(key="rec_skip").click().run()
+    box = at.selectbox(key="rec_report_id")
+    assert box.value == "newer"
+    assert box.options[-1].startswith("cancelled (PARTIAL")  # offered, labelled, last
+    assert "Report **newer**" in " ".join(m.value for m in at.markdown)
+
+
+def test_reading_uses_the_reports_metric_and_names_it(data_dir):
+    _report(data_dir, "r1", verdict_metric="contains", verdict="RAG answers 44 points more questions.",
+            deltas={"rag-ft": {"f1": [-0.02, 0.04, 0.10], "contains": [0.10, 0.20, 0.30]}})
+    at = _open(data_dir)
+    at.session_state["rec_answers"].update(goal="behaviour", labeled_examples=2000, task="qa")
+    at.button(key="rec_skip").click().run()
+    assert "RAG" in at.success[0].value  # the clear "contains" gap overrides the fine-tune prior
+    evidence = next(df.value for df in at.dataframe if "comparison" in df.value.columns)
+    assert list(evidence["clear?"]) == ["yes"] and "token F1" in evidence["other metrics"][0]
+    text = " ".join(m.value for m in at.markdown)
+    assert "contains the gold answer" in text
+    assert any("RAG answers 44 points" in i.value for i in at.info)
+
+
+def test_no_report_still_projects_measured_training_and_indexing(data_dir):
+    (data_dir / "adapters" / "tickets").mkdir(parents=True)
+    (data_dir / "adapters" / "tickets" / "meta.json").write_text(json.dumps({"duration_s": 123.4}))
+    (data_dir / "kb" / "docs").mkdir(parents=True)
+    (data_dir / "kb" / "docs" / "manifest.json").write_text(json.dumps(
+        {"files": {"a": {"name": "a.md", "status": "complete", "chunks": 4, "seconds": 2.5}}}))
+    at = _open(data_dir)
+    at.session_state["rec_answers"].update(goal="both", labeled_examples=300, volatility="monthly")
+    at.button(key="rec_skip").click().run()
+    updates = next(df.value for df in at.dataframe if "per update (s)" in df.value.columns)
+    assert list(updates["per update (s)"]) == ["2.5", "123.4"]
+    assert "tickets" in updates["measured from"][1] and "docs" in updates["measured from"][0]
+    steps = " ".join(m.value for m in at.markdown)
+    assert "Build a knowledge base" not in steps and "Train a LoRA adapter" not in steps
+    assert "'docs'" in steps and "'tickets' exists" in steps
+
+
+def test_gap_to_the_runner_up_has_a_unit(data_dir):
+    at = _open(data_dir)
+    at.session_state["rec_answers"].update(goal="facts", volatility="monthly")
+    at.button(key="rec_skip").click().run()
+    assert any("prior-score points behind" in c.value for c in at.caption)
+
+
+def test_raft_variant_links_to_the_raft_mode(data_dir):
+    at = _open(data_dir)
+    at.session_state["rec_answers"].update(goal="facts", noisy_retrieval="yes", labeled_examples=500,
+                                           task="qa", baseline="failing_knowledge")
+    at.button(key="rec_skip").click().run()
+    assert "RAFT" in at.success[0].value
+    links = [(el.proto.label, el.proto.page) for el in at.get("page_link")]
+    assert any(label == "Open Fine-tune (RAFT mode)" and page == "finetune" for label, page in links), links
+    assert any('mode "for use with retrieval (RAFT)"' in m.value for m in at.markdown)
+
+
+def test_answers_survive_a_reload(data_dir):
+    at = _open(data_dir)
+    at.radio(key="rec_q_goal").set_value("both").run()
+    at.button(key="rec_next").click().run()
+    at.radio(key="rec_q_volatility").set_value("weekly").run()
+    saved = json.loads((data_dir / "ui" / "wizard.json").read_text())
+    assert saved["answers"] == {"goal": "both", "volatility": "weekly"} and saved["step"] == 1
+
+    fresh = _open(data_dir)  # a new browser session: nothing in session_state
+    assert _step(fresh) == 1
+    assert fresh.radio(key="rec_q_volatility").value == "weekly"
+    fresh.button(key="rec_back").click().run()
+    assert fresh.radio(key="rec_q_goal").value == "both"
+
+    fresh.button(key="rec_skip").click().run()  # the result page is restored too
+    assert _open(data_dir).session_state["rec_step"] == len(STEPS)
+
+
+def test_a_corrupt_saved_file_is_reported_and_ignored(data_dir):
+    (data_dir / "ui").mkdir()
+    (data_dir / "ui" / "wizard.json").write_text('{"answers": {"goal": ')
+    at = _open(data_dir)
+    assert not at.exception
+    assert _step(at) == 0 and at.radio(key="rec_q_goal").value == "__skip__"
+    assert any("could not be used" in w.value for w in at.warning)
+    assert list((data_dir / "ui").glob("wizard.unreadable-*.json"))  # kept aside

@@ -1,4 +1,5 @@
-"""Real browser: complete the Recommend wizard, use a report as evidence, download the report."""
+"""Real browser: complete the Recommend wizard, use a report as evidence, download the report;
+the answers survive a browser reload."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def test_complete_wizard_and_download_report(app_server, page, tmp_path):
     (app_server.data_dir / "reports").mkdir(exist_ok=True)
     shutil.copy(ROOT / "tests/fixtures/report_example.json",
                 app_server.data_dir / "reports" / "demo-eval.json")
+    (app_server.data_dir / "ui" / "wizard.json").unlink(missing_ok=True)  # the module shares a data dir
     page.goto(f"{app_server.url}/recommend")
     wait_for_app(page)
 
@@ -80,10 +82,17 @@ def test_complete_wizard_and_download_report(app_server, page, tmp_path):
             _expect_step(page, 2, title)
         _click_next(page, "See my recommendation →" if i == len(STEPS) else "Next →")
 
-    page.get_by_text("Recommendation: Fine-tune (LoRA)").wait_for(timeout=30_000)
+    # The latest finished report is preselected: it shows RAG clearly ahead of the fine-tune.
+    page.get_by_text("Recommendation: RAG").wait_for(timeout=30_000)
+    page.get_by_text("Measurement overrode the prior.").wait_for()
     page.get_by_text("Reasons, strongest first").wait_for()
+    _settle(page)
 
-    # Measured evidence: the report shows RAG clearly ahead of the fine-tune -> override.
+    # Without the report, the answers alone point to the fine-tune; then the evidence again.
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name="(none: use my answers only)").click()
+    page.get_by_text("Recommendation: Fine-tune (LoRA)").wait_for(timeout=30_000)
+    _settle(page)
     page.locator('[data-testid="stSelectbox"]').first.click()
     page.get_by_role("option", name="demo-eval", exact=False).click()
     page.get_by_text("Recommendation: RAG").wait_for(timeout=30_000)
@@ -113,4 +122,34 @@ def test_complete_wizard_and_download_report(app_server, page, tmp_path):
     assert record["choice"] == "rag" and record["overrides"]
     assert record["answers"]["labeled_examples"] == 2000
     assert record["projection"]["queries_per_day"] == 5000
+    assert not app_server.network_violations()
+
+
+def test_answers_survive_a_browser_reload(app_server, page):
+    (app_server.data_dir / "ui" / "wizard.json").unlink(missing_ok=True)
+    page.goto(f"{app_server.url}/recommend")
+    wait_for_app(page)
+    _expect_step(page, 1, "Goal")
+    page.get_by_text("Knowing facts from our documents", exact=True).click()
+    expect(page.get_by_role("radio", name="Knowing facts from our documents")).to_be_checked()
+    _settle(page)
+    _click_next(page)
+    _expect_step(page, 2, "Your knowledge")
+    page.get_by_text("About monthly", exact=True).click()
+    expect(page.get_by_role("radio", name="About monthly")).to_be_checked()
+    _settle(page)
+
+    page.reload()  # a new browser session: only the workspace's wizard.json remembers
+    wait_for_app(page)
+    _expect_step(page, 2, "Your knowledge")
+    expect(page.get_by_role("radio", name="About monthly")).to_be_checked()
+    page.get_by_role("button", name="← Back").click()
+    _expect_step(page, 1, "Goal")
+    expect(page.get_by_role("radio", name="Knowing facts from our documents")).to_be_checked()
+
+    page.goto(f"{app_server.url}/")  # away to another page and back by URL
+    wait_for_app(page)
+    page.goto(f"{app_server.url}/recommend")
+    _expect_step(page, 1, "Goal")
+    expect(page.get_by_role("radio", name="Knowing facts from our documents")).to_be_checked()
     assert not app_server.network_violations()

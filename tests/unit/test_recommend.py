@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,18 +14,21 @@ import pytest
 from core.decision.answers import AnswerError
 from core.decision.decision_report import to_markdown
 from core.decision.engine import flips, recommend, what_if
-from core.decision.evidence import primary_metric
+from core.decision.evidence import choose_metric, hybrid_is_raft, primary_metric
 from core.decision.inputs import (
     RecommendInputError,
     kb_corpus_tokens,
+    latest_finished_report,
     list_reports,
     load_answers,
     measured_update_times,
     resolve_report,
+    workspace_assets,
 )
 from core.decision.projection import corpus_tokens_from_manifest, projection
 from core.decision.questions import OPTIONS, QUESTION_BY_ID, QUESTIONS, STEPS
 from core.decision.rules import GATES, RULES
+from core.decision.wizard_file import load_wizard, save_wizard, wizard_path
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = json.loads((ROOT / "tests/fixtures/report_example.json").read_text())
@@ -216,7 +220,7 @@ def test_clear_supporting_evidence_raises_confidence():
     with_ev = recommend(answers, REPORT)
     assert with_ev["choice"] == without["choice"] == "rag"
     assert with_ev["confidence"] >= 0.9 > without["confidence"]
-    assert with_ev["evidence"]["metric"] == "f1"
+    assert with_ev["evidence"]["metric"] == "contains"  # short answers: the verdict's metric
     assert with_ev["evidence"]["n"] == 40
 
 
@@ -224,7 +228,9 @@ def test_classification_prefers_accuracy():
     rep = copy.deepcopy(REPORT)
     rep["deltas"]["rag-ft"]["accuracy"] = [-0.3, -0.2, -0.1]
     assert primary_metric(rep, "classification") == "accuracy"
-    assert primary_metric(rep, "qa") == "f1"
+    assert primary_metric(rep, "qa") == "contains"
+    rep["kind"] = "label"
+    assert primary_metric(rep, "qa") == "accuracy"  # the report's kind decides, not the answer
 
 
 def test_what_if_flips_and_flips_list():
@@ -277,7 +283,7 @@ def test_markdown_report_is_self_contained():
 
 PURE_MODULES = ("questions", "rules", "answers", "evidence", "engine", "next_steps", "projection",
                 "decision_report")
-PURE_IMPORTS = {"__future__", "collections.abc", "dataclasses", "typing", "math"}
+PURE_IMPORTS = {"__future__", "collections.abc", "dataclasses", "typing", "math", "statistics"}
 
 
 def test_engine_is_pure():
@@ -410,3 +416,148 @@ def test_corpus_from_a_knowledge_py_manifest():
     est = corpus_tokens_from_manifest(manifest)
     assert est["chunks"] == 24 and est["tokens"] == 20 * 500 // 4 + 4 * 200
     assert corpus_tokens_from_manifest({"chunking": {"size": 500}, "files": {}})["tokens"] is None
+
+
+# ---------------------------------------------------------------- evidence it has (issue 10.5, 15.5)
+
+
+def _contains_clear_f1_not() -> dict:
+    """RAG clearly ahead of the fine-tune on "contains", not on F1."""
+    rep = copy.deepcopy(REPORT)
+    rep["deltas"] = {"rag-ft": {"f1": [-0.02, 0.04, 0.10], "contains": [0.10, 0.20, 0.30]}}
+    return rep
+
+
+FT_PRIOR = {"goal": "behaviour", "task": "qa", "labeled_examples": 2000}
+
+
+def test_the_reports_verdict_metric_decides():
+    rep = _contains_clear_f1_not()
+    rep["verdict_metric"] = "contains"
+    rec = recommend(FT_PRIOR, rep)
+    assert rec["evidence"]["metric"] == "contains"
+    assert rec["choice"] == "rag" and rec["overrides"]  # the clear contains gap is not "not clear"
+    assert "contains the gold answer" in rec["overrides"][0]["text"]
+    cmp = rec["evidence"]["comparisons"][0]
+    assert [o["metric"] for o in cmp["other_metrics"]] == ["f1"] and not cmp["other_metrics"][0]["clear"]
+    rep["verdict_metric"] = "f1"  # a report that says F1 is read on F1
+    assert recommend(FT_PRIOR, rep)["choice"] == "finetune"
+
+
+def test_metric_without_a_verdict_follows_the_eval_set():
+    rep = _contains_clear_f1_not()
+    assert choose_metric(rep)[0] == "contains"  # short (or unknown) gold answers
+    rep["questions"] = [{"gold": ["the warranty covers parts and labour for two full years"]}] * 3
+    metric, why = choose_metric(rep)
+    assert metric == "f1" and "long" in why
+    rep["kind"] = "label"
+    rep["deltas"]["rag-ft"]["accuracy"] = [0.1, 0.2, 0.3]
+    assert choose_metric(rep)[0] == "accuracy"
+
+
+def test_runner_up_gap_has_a_unit():
+    rec = recommend({"goal": "facts", "volatility": "monthly"})
+    assert rec["runner_up"] and "prior-score points" in rec["runner_up_gap"]
+    md = to_markdown(rec, None)
+    assert "**Runner-up:**" in md and "prior-score points behind" in md
+
+
+def test_next_steps_do_not_ask_for_what_exists():
+    both = {"goal": "both", "labeled_examples": 300, "task": "extraction"}
+    bare = " ".join(s["text"] for s in recommend(both)["next_steps"])
+    assert "Build a knowledge base" in bare and "Train a LoRA adapter" in bare
+    assets = {"kbs": ["handbook"], "adapters": [{"name": "tickets-v1", "mode": "closed_book"}], "reports": 2}
+    steps = recommend(both, assets=assets)["next_steps"]
+    text = " ".join(s["text"] for s in steps)
+    assert "Build a knowledge base" not in text and "Train a LoRA adapter" not in text
+    assert "'handbook'" in text and "'tickets-v1' exists" in text
+    assert "2 finished evaluation reports" in text
+
+
+def _raft_report(where: str) -> dict:
+    rep = copy.deepcopy(REPORT)
+    rep["verdict_metric"] = "f1"
+    rep["deltas"]["hybrid-rag"] = {"f1": [0.22, 0.34, 0.47], "contains": [-0.2, -0.12, -0.02]}
+    if where == "mode":
+        rep["adapter_mode"] = "raft"
+    elif where == "title":
+        rep["arm_titles"] = {"hybrid": "Hybrid (RAFT)"}
+    return rep
+
+
+@pytest.mark.parametrize("where", ["mode", "title"])
+def test_hybrid_raft_clearly_beating_rag_overrides_the_prior(where):
+    rag_prior = {"goal": "facts", "novel_knowledge": "yes", "volatility": "monthly"}
+    assert recommend(rag_prior)["choice"] == "rag"
+    rec = recommend(rag_prior, _raft_report(where), evidence_id="raft1")
+    assert rec["choice"] == "hybrid" and rec["overrides"] and rec["variant"] == "raft"
+    assert "RAFT" in rec["choice_label"] and rec["evidence"]["raft_hybrid"]
+    assert "hybrid (RAFT) beat RAG by 34 points on token F1" in rec["overrides"][0]["text"]
+    raft_step = next(s for s in rec["next_steps"] if "RAFT" in s["text"])
+    assert 'mode "for use with retrieval (RAFT)"' in raft_step["text"]
+    assert raft_step["page"] == "app_pages/finetune.py" and "RAFT" in raft_step["link"]
+    # with a RAFT adapter already trained, the step evaluates it instead of training one again
+    again = recommend(rag_prior, _raft_report(where), assets={"adapters": [{"name": "r1", "mode": "raft"}]})
+    assert not any("Train an adapter" in s["text"] for s in again["next_steps"])
+    # a naive hybrid winning also overrides, but is not called RAFT
+    naive = recommend(rag_prior, _raft_report("none"))
+    assert naive["choice"] == "hybrid" and naive["variant"] is None
+
+
+def test_partial_reports_are_never_preselected(tmp_path):
+    (tmp_path / "reports").mkdir()
+    done = {**REPORT, "created": "2026-01-01T10:00:00+00:00"}
+    cut = {**REPORT, "created": "2026-01-02T10:00:00+00:00", "partial": True, "complete": False}
+    (tmp_path / "reports" / "done.json").write_text(json.dumps(done))
+    (tmp_path / "reports" / "cut.json").write_text(json.dumps(cut))
+    entries = list_reports(tmp_path)
+    assert [e["id"] for e in entries] == ["cut", "done"]  # newest first, by `created`
+    assert entries[0]["partial"] and not entries[1]["partial"]
+    assert latest_finished_report(entries) == "done"
+    assert workspace_assets(tmp_path)["reports"] == 1
+    assert latest_finished_report([e for e in entries if e["partial"]]) is None
+    rec = recommend({}, cut)
+    assert any("partial" in n for n in rec["notes"])
+
+
+def test_projection_reads_adapters_and_kbs_without_a_report(tmp_path):
+    assert measured_update_times(tmp_path, None)["train_seconds"] is None
+    for name, secs in (("old", 50.0), ("new", 75.5)):
+        (tmp_path / "adapters" / name).mkdir(parents=True)
+        (tmp_path / "adapters" / name / "meta.json").write_text(json.dumps({"duration_s": secs, "mode": "raft"}))
+    os.utime(tmp_path / "adapters" / "old" / "meta.json", (1, 1))
+    (tmp_path / "kb" / "docs").mkdir(parents=True)
+    (tmp_path / "kb" / "docs" / "manifest.json").write_text(json.dumps(
+        {"files": {"a": {"chunks": 3, "seconds": 1.25}, "b": {"chunks": 2, "seconds": 0.75}}}))
+    t = measured_update_times(tmp_path, None)
+    assert t["train_seconds"] == 75.5 and "new" in t["train_from"]
+    assert t["reindex_seconds"] == 2.0 and "docs" in t["reindex_from"]
+    p = projection({"volatility": "weekly"}, None, train_seconds=t["train_seconds"],
+                   reindex_seconds=t["reindex_seconds"])
+    assert p["updates"]["train_seconds_per_month"] == round(52 / 12 * 75.5, 1)
+    assert not any("Retraining time" in m or "Re-index time" in m for m in p["missing"])
+    assert workspace_assets(tmp_path)["adapters"][0] == {"name": "new", "mode": "raft"}
+
+
+def test_a_report_learns_its_adapter_mode_from_the_adapter(tmp_path):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "r.json").write_text(json.dumps(REPORT))  # meta.adapter = demo-qa
+    (tmp_path / "adapters" / "demo-qa").mkdir(parents=True)
+    (tmp_path / "adapters" / "demo-qa" / "meta.json").write_text(json.dumps({"mode": "raft"}))
+    _, rep = resolve_report("r", tmp_path)
+    assert hybrid_is_raft(rep)
+
+
+def test_wizard_answers_round_trip_and_a_corrupt_file_is_reported(tmp_path):
+    assert load_wizard(tmp_path, 11) == ({}, 0, None)
+    save_wizard(tmp_path, {"goal": "facts", "labeled_examples": 40, "task": None}, 3)
+    assert wizard_path(tmp_path) == tmp_path / "ui" / "wizard.json"
+    assert load_wizard(tmp_path, 11) == ({"goal": "facts", "labeled_examples": 40}, 3, None)
+    assert not list((tmp_path / "ui").glob(".*tmp"))  # written through a temporary file
+    for bad in ("{not json", json.dumps([1, 2]), json.dumps({"answers": {"goal": "vibes"}})):
+        wizard_path(tmp_path).write_text(bad)
+        answers, step, problem = load_wizard(tmp_path, 11)
+        assert (answers, step) == ({}, 0) and "could not be used" in problem
+        assert not wizard_path(tmp_path).exists()
+    kept = sorted(p.read_text() for p in (tmp_path / "ui").glob("wizard.unreadable-*.json"))
+    assert kept  # moved aside, not lost
