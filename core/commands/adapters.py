@@ -26,6 +26,7 @@ def run(args) -> int:
 
     from core.__main__ import print_json
     from core.training import adapters
+    from core.training.adapter_checks import AdapterError
 
     if args.action == "list":
         print_json([r.summary() for r in adapters.list_adapters()])
@@ -36,9 +37,19 @@ def run(args) -> int:
         record = adapters.rename(args.name, args.new_name)
         print_json({"renamed": args.name, "to": record.name})
     elif args.action == "export":
-        Path(args.out).write_bytes(adapters.export_zip(args.name))
+        payload = adapters.export_zip(args.name)
+        try:
+            Path(args.out).write_bytes(payload)
+        except OSError as exc:
+            raise AdapterError(f"Cannot write {args.out}: {exc.strerror or exc}.",
+                               hint="Choose a writable path with enough free space.") from exc
         print_json({"exported": args.name, "zip": args.out})
     else:
-        record = adapters.import_zip(Path(args.zip).read_bytes(), name=args.name)
+        try:
+            payload = Path(args.zip).read_bytes()
+        except OSError as exc:
+            raise AdapterError(f"Cannot read {args.zip}: {exc.strerror or exc}.",
+                               hint="Give the path of an adapter zip exported by Crossroads.") from exc
+        record = adapters.import_zip(payload, name=args.name)
         print_json({"imported": record.name, **record.summary()})
     return 0

@@ -68,8 +68,20 @@ def delete_file(kb: str, file_id: str, *, settings: Settings | None = None, embe
 
 
 
+def _sweep_originals(kb: str, manifest: dict, settings: Settings) -> None:
+    """Delete kept originals (and .tmp copies) no manifest entry names. Originals are written
+    before their entry is recorded, so a writer killed in between strands them; the caller holds
+    the writer lock, so no other ingest can be between those two steps now."""
+    folder = kb_dir(kb, settings) / "files"
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.is_file() and path.name not in manifest["files"]:
+                path.unlink(missing_ok=True)
+
+
 def _recover(vs, kb: str, manifest: dict, settings: Settings) -> None:
     """Remove partial chunks left by a writer that died; mark those files interrupted."""
+    _sweep_originals(kb, manifest, settings)
     pending = [(fid, e) for fid, e in manifest["files"].items() if e.get("status") == "pending"]
     if not pending:
         return

@@ -13,6 +13,7 @@ chunks it lists, and every writer keeps them equal to it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -24,6 +25,8 @@ from pathlib import Path
 from core.knowledge.documents import ChunkSettings
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import Settings, get_settings
+
+log = logging.getLogger("crossroads")
 
 KB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 MANIFEST_VERSION = 1
@@ -90,10 +93,31 @@ def read_manifest(kb: str, settings: Settings | None = None) -> dict:
     if not path.is_file():
         raise KBNotFound(f"Knowledge base {kb!r} does not exist.", hint="Create it first, or pick another one.")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise KnowledgeError(f"The manifest of {kb!r} is unreadable ({exc}).",
                              hint="Restore data/kb/<kb>/manifest.json or delete the knowledge base.") from exc
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise KnowledgeError(f"The manifest {path} is damaged ({problem}).",
+                             hint=f"Restore it, or delete the knowledge base {kb!r} and ingest its files again.")
+    return manifest
+
+
+def _manifest_problem(manifest) -> str | None:
+    """What is wrong with a manifest's shape (a hand-edited or foreign file), or None."""
+    if not isinstance(manifest, dict):
+        return f"it holds {type(manifest).__name__}, not an object"
+    files = manifest.get("files", {})
+    if not isinstance(files, dict):
+        return f'"files" is {type(files).__name__}, not an object'
+    for fid, entry in files.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            return f"file entry {fid!r} is not an object with a name"
+        if isinstance(entry.get("chunks", 0), bool) or not isinstance(entry.get("chunks", 0), int) \
+                or not isinstance(entry.get("chunk_ids", []), list):
+            return f"file entry {fid!r} has a malformed chunk count or chunk list"
+    return None
 
 
 def write_manifest(kb: str, manifest: dict, settings: Settings) -> None:
@@ -154,7 +178,8 @@ def list_kbs(settings: Settings | None = None) -> list[dict]:
                 continue
             try:
                 manifest = read_manifest(folder.name, settings)
-            except KnowledgeError:
+            except KnowledgeError as exc:  # reported (file + what to do) and skipped, never fatal
+                log.warning("%s %s", exc.message, exc.hint)
                 continue
             files = [f for f in manifest.get("files", {}).values() if f.get("status") == "complete"]
             out.append({"name": folder.name, "files": len(files), "chunks": sum(f["chunks"] for f in files),

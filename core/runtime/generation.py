@@ -26,6 +26,17 @@ class Decoding:
     # 1.0 on purpose: a penalty also punishes copying tokens from the retrieved context.
     repetition_penalty: float = field(default=1.0, metadata={"help": "Above 1 discourages repeating tokens (also those of the context)."})
 
+    def __post_init__(self):
+        from core.runtime.errors import CrossroadsError
+
+        def number(value, low, high) -> bool:  # also refuses NaN, inf and booleans
+            return not isinstance(value, bool) and isinstance(value, int | float) and low <= value <= high
+
+        if not (number(self.max_new_tokens, 1, 4096) and int(self.max_new_tokens) == self.max_new_tokens):
+            raise CrossroadsError(f"max_new_tokens must be a whole number from 1 to 4096, got {self.max_new_tokens!r}.")
+        if not (number(self.temperature, 1e-3, 10) and number(self.repetition_penalty, 0.1, 10)):
+            raise CrossroadsError("temperature must be 0.001–10 and repetition_penalty 0.1–10.")
+
     def generate_kwargs(self) -> dict:
         kwargs = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample,
                   "repetition_penalty": self.repetition_penalty}

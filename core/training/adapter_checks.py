@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from core.runtime.errors import CrossroadsError
-from core.runtime.settings import Settings, get_settings
+from core.runtime.settings import BUNDLED_GENERATOR, Settings, get_settings
 
 WEIGHTS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"
@@ -22,6 +22,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib",
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_ZIP_BYTES = 1024 * 1024 * 1024
 MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024
+BUNDLED_BASE_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the bundled GGUF was converted from
 FINGERPRINT_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
                     "num_key_value_heads", "intermediate_size", "vocab_size")
 
@@ -47,6 +48,14 @@ def base_config(settings: Settings | None = None) -> dict:
 
     folder = Path(generator_path(settings or get_settings()))
     return read_json_object(folder / "config.json")
+
+
+def portable_base_name(settings: Settings | None = None) -> str:
+    """The base model's name as another machine knows it (never a local path of this one)."""
+    generator = (settings or get_settings()).generator
+    if generator == BUNDLED_GENERATOR:
+        return BUNDLED_BASE_NAME
+    return Path(generator).name if Path(generator).expanduser().exists() else generator
 
 
 def base_fingerprint(settings: Settings | None = None) -> dict:

@@ -35,6 +35,7 @@ from core.training.adapter_checks import (
     AdapterError,
     base_fingerprint,
     check_adapter_folder,
+    portable_base_name,
     read_json_object,
 )
 
@@ -142,7 +143,10 @@ def export_zip(name: str, settings: Settings | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for file in sorted(record.path.iterdir()):
-            if file.is_file() and file.name in ALLOWED_FILES:
+            if file.is_file() and file.name == CONFIG:  # portable: no local path of this machine
+                config = {**read_json_object(file), "base_model_name_or_path": portable_base_name(settings)}
+                zf.writestr(f"{name}/{CONFIG}", json.dumps(config, indent=2))
+            elif file.is_file() and file.name in ALLOWED_FILES:
                 zf.write(file, arcname=f"{name}/{file.name}")
     return buffer.getvalue()
 
@@ -252,9 +256,14 @@ def import_zip(payload: bytes, name: str | None = None, settings: Settings | Non
                                hint="Export adapters with safetensors (PEFT's default).")
         if sum(info.file_size for info, _ in members) > MAX_UNPACKED_BYTES:
             raise AdapterError("The zip unpacks to more than 2 GB.", hint="A LoRA adapter for this model is a few MB.")
-        meta_in = json.loads(zf.read(next(i for i, b in members if b == META))) if META in names else {}
+        try:
+            meta_in = json.loads(zf.read(next(i for i, b in members if b == META))) if META in names else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AdapterError(f"Refused: {META} in the zip is not valid JSON ({type(exc).__name__}).",
+                               hint="Export the adapter again from Crossroads, or remove meta.json from the zip.") from exc
         if not isinstance(meta_in, dict):
-            meta_in = {}
+            raise AdapterError(f"Refused: {META} in the zip is not a JSON object.",
+                               hint="Export the adapter again from Crossroads, or remove meta.json from the zip.")
         name = check_name(name or meta_in.get("name") or "imported-adapter")
         dest = adapter_dir(name, settings)
         if dest.exists():

@@ -265,3 +265,24 @@ def test_a_refused_attach_leaves_the_shared_base_model_as_it_was(model_data_dir,
     after = get_peft_model_state_dict(model, adapter_name="good")
     assert all(torch.equal(after[k], v) for k, v in good_state.items())
     assert _greedy(model, tokenizer) == base_answer  # nothing active: plain calls are the base model
+
+
+def test_meta_json_that_is_not_json_is_refused_clearly(model_data_dir, tmp_path):
+    folder = make_adapter_files(tmp_path / "meta", model_data_dir)
+    for payload, match in ((b"{not json", "not valid JSON"), (b"[1, 2]", "not a JSON object"), (b"\xff\xfe", "not valid JSON")):
+        (folder / "meta.json").write_bytes(payload)
+        with pytest.raises(AdapterError, match=match):
+            adapters.import_zip(zip_folder(folder), name="meta")
+    assert adapters.list_adapters() == []
+
+
+def test_export_writes_a_portable_config(model_data_dir, tmp_path):
+    folder = make_adapter_files(tmp_path / "mine", model_data_dir, meta={"name": "mine"},
+                                config={"base_model_name_or_path": str(model_data_dir / "models" / "smollm2-135m-instruct")})
+    adapters.import_zip(zip_folder(folder))
+    with zipfile.ZipFile(io.BytesIO(adapters.export_zip("mine"))) as zf:
+        config = json.loads(zf.read("mine/adapter_config.json"))
+        exported = {n: zf.read(n) for n in zf.namelist()}
+    assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert str(model_data_dir) not in b"".join(exported.values()).decode("utf-8", "replace")
+    assert config["r"] == 4 and config["target_modules"] == ["q_proj"]
