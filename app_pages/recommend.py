@@ -117,7 +117,7 @@ except (CrossroadsError, AnswerError) as exc:
     st.stop()
 
 V.headline(rec)
-c1, c2 = st.columns([1, 1])
+c1, c2, _ = st.columns([1, 1, 2])
 c1.button("← Back to the questions", key="rec_to_questions", on_click=go, args=(N - 1,))
 c2.button("Start over", key="rec_restart", on_click=restart)
 

@@ -28,6 +28,10 @@ def _fmt(v: Any, digits: int = 0) -> str:
     return str(v)
 
 
+def _share(v: Any) -> str:
+    return f"{v:.2f}" if isinstance(v, int | float) else "—"
+
+
 def headline(rec: dict[str, Any]) -> None:
     st.success(f"**Recommendation: {rec['choice_label']}**", icon=":material/explore:")
     c1, c2, c3 = st.columns(3)
@@ -106,7 +110,7 @@ def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
              "your answers.")
     rows = [{
         "comparison": f"{c['a_label']} − {c['b_label']}",
-        "difference (points)": round(c["mean"] * 100, 1),
+        "difference (points)": f"{c['mean'] * 100:+.1f}",
         "95% CI (points)": f"{c['low'] * 100:+.1f} to {c['high'] * 100:+.1f}",
         "clear?": "yes" if c["clear"] else "no (includes 0)",
         "winner": c["winner_label"] or "—",
@@ -119,7 +123,7 @@ def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
                if any(m in v for v in arms.values() if isinstance(v, dict))]
     if arms and metrics:
         table = pd.DataFrame(
-            [{"arm": names.get(arm, arm), **{metric_name(m): v.get(m) for m in metrics}}
+            [{"arm": names.get(arm, arm), **{metric_name(m): _share(v.get(m)) for m in metrics}}
              for arm, v in arms.items() if isinstance(v, dict)]
         )
         st.caption("Scores per arm in this report (shares between 0 and 1):")

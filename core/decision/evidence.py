@@ -23,7 +23,7 @@ LABEL_METRICS = ("accuracy", "macro_f1")
 LONG_GOLD_WORDS = 8
 METRIC_NAMES = {
     "contains": "contains the gold answer", "f1": "token F1", "exact_match": "exact match",
-    "rougeL": "ROUGE-L", "accuracy": "accuracy", "macro_f1": "macro-F1",
+    "rougeL": "ROUGE-L", "accuracy": "accuracy", "macro_f1": "macro-F1", "hit_at_k": "retrieval hit@k",
 }
 RAFT_TITLE = "Hybrid (RAFT)"  # what reports call the hybrid arm when its adapter was trained RAFT-style
 
@@ -61,7 +61,8 @@ def choose_metric(report: Mapping[str, Any], task: str | None = None) -> tuple[s
         order, why = ANSWER_METRICS, "short gold answers: whether the answer contains the gold one"
     for m in order:
         if m in seen:
-            return m, why if m == order[0] else f"the report has no {metric_name(order[0])} intervals"
+            return m, why if m == order[0] else (
+                f"the report has no {metric_name(order[0])} intervals, so the next suited metric")
     return (sorted(seen)[0], "the only metric the report compares") if seen else (None, "no intervals")
 
 

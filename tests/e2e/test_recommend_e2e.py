@@ -99,10 +99,7 @@ def test_complete_wizard_and_download_report(app_server, page, tmp_path):
     page.get_by_text("Measurement overrode the prior.").wait_for()
     _settle(page)
 
-    # Streamlit scrolls inside its own container: a tall viewport captures the whole result.
-    page.set_viewport_size({"width": 1400, "height": 5600})
-    _settle(page)
-    shot = screenshot(page, "recommend-result")
+    shot = screenshot(page, "recommend-result")  # grows the viewport to the content's height
     page.set_viewport_size({"width": 1400, "height": 1000})
     assert shot.exists() and shot.stat().st_size > 10_000
 
