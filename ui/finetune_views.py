@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import streamlit as st
 
@@ -12,8 +10,12 @@ from core.training import adapters
 from core.training.finetune import KIND
 from ui.knowledge_view import md_escape
 
-STATE_ICONS = {"queued": "⏳", "running": "🏃", "stopping": "🛑", "completed": "✅", "failed": "❌",
-               "cancelled": "⏹️", "interrupted": "⚠️"}
+# Material icons, not emoji: emoji render as empty boxes in a browser without an emoji font.
+STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:",
+               "stopping": ":material/pending:", "completed": ":material/check_circle:",
+               "failed": ":material/error:", "cancelled": ":material/stop_circle:",
+               "interrupted": ":material/warning:"}
+LEVEL_ICONS = {"error": ":material/block:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
 def fmt_seconds(seconds) -> str:
@@ -51,10 +53,10 @@ def validation_report(data) -> None:
     cols[4].metric("Truncated", f"{tokens.get('truncation_share', 0):.0%}",
                    help=f"Rows longer than {tokens.get('max_length', '?')} tokens (template included) are cut.")
     for issue in data.report.issues:
-        {"error": st.error, "warning": st.warning, "info": st.info}[issue.level](issue.text(), icon={
-            "error": "⛔", "warning": "⚠️", "info": "ℹ️"}[issue.level])
+        {"error": st.error, "warning": st.warning, "info": st.info}[issue.level](issue.text(),
+                                                                                   icon=LEVEL_ICONS[issue.level])
     if data.ok:
-        st.success(f"Ready to train: {stats.get('usable', 0)} usable rows.", icon="✅")
+        st.success(f"Ready to train: {stats.get('usable', 0)} usable rows.", icon=":material/check_circle:")
     left, right = st.columns(2)
     if tokens:
         with left:
@@ -83,10 +85,11 @@ def prompt_preview(previews) -> None:
 
 def estimate_view(job) -> None:
     if job.active:
-        st.info(f"Measuring real training steps… ({job.status.get('message', '')})", icon="⏱️")
+        st.info(f"Measuring real training steps… ({job.status.get('message', '')})", icon=":material/timer:")
         return
     if job.state != "completed":
-        st.error(f"The estimate failed: {job.status.get('error') or job.status.get('message')}", icon="⚠️")
+        st.error(f"The estimate failed: {job.status.get('error') or job.status.get('message')}",
+                 icon=":material/warning:")
         return
     r = job.status.get("result") or {}
     cols = st.columns(5)
@@ -113,21 +116,26 @@ def loss_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "series", "loss"]).drop_duplicates(["step", "series"], keep="last")
 
 
-def loss_chart(records: list[dict]) -> None:
+def loss_chart_spec(frame: pd.DataFrame):
+    """The loss curve (train + eval) as an Altair chart."""
     import altair as alt
 
-    frame = loss_frame(records)
-    if frame.empty:
-        st.caption("The loss curve appears after the first step.")
-        return
-    chart = alt.Chart(frame).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="step"),
+    return alt.Chart(frame).mark_line(point=True).encode(
+        # Steps are whole numbers: integer ticks, never 0.5 steps.
+        x=alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1)),
         y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False)),
         color=alt.Color("series:N", title=None, scale=alt.Scale(domain=["train loss", "eval loss"],
                                                                  range=["#4f46e5", "#f59e0b"])),
         tooltip=["step", "series", alt.Tooltip("loss:Q", format=".4f")],
     ).properties(height=260)
-    st.altair_chart(chart, width="stretch")
+
+
+def loss_chart(records: list[dict]) -> None:
+    frame = loss_frame(records)
+    if frame.empty:
+        st.caption("The loss curve appears after the first step.")
+        return
+    st.altair_chart(loss_chart_spec(frame), width="stretch")
 
 
 def run_panel(job: jobs.Job) -> None:
@@ -136,32 +144,55 @@ def run_panel(job: jobs.Job) -> None:
     state = job.state
     step, total = int(s.get("step") or 0), int(s.get("total_steps") or 0)
     spec = job.spec
-    st.markdown(f"**{STATE_ICONS.get(state, '')} Run `{job.id}`** → adapter **{spec.get('name', '?')}** "
+    st.markdown(f"{STATE_ICONS.get(state, '')} **Run `{job.id}`** → adapter **{spec.get('name', '?')}** "
                 f"on {spec.get('data_name', '?')} · {state}")
     if total:
         st.progress(min(1.0, step / total), text=f"Step {step} / {total}")
-    cols = st.columns(5)
+    cols = st.columns(6)
     cols[0].metric("Step", f"{step} / {total or '?'}")
     cols[1].metric("Epoch", f"{float(s.get('epoch') or 0):.2f}")
     cols[2].metric("Elapsed", fmt_seconds(s.get("elapsed_s")))
     cols[3].metric("ETA", fmt_seconds(s.get("eta_s")) if job.active else "—")
-    cols[4].metric("Train loss", f"{s['train_loss']:.4f}" if s.get("train_loss") is not None else "—",
-                   f"eval {s['eval_loss']:.4f}" if s.get("eval_loss") is not None else None, delta_color="off")
+    cols[4].metric("Train loss", f"{s['train_loss']:.4f}" if s.get("train_loss") is not None else "—")
+    # A plain value: drawn as a metric delta it read as an "↑" change badge.
+    cols[5].metric("Eval loss", f"{s['eval_loss']:.4f}" if s.get("eval_loss") is not None else "—",
+                   help="Loss on the held-out rows (seeded split), at the last evaluation.")
     loss_chart(job.progress())
     if state == "failed":
         st.error(f"{s.get('error') or s.get('message')}" + (f"\n\n**What to do:** {s['hint']}" if s.get("hint") else ""),
-                 icon="❌")
+                 icon=":material/error:")
     elif state == "interrupted":
-        st.warning(s.get("message", "Interrupted."), icon="⚠️")
+        st.warning(s.get("message", "Interrupted."), icon=":material/warning:")
     elif state == "cancelled":
-        st.info(s.get("message", "Cancelled."), icon="⏹️")
+        st.info(s.get("message", "Cancelled."), icon=":material/stop_circle:")
     elif state == "completed":
         r = s.get("result") or {}
         st.success(f"Adapter **{r.get('adapter')}** saved · train loss {r.get('train_loss') or 0:.4f}"
                    + (f" · eval loss {r['eval_loss']:.4f}" if r.get("eval_loss") is not None else "")
-                   + f" · {fmt_seconds(r.get('seconds'))}", icon="✅")
+                   + f" · {r.get('steps', '?')} steps · {fmt_seconds(r.get('seconds'))}",
+                   icon=":material/check_circle:")
+        train_recall_view(r.get("train_recall"))
     elif job.active:
         st.caption(s.get("message", ""))
+
+
+def train_recall_view(recall: dict | None) -> None:
+    """How many of its own training answers the adapter reproduces, with a few of them."""
+    if not recall or not recall.get("rows"):
+        return
+    share = recall.get("share") or 0.0
+    text = (f"**Training answers reproduced: {recall['recalled']} of {recall['rows']}** ({share:.0%}, greedy, "
+            "seeded rows of its own training set).")
+    if share < 0.5:
+        text += (" Too few: this run was too short or its learning rate too low to learn the data; raise the "
+                 "epochs or pick a longer preset before judging fine-tuning on held-out questions.")
+    else:
+        text += " The adapter learned its data; how it does on new questions is what Evaluate measures."
+    (st.success if share >= 0.5 else st.warning)(text, icon=":material/fact_check:")
+    with st.expander("Training rows checked"):
+        st.dataframe(pd.DataFrame([{"row": e["row"], "prompt": e["prompt"], "trained answer": e["target"],
+                                    "adapter's answer": e["answer"], "reproduced": "✓" if e["recalled"] else "✗"}
+                                   for e in recall.get("examples") or []]), hide_index=True, width="stretch")
 
 
 def latest_run() -> jobs.Job | None:
@@ -171,9 +202,6 @@ def latest_run() -> jobs.Job | None:
     runs = jobs.list_jobs(kind=KIND)
     return runs[0] if runs else None
 
-
-def wait_briefly_for_start(job_id: str, seconds: float = 0.5) -> None:
-    time.sleep(seconds)
 
 
 # ---------------------------------------------------------------------------------------------

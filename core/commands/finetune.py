@@ -17,15 +17,21 @@ OPTION_FLAGS = {
     "warmup_steps": ("--warmup-steps", int), "evals": ("--evals", int),
 }
 
+# The JSON summary: train_recall tells a run too short to learn apart from fine-tuning not helping.
+SUMMARY_FIELDS = ("adapter", "train_loss", "eval_loss", "steps", "seconds", "trainable_params", "samples",
+                  "tokens_per_s", "train_recall")
+
 
 def register(subparsers) -> None:
-    from core.training.finetune import PRESETS, option_help
+    from core.training.finetune import PRESET_NAMES, option_help
 
     parser = subparsers.add_parser("finetune", help="train a LoRA adapter on a labeled file (CSV / JSONL / JSON)")
     parser.add_argument("--data", help="labeled file: question/answer, instruction/input/output, "
                                        "prompt/completion, messages, or text/label columns")
     parser.add_argument("--name", help="adapter name (letters, digits, . _ -)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick", help="starting options (default quick)")
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="quick",
+                        help="starting options, chosen for the task (fact Q&A or labels) and the file's size "
+                             "(default quick: the shortest run that visibly learns)")
     for key, (flag, kind) in OPTION_FLAGS.items():
         parser.add_argument(flag, dest=key, type=kind, default=None, help=option_help(key))
     parser.add_argument("--target-modules", default=None, help="comma-separated, e.g. q_proj,v_proj. "
@@ -62,7 +68,7 @@ def run(args) -> int:
     from core.runtime.errors import CrossroadsError
     from core.training import datasets
     from core.training.data_files import read_records
-    from core.training.finetune import PRESETS, start_finetune
+    from core.training.finetune import preset_options, start_finetune
     from core.training.schema import KINDS, Schema
 
     if args.resume:
@@ -76,13 +82,15 @@ def run(args) -> int:
         overrides = {k: getattr(args, k) for k in OPTION_FLAGS if getattr(args, k) is not None}
         if args.target_modules:
             overrides["target_modules"] = tuple(m.strip() for m in args.target_modules.split(",") if m.strip())
-        options = replace(PRESETS[args.preset], **overrides)
         schema = None
         if args.kind:
             required, optional = KINDS[args.kind]
             schema = Schema.of(args.kind, {r: r for r in required + optional
-                                                    if r in read_records(path.read_bytes(), path.name)[1]})
-        # Validate here too, so bad data fails fast with the reason (the worker validates again).
+                                           if r in read_records(path.read_bytes(), path.name)[1]})
+        # Validate here too, so bad data fails fast with the reason (the worker validates again):
+        # first without the model (format, mapping, size: they choose the preset), then token lengths.
+        data = datasets.load_labeled(path, schema=schema).require_valid()
+        options = replace(preset_options(args.preset, data.kind, len(data.rows)), **overrides)
         from core.runtime.models import load_tokenizer
 
         data = datasets.load_labeled(path, schema=schema, tokenizer=load_tokenizer(), max_length=options.max_length)
@@ -103,6 +111,5 @@ def run(args) -> int:
         print(f"error: run {job.id} {job.state}: {reason}" + (f" ({hint})" if hint else ""), file=sys.stderr)
         return 1
     result = job.status.get("result") or {}
-    print_json({k: result.get(k) for k in ("adapter", "train_loss", "eval_loss", "seconds", "trainable_params",
-                                           "samples", "tokens_per_s")} | {"run": job.id})
+    print_json({k: result.get(k) for k in SUMMARY_FIELDS} | {"run": job.id})
     return 0

@@ -17,6 +17,7 @@ from core.training import finetune
 from core.training.chat_format import to_dataset
 from core.training.finetune import MAX_EVAL_ROWS, TrainingError, TrainOptions, plan_steps
 from core.training.schema import Schema
+from core.training.train_recall import measure_train_recall
 from core.training.trainer_setup import (
     complete_checkpoints,
     library_versions,
@@ -147,6 +148,8 @@ def execute(run, resume: bool) -> int:
         "tokens_per_s": round(tokens_seen / train_seconds, 1) if train_seconds > 0 else None,
         "samples_per_s": round(output.metrics.get("train_samples_per_second", 0.0), 3),
     }
+    run.update(message="Checking recall of training answers…")
+    train_recall = measure_train_recall(model, tokenizer, train_rows, data.labels, seed=options.seed)
     run.update(message="Saving the adapter…")
     from core.training.adapters import publish_adapter
 
@@ -158,8 +161,10 @@ def execute(run, resume: bool) -> int:
         "split": {"eval_fraction": options.eval_fraction, "seed": options.seed,
                   "eval_row_numbers": [r.number for r in eval_rows]},
         "format": "core.training.chat_format.chat_messages",
+        "mode": spec.get("adapter_mode") or {"mode": "closed_book"},  # raft or closed_book (core/training/raft.py)
         "options": options.as_dict(),
         "metrics": metrics,
+        "train_recall": train_recall,
         "duration_s": round(seconds, 1),
         "trainable_params": trainable,
         "total_params": total_params,
@@ -170,6 +175,7 @@ def execute(run, resume: bool) -> int:
     shutil.rmtree(run.run_dir / "checkpoints", ignore_errors=True)  # the adapter is the result
     result = {"adapter": spec["name"], "adapter_dir": str(record.path), "train_loss": metrics["train_loss"],
               "eval_loss": eval_loss, "seconds": round(seconds, 1), "trainable_params": trainable,
-              "samples": samples, "tokens_per_s": metrics["tokens_per_s"], "steps": metrics["steps"]}
+              "samples": samples, "tokens_per_s": metrics["tokens_per_s"], "steps": metrics["steps"],
+              "train_recall": train_recall}
     run.finish("completed", result=result, message=f"Adapter {spec['name']!r} saved.")
     return 0

@@ -1,5 +1,6 @@
 """Fine-tune in a real Chromium: upload the demo classification CSV, see the validation report
-and the prompt preview, start a Quick run of a few steps, watch the loss chart, see the adapter."""
+and the prompt preview, start a Quick run of a few steps, watch the loss chart, see the adapter and
+its train recall; reload the browser and find the upload, mapping and options still there."""
 
 from __future__ import annotations
 
@@ -54,6 +55,19 @@ def test_upload_validate_train_and_list_the_adapter(app_server, page):
     expect(table).to_be_visible()
     page.get_by_role("heading", name="6 · Adapters").scroll_into_view_if_needed()
     expect(page.get_by_role("button", name=re.compile("Download zip"))).to_be_visible()
+    # A 3-step run cannot have learned its data, and the page says so (issue 10.3).
+    expect(page.get_by_text(re.compile(r"Training answers reproduced: \d of 8"))).to_be_visible()
+    expect(page.get_by_text("this run was too short")).to_be_visible()
     screenshot(page, "finetune-done")
     assert (app_server.data_dir / "adapters" / "tickets-e2e" / "adapter_model.safetensors").is_file()
+
+    # A browser reload keeps the upload, its validation and the options (issue 10.6).
+    page.reload()
+    wait_for_app(page)
+    expect(page.get_by_text("kept from your last upload")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Ready to train: 220 usable rows.")).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("textbox", name="Adapter name")).to_have_value("tickets-e2e")
+    page.get_by_text("Advanced LoRA and training options").click()
+    expect(page.get_by_role("spinbutton", name="max steps")).to_have_value("3")
+    screenshot(page, "finetune-after-reload")
     assert app_server.network_violations() == []

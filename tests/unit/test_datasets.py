@@ -78,16 +78,63 @@ def test_mapping_override_uses_other_columns():
     assert data.ok and data.rows[3].target == "Answer 3"
 
 
-def test_empty_and_nan_fields_are_reported_with_row_numbers():
+def test_empty_fields_are_reported_with_row_numbers():
     csv_text = "text,label\n" + "\n".join(
         [f"ticket {i},{'billing' if i % 2 else 'shipping'}" for i in range(12)]
         + [",billing", "no label here,", "nan,billing", "  ,  "])
     data = ds.load_labeled(csv_text.encode(), "t.csv")
     assert data.ok
     skipped = [i for i in data.report.issues if "skipped" in i.message]
-    assert skipped and sorted(n for i in skipped for n in i.rows) == [14, 15, 16, 17]
+    assert skipped and sorted(n for i in skipped for n in i.rows) == [14, 15, 17]
     assert "rows 14" in skipped[0].text()
-    assert data.report.stats["skipped_empty"] == 4
+    assert data.report.stats["skipped_empty"] == 3
+    assert any(r.prompt == "nan" for r in data.rows)  # the word nan is text, not a missing cell
+
+
+def test_none_null_and_nan_are_values_only_empty_cells_are_missing():
+    """Issue 11.5: a label class named None vanished (and answers "null" / "nan" with it)."""
+    csv_text = "text,label\n" + "\n".join(f"ticket {i},{['None', 'null', 'billing', 'NaN'][i % 4]}" for i in range(16))
+    data = ds.load_labeled(csv_text.encode(), "t.csv")
+    assert data.ok, data.report.as_dict()
+    assert set(data.labels) == {"None", "null", "billing", "NaN"} and len(data.rows) == 16
+    qa = _qa(10) + [{"question": "What does the API return for a missing user?", "answer": "null"},
+                    {"question": "Who is on call?", "answer": None}]
+    data = ds.load_labeled(_jsonl(qa), "a.jsonl")
+    assert [r.target for r in data.rows if r.prompt.startswith("What does the API")] == ["null"]
+    assert any("empty answer" in i.message and i.rows == (12,) for i in data.report.issues)  # JSON null is empty
+
+
+PRODUCTS_CSV = ("name,price,colour\n" + "\n".join(f"item {i},{i}.99,red" for i in range(23))).encode()
+
+
+def test_an_undetected_format_is_refused_with_the_columns_found():
+    data = ds.load_labeled(PRODUCTS_CSV, "products.csv")
+    assert not data.ok and not data.rows
+    assert "No supported columns found (the file has: name, price, colour)" in data.report.reason()
+
+
+def test_one_column_as_prompt_and_target_is_refused():
+    """Issue 10.1: question = answer = name would train the model to repeat its input."""
+    data = ds.load_labeled(PRODUCTS_CSV, "products.csv", schema=Schema.of("qa", {"question": "name", "answer": "name"}))
+    assert not data.ok and not data.rows
+    assert "question and the answer are the same column ('name')" in data.report.reason()
+    with pytest.raises(DataError, match="same column"):
+        data.require_valid()
+    unmapped = ds.load_labeled(PRODUCTS_CSV, "products.csv", schema=Schema.of("qa", {"question": "name"}))
+    assert "No column chosen for answer" in unmapped.report.reason()
+    fine = ds.load_labeled(PRODUCTS_CSV, "products.csv", schema=Schema.of("qa", {"question": "name", "answer": "price"}))
+    assert fine.ok and len(fine.rows) == 23
+
+
+def test_cli_finetune_refuses_an_undetected_format_before_loading_the_model(tmp_path, capsys):
+    from core.__main__ import main
+
+    path = tmp_path / "products.csv"
+    path.write_bytes(PRODUCTS_CSV)
+    assert main(["finetune", "--data", str(path), "--name", "x", "--data-dir", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err
+    assert "No supported columns found" in err and "name, price, colour" in err
+    assert not (tmp_path / "data" / "runs").exists()
 
 
 def test_broken_jsonl_lines_are_reported_by_line_number():

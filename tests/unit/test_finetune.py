@@ -100,6 +100,10 @@ def test_run_dir_and_adapter_folder(facts_run, workspace):
     assert meta["data"]["sha256"] == file_sha256(workspace / "facts.jsonl")
     assert meta["options"]["rank"] == 16 and meta["metrics"]["train_loss"] is not None
     assert meta["duration_s"] > 0 and {"torch", "transformers", "peft"} <= set(meta["versions"])
+    # Issue 10.3: the run says how many of its own training answers it reproduces (here: it learned them).
+    recall = meta["train_recall"]
+    assert recall["rows"] == 8 and recall["share"] >= 0.75 and recall == result["train_recall"]
+    assert {"row", "prompt", "target", "answer", "recalled"} <= set(recall["examples"][0])
     assert 0 < meta["trainable_params"] < meta["total_params"] / 50
     adapters.check_adapter_folder(folder)
     record = adapters.list_adapters()[0]
@@ -165,7 +169,9 @@ def test_cancel_kill_9_and_resume_in_real_worker_processes(workspace):
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     assert summary["adapter"] == "resumed" and summary["trainable_params"] > 0
-    assert set(summary) >= {"adapter", "train_loss", "eval_loss", "seconds", "trainable_params", "samples", "tokens_per_s"}
+    assert set(summary) >= {"adapter", "train_loss", "eval_loss", "seconds", "trainable_params", "samples", "tokens_per_s",
+                            "steps", "train_recall"}
+    assert summary["train_recall"]["rows"] == 8 and 0 <= summary["train_recall"]["share"] <= 1
     assert "step 6" in out.stderr
     losses = [r["step"] for r in jobs.read_progress(job.run_dir) if "loss" in r]
     assert losses == list(range(1, 7))  # each step once, in order, across two resumes

@@ -1,0 +1,153 @@
+"""Fine-tune page, steps 5 and 6: estimate, start, follow and resume a run; the adapters list."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import streamlit as st
+
+from core.runtime import jobs
+from core.runtime.errors import CrossroadsError
+from core.training import adapters, finetune
+from core.training.trainer_setup import complete_checkpoints
+from ui import finetune_views as views
+from ui.common import show_error
+
+
+def slug(text: str) -> str:
+    return (re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:40] or "adapter")
+
+
+def _estimate(choice, options, data, settings) -> None:
+    est_id = st.session_state.get("ft_estimate")
+    if st.button("Estimate time and memory", icon=":material/timer:", disabled=not data.ok,
+                 help="Runs a few real training steps in the background and measures them."):
+        try:
+            est_id = finetune.start_estimate(choice.path, options, schema=choice.schema, settings=settings).id
+            st.session_state["ft_estimate"] = est_id
+        except CrossroadsError as exc:
+            show_error(exc)
+    est_job = None
+    if est_id:
+        try:
+            est_job = jobs.get(est_id, settings)
+        except CrossroadsError:
+            est_job = None
+    if est_job is not None:
+        @st.fragment(run_every="1s" if est_job.active else None)
+        def _follow():
+            job = jobs.get(est_job.id, settings)
+            views.estimate_view(job)
+            if est_job.active and not job.active:
+                st.rerun()
+        _follow()
+
+
+def train_section(choice, preset: str, options, data, draft: dict, settings):
+    """Estimate + adapter name + Start. Returns (the active job or None, the adapter name)."""
+    active = jobs.active_job("train", settings)
+    if choice is None or data is None:
+        return active, None
+    _estimate(choice, options, data, settings)
+    default_name = draft.get("adapter_name") or slug(f"{Path(choice.display_name).stem}-{preset}")
+    name = st.text_input("Adapter name", value=default_name, key=f"ft_adapter_name_{choice.sha}",
+                         help="Letters, digits, '.', '_' or '-'.")
+    reason = ""
+    if not data.ok:
+        reason = f"Fix the data first: {data.report.reason()}"
+    elif active is not None:
+        reason = f"A training run is in progress ({active.id}); one run at a time."
+    if st.button("Start training", type="primary", icon=":material/rocket_launch:", disabled=bool(reason),
+                 help=reason or None):
+        try:
+            job = finetune.start_finetune(choice.path, name, options, schema=choice.schema,
+                                          data_name=choice.display_name, settings=settings)
+            st.session_state["ft_run"] = job.id
+            active = job
+        except CrossroadsError as exc:
+            show_error(exc)
+    if reason:
+        st.caption(reason)
+    return active, name
+
+
+def run_section(active, settings) -> None:
+    run = active or views.latest_run()
+    if run is None:
+        st.caption("No training run yet in this workspace.")
+        return
+
+    @st.fragment(run_every="1s" if run.active else None)
+    def _run_panel(job_id: str):
+        try:
+            job = jobs.get(job_id, settings)
+        except CrossroadsError as exc:
+            show_error(exc)
+            return
+        views.run_panel(job)
+        c1, c2, _ = st.columns([1, 1, 4])
+        if job.active and c1.button("Cancel run", icon=":material/stop_circle:", key=f"cancel_{job.id}"):
+            jobs.cancel(job.id, settings)
+        resumable = job.state in ("interrupted", "cancelled", "failed") and complete_checkpoints(job.run_dir)
+        if resumable and c2.button("Resume", icon=":material/play_arrow:", key=f"resume_{job.id}",
+                                   help="Continue from the last complete checkpoint."):
+            try:
+                jobs.resume(job.id, settings)
+                st.rerun()
+            except CrossroadsError as exc:
+                show_error(exc)
+        if st.session_state.get("ft_run_was_active") and not job.active:
+            st.session_state["ft_run_was_active"] = False
+            st.rerun()  # the whole page: the adapter list and the Start button change
+        st.session_state["ft_run_was_active"] = job.active
+
+    with st.container(border=True):
+        _run_panel(run.id)
+
+
+def adapters_section(settings) -> None:
+    records = adapters.list_adapters(settings)
+    if not records:
+        st.caption("No adapters yet: train one above, or import a zip below.")
+    else:
+        views.adapters_table(records)
+        names = [r.name for r in records]
+        pick = st.selectbox("Adapter", names, key="ft_adapter_pick")
+        c1, c2, c3 = st.columns([2, 1, 1])
+        new_name = c1.text_input("New name", value=pick, key=f"ft_rename_{pick}", label_visibility="collapsed")
+        if c2.button("Rename", key="ft_rename_btn", disabled=new_name == pick):
+            try:
+                adapters.rename(pick, new_name, settings)
+                st.rerun()
+            except CrossroadsError as exc:
+                show_error(exc)
+        try:
+            c3.download_button("Download zip", data=adapters.export_zip(pick, settings), file_name=f"{pick}.zip",
+                               mime="application/zip", icon=":material/download:", key="ft_download")
+        except CrossroadsError as exc:
+            show_error(exc)
+
+        @st.dialog("Delete adapter")
+        def _confirm_delete(name: str):
+            st.write(f"Delete adapter **{name}**? This cannot be undone.")
+            if st.button("Delete", type="primary", key="ft_delete_confirm"):
+                adapters.delete(name, settings)
+                st.rerun()
+
+        if st.button("Delete…", key="ft_delete_btn", icon=":material/delete:"):
+            _confirm_delete(pick)
+
+    with st.expander("Import an adapter zip"):
+        st.caption("Safetensors only (a pickle .bin is refused unopened); checked against the base model "
+                   f"({settings.generator}) and for finite weights.")
+        zip_upload = st.file_uploader("Adapter zip", type=["zip"], key="ft_zip", max_upload_size=200)
+        zip_name = st.text_input("Name for the imported adapter", key="ft_zip_name",
+                                 value=slug(Path(zip_upload.name).stem) if zip_upload else "")
+        if st.button("Import", disabled=zip_upload is None, key="ft_import"):
+            try:
+                record = adapters.import_zip(zip_upload.getvalue(), name=zip_name or None, settings=settings)
+                st.success(f"Imported **{record.name}**.")
+                st.rerun()
+            except CrossroadsError as exc:
+                show_error(exc)
