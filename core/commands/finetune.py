@@ -39,6 +39,15 @@ def register(subparsers) -> None:
     parser.add_argument("--format", dest="kind", default=None,
                         choices=["qa", "instruction", "prompt_completion", "chat", "classification"],
                         help="override the detected data format (columns by their usual names)")
+    parser.add_argument("--raft", action="store_true", help="train for use with retrieval (RAFT): each Q&A row "
+                        "gets the retrieved passages of --kb in the RAG prompt (core/training/raft.py)")
+    parser.add_argument("--kb", help="--raft: the knowledge base the adapter will read from")
+    parser.add_argument("--raft-p", type=float, default=0.8,
+                        help="--raft: share of rows whose context holds the answer's passage (default 0.8)")
+    parser.add_argument("--distractors", type=int, default=None,
+                        help="--raft: other retrieved passages per row (default: the arms' k - 1)")
+    parser.add_argument("--no-oracle", dest="missing", choices=["closed_book", "drop"], default="closed_book",
+                        help="--raft: rows whose answer passage is not found train closed-book (default) or are dropped")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing adapter of that name")
     parser.add_argument("--resume", metavar="RUN_ID", help="resume an interrupted or cancelled run instead")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -57,6 +66,37 @@ def _progress_printer(quiet: bool):
         elif record.get("event") == "checkpoint":
             print(f"step {record['step']}  checkpoint saved", file=sys.stderr)
     return show
+
+
+def _raft_file(args, path, options, max_length_given: bool):
+    """(RAFT training file, the adapter's mode meta, options with max length fitted to the context)."""
+    import tempfile
+    from dataclasses import replace
+    from pathlib import Path
+
+    from core.runtime.errors import CrossroadsError
+    from core.runtime.models import load_tokenizer
+    from core.training.raft import (
+        RaftOptions,
+        build_raft_rows,
+        fitted_max_length,
+        qa_rows_from_file,
+    )
+
+    if not args.kb:
+        raise CrossroadsError("--raft needs --kb.", hint="e.g. --raft --kb demo (python -m core kb list)")
+    raft = RaftOptions(kb=args.kb, p=args.raft_p, distractors=args.distractors, missing=args.missing)
+    build = build_raft_rows(qa_rows_from_file(path), raft)
+    for row in build.missing:
+        what = "trained closed-book" if raft.missing == "closed_book" else "dropped"
+        print(f"warning: row {row.number}: no passage with the answer found ({what}): {row.question[:80]}",
+              file=sys.stderr)
+    out = build.write_jsonl(Path(tempfile.mkdtemp(prefix="raft-")) / f"{path.stem}.raft.jsonl")
+    if not max_length_given:
+        options = replace(options, max_length=fitted_max_length(build, load_tokenizer(), options.max_length))
+    print(f"RAFT: {len(build.rows)} rows, oracle in context for {build.oracle_share:.0%}, "
+          f"max length {options.max_length} tokens", file=sys.stderr)
+    return out, build.mode_meta(), options
 
 
 def run(args) -> int:
@@ -93,11 +133,17 @@ def run(args) -> int:
         options = replace(preset_options(args.preset, data.kind, len(data.rows)), **overrides)
         from core.runtime.models import load_tokenizer
 
+        adapter_mode = None
+        if args.raft:  # the RAFT rows are built here and trained as an ordinary chat file
+            path, adapter_mode, options = _raft_file(args, path, options, "max_length" in overrides)
+            schema = None
+
         data = datasets.load_labeled(path, schema=schema, tokenizer=load_tokenizer(), max_length=options.max_length)
         for issue in data.report.warnings:
             print(f"warning: {issue.text()}", file=sys.stderr)
         data.require_valid()
-        job = start_finetune(path, args.name, options, schema=schema, overwrite=args.overwrite)
+        job = start_finetune(path, args.name, options, schema=schema, overwrite=args.overwrite,
+                             adapter_mode=adapter_mode)
     print(f"run {job.id} started (log: {job.run_dir / 'log'})", file=sys.stderr)
     try:
         job = jobs.wait(job.id, poll=0.5, on_progress=_progress_printer(args.quiet))
@@ -111,5 +157,6 @@ def run(args) -> int:
         print(f"error: run {job.id} {job.state}: {reason}" + (f" ({hint})" if hint else ""), file=sys.stderr)
         return 1
     result = job.status.get("result") or {}
-    print_json({k: result.get(k) for k in SUMMARY_FIELDS} | {"run": job.id})
+    mode = job.spec.get("adapter_mode") or {"mode": "closed_book"}
+    print_json({k: result.get(k) for k in SUMMARY_FIELDS} | {"run": job.id, "mode": mode})
     return 0
