@@ -66,11 +66,6 @@ def choose_metric(report: Mapping[str, Any], task: str | None = None) -> tuple[s
     return (sorted(seen)[0], "the only metric the report compares") if seen else (None, "no intervals")
 
 
-def primary_metric(report: Mapping[str, Any], task: str | None = None) -> str | None:
-    """The metric the comparisons are read on (see choose_metric)."""
-    return choose_metric(report, task)[0]
-
-
 def hybrid_is_raft(report: Mapping[str, Any] | None) -> bool:
     """Whether the report's hybrid arm used an adapter trained for retrieval (RAFT).
 

@@ -14,6 +14,8 @@ from typing import Any
 from core.decision.answers import AnswerError, normalize_answers
 from core.decision.projection import corpus_tokens_from_manifest
 from core.runtime.errors import CrossroadsError
+from core.runtime.settings import Settings
+from core.training.adapters import list_adapters
 
 
 class RecommendInputError(CrossroadsError):
@@ -180,19 +182,13 @@ def _read_dict(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def list_adapters(data_dir: Path) -> list[dict[str, Any]]:
-    """Adapters under data/adapters/ that have a meta.json, newest first: name, mode, duration_s."""
-    folder = Path(data_dir) / "adapters"
+def trained_adapters(data_dir: Path) -> list[dict[str, Any]]:
+    """Complete adapters in the workspace (core.training.adapters), newest first: name, mode, duration_s."""
     out = []
-    for meta_path in folder.glob("*/meta.json") if folder.is_dir() else []:
-        if meta_path.parent.name.startswith("."):
-            continue  # a staging folder of a run in progress
-        meta = _read_dict(meta_path) or {}
-        duration = meta.get("duration_s")
-        out.append({"name": meta_path.parent.name, "mode": meta.get("mode") or "closed_book",
-                    "duration_s": float(duration) if isinstance(duration, int | float) else None,
-                    "mtime": meta_path.stat().st_mtime})
-    out.sort(key=lambda a: a["mtime"], reverse=True)
+    for record in list_adapters(Settings().with_data_dir(data_dir)):
+        duration = record.meta.get("duration_s")
+        out.append({"name": record.name, "mode": record.meta.get("mode") or "closed_book",
+                    "duration_s": float(duration) if isinstance(duration, int | float) else None})
     return out
 
 
@@ -200,7 +196,7 @@ def workspace_assets(data_dir: Path) -> dict[str, Any]:
     """What exists already (the engine's next steps do not ask for it again)."""
     finished = [r for r in list_reports(data_dir) if r.get("ok") and not r.get("partial")]
     return {"kbs": list_kbs(data_dir),
-            "adapters": [{"name": a["name"], "mode": a["mode"]} for a in list_adapters(data_dir)],
+            "adapters": [{"name": a["name"], "mode": a["mode"]} for a in trained_adapters(data_dir)],
             "reports": len(finished)}
 
 
@@ -231,7 +227,7 @@ def measured_update_times(data_dir: Path, report: dict[str, Any] | None) -> dict
     elif meta.get("adapter") and (secs := _adapter_seconds(data_dir, str(meta["adapter"]))) is not None:
         out.update(train_seconds=secs, train_from=f"adapter {meta['adapter']} meta.json")
     else:
-        timed = [a for a in list_adapters(data_dir) if a["duration_s"] is not None]
+        timed = [a for a in trained_adapters(data_dir) if a["duration_s"] is not None]
         if timed:
             out.update(train_seconds=timed[0]["duration_s"],
                        train_from=f"adapter {timed[0]['name']} meta.json (your newest adapter)")

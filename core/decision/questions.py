@@ -25,7 +25,6 @@ ARM_TO_OPTION: dict[str, str] = {
     "ft": "finetune",
     "hybrid": "hybrid",
 }
-OPTION_TO_ARM = {v: k for k, v in ARM_TO_OPTION.items()}
 ARM_LABELS = {"base": "base (prompt only)", "rag": "RAG", "ft": "fine-tuned", "hybrid": "hybrid"}
 
 # --------------------------------------------------------------------------------------------

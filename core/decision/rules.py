@@ -290,11 +290,6 @@ RULES: dict[str, dict[str, Effect]] = {
 }
 # Display order of factors (ties in reason ranking follow this order too).
 FACTOR_ORDER: tuple[str, ...] = tuple(RULES)
-FACTOR_QUESTIONS: dict[str, tuple[str, ...]] = {
-    "corpus_fit": ("corpus_tokens", "context_window"),
-    "examples": ("labeled_examples",),
-    "raft": ("noisy_retrieval", "labeled_examples"),
-}
 
 
 # --------------------------------------------------------------------------------------------

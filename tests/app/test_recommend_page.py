@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.decision.engine import recommend
 from core.decision.questions import OPTION_LABELS, QUESTION_BY_ID, STEPS
+from tests.unit.test_recommend import trained_adapter
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "app_pages/recommend.py"
@@ -226,8 +227,7 @@ def test_reading_uses_the_reports_metric_and_names_it(data_dir):
 
 
 def test_no_report_still_projects_measured_training_and_indexing(data_dir):
-    (data_dir / "adapters" / "tickets").mkdir(parents=True)
-    (data_dir / "adapters" / "tickets" / "meta.json").write_text(json.dumps({"duration_s": 123.4}))
+    trained_adapter(data_dir, "tickets", {"duration_s": 123.4})
     (data_dir / "kb" / "docs").mkdir(parents=True)
     (data_dir / "kb" / "docs" / "manifest.json").write_text(json.dumps(
         {"files": {"a": {"name": "a.md", "status": "complete", "chunks": 4, "seconds": 2.5}}}))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from core.decision.answers import AnswerError
 from core.decision.decision_report import to_markdown
 from core.decision.engine import flips, recommend, what_if
-from core.decision.evidence import choose_metric, hybrid_is_raft, primary_metric
+from core.decision.evidence import choose_metric, hybrid_is_raft
 from core.decision.inputs import (
     RecommendInputError,
     kb_corpus_tokens,
@@ -227,10 +226,10 @@ def test_clear_supporting_evidence_raises_confidence():
 def test_classification_prefers_accuracy():
     rep = copy.deepcopy(REPORT)
     rep["deltas"]["rag-ft"]["accuracy"] = [-0.3, -0.2, -0.1]
-    assert primary_metric(rep, "classification") == "accuracy"
-    assert primary_metric(rep, "qa") == "contains"
+    assert choose_metric(rep, "classification")[0] == "accuracy"
+    assert choose_metric(rep, "qa")[0] == "contains"
     rep["kind"] = "label"
-    assert primary_metric(rep, "qa") == "accuracy"  # the report's kind decides, not the answer
+    assert choose_metric(rep, "qa")[0] == "accuracy"  # the report's kind decides, not the answer
 
 
 def test_what_if_flips_and_flips_list():
@@ -520,12 +519,21 @@ def test_partial_reports_are_never_preselected(tmp_path):
     assert any("partial" in n for n in rec["notes"])
 
 
+def trained_adapter(data_dir: Path, name: str, meta: dict) -> None:
+    """An adapter folder as the training store lists it (weights and config present)."""
+    folder = data_dir / "adapters" / name
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "adapter_config.json").write_text("{}")
+    (folder / "adapter_model.safetensors").write_bytes(b"")
+
+
 def test_projection_reads_adapters_and_kbs_without_a_report(tmp_path):
     assert measured_update_times(tmp_path, None)["train_seconds"] is None
-    for name, secs in (("old", 50.0), ("new", 75.5)):
-        (tmp_path / "adapters" / name).mkdir(parents=True)
-        (tmp_path / "adapters" / name / "meta.json").write_text(json.dumps({"duration_s": secs, "mode": "raft"}))
-    os.utime(tmp_path / "adapters" / "old" / "meta.json", (1, 1))
+    for name, secs, day in (("old", 50.0, 1), ("new", 75.5, 2)):
+        trained_adapter(tmp_path, name, {"duration_s": secs, "mode": "raft", "created": f"2026-01-0{day}T10:00"})
+    (tmp_path / "adapters" / "half").mkdir()  # a half-written one (no weights) does not count
+    (tmp_path / "adapters" / "half" / "meta.json").write_text(json.dumps({"duration_s": 1.0, "created": "2027"}))
     (tmp_path / "kb" / "docs").mkdir(parents=True)
     (tmp_path / "kb" / "docs" / "manifest.json").write_text(json.dumps(
         {"files": {"a": {"chunks": 3, "seconds": 1.25}, "b": {"chunks": 2, "seconds": 0.75}}}))
