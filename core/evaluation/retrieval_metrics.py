@@ -99,7 +99,7 @@ def hit_at_k(retrieved_sources: Iterable[Any], gold_source: str | None, k: int =
 
     Items may be strings (a file name/path or a chunk id), dicts with ``source``/``file``,
     ``chunk_id``/``id`` and ``text``, or objects with those attributes (e.g.
-    ``core.knowledge.rag.Retrieved``). Which items are gold: see the module doc (a chunk id
+    ``core.knowledge.retrieval.Retrieved``). Which items are gold: see the module doc (a chunk id
     wins over a source, which wins over the answer text).
     """
     if k < 1:

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
+from core.knowledge import keyword_index
 from core.knowledge.documents import (
     DEFAULT_LIMITS,
     ChunkSettings,
@@ -63,6 +64,7 @@ def delete_file(kb: str, file_id: str, *, settings: Settings | None = None, embe
             vs.delete(ids=doomed[start:start + batch_limit(settings)])
         del manifest["files"][file_id]
         write_manifest(kb, manifest, settings)
+        keyword_index.sync(kb, vs, manifest, settings)
         (kb_dir(kb, settings) / "files" / file_id).unlink(missing_ok=True)
         return len(doomed)
 
@@ -192,6 +194,7 @@ def ingest(kb: str, sources: Iterable, *, chunking: ChunkSettings | None = None,
                     (kb_dir(kb, settings) / "files" / entry["id"]).unlink(missing_ok=True)
                 pipeline.report()
         pipeline.flush()
+        keyword_index.sync(kb, vs, manifest, settings)  # the keyword index follows the collection
         pipeline.current = ""
         pipeline.report()
     return IngestReport(kb, results, time.perf_counter() - start)
@@ -243,6 +246,7 @@ def rebuild(kb: str, chunking: ChunkSettings | None = None, *, progress: Progres
                 pass
             raise
         write_manifest(kb, fresh, settings)  # the swap
+        keyword_index.sync(kb, vs, fresh, settings)
         try:
             chroma_client(settings).delete_collection(manifest["collection"])
         except Exception:  # noqa: BLE001 - the old one may be missing (that may be why we rebuild)

@@ -181,6 +181,8 @@ def list_kbs(settings: Settings | None = None) -> list[dict]:
             except KnowledgeError as exc:  # reported (file + what to do) and skipped, never fatal
                 log.warning("%s %s", exc.message, exc.hint)
                 continue
+            if manifest.get("temporary"):  # the retrieval lab's scratch index of another chunking
+                continue
             files = [f for f in manifest.get("files", {}).values() if f.get("status") == "complete"]
             out.append({"name": folder.name, "files": len(files), "chunks": sum(f["chunks"] for f in files),
                         "chunking": manifest.get("chunking"), "embedder": manifest.get("embedder"),

@@ -11,6 +11,7 @@ import shutil
 import threading
 import uuid
 
+from core.knowledge import keyword_index
 from core.knowledge.documents import ChunkSettings
 from core.knowledge.manifest import (
     MANIFEST_VERSION,
@@ -162,6 +163,7 @@ def create_kb(kb: str, chunking: ChunkSettings | None = None, *, embedder=None, 
                     "embedder": info.name, "dimension": info.dimension, "chunking": chunking.as_dict(), "files": {}}
         (kb_dir(kb, settings) / "files").mkdir(parents=True, exist_ok=True)
         write_manifest(kb, manifest, settings)
+        keyword_index.sync(kb, None, manifest, settings)  # empty, like the new collection
         return manifest
 
 

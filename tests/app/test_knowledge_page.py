@@ -106,3 +106,44 @@ def test_bad_name_shows_a_clear_error(kpage):
     button(kpage, "kb_create").click()
     kpage.run()
     assert any("not a valid knowledge-base name" in e.value for e in kpage.error)
+
+
+def test_retrieval_lab_tab_sweeps_marks_the_best_and_applies_it(kpage, data_dir, tmp_path):
+    import json
+
+    at = kpage
+    at.text_input(key="kb_new_name").set_value("lab")
+    button(at, "kb_create").click()
+    at.run()
+    at.file_uploader[0].set_value([
+        ("support_policy.md", (DEMO / "support_policy.md").read_bytes(), "text/markdown"),
+        ("price_list.csv", (DEMO / "price_list.csv").read_bytes(), "text/csv"),
+    ])
+    at.run()
+    button(at, "ingest").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    rows = [json.loads(line) for line in (DEMO.parent / "qa_test.jsonl").read_text().splitlines()]
+    mine = "\n".join(json.dumps({"question": r["question"], "answer": r["answer"]}) for r in rows
+                     if r["source"] in ("support_policy.md", "price_list.csv"))
+    at.radio(key="lab_source").set_value("Upload an eval file")
+    at.run()
+    next(u for u in at.file_uploader if u.key == "lab_upload").set_value([("mine.jsonl", mine.encode(), "application/json")])
+    at.multiselect(key="lab_types").set_value(["dense", "keyword", "hybrid"])
+    at.multiselect(key="lab_ks").set_value([1, 3, 4])
+    at.run()
+    button(at, "lab_run").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    best = next(s.value for s in at.success if s.value.startswith("Best:"))
+    assert "9 settings" in best
+    table = next(d for d in at.dataframe if d.key == "lab_table").value
+    assert len(table) == 9 and (table[""] == "★ best").sum() == 1
+    best_label = table.loc[table[""] == "★ best", "Setting"].iloc[0]
+    if (table[""] == "current").any():  # the best is not the current setting: apply it
+        button(at, "lab_apply").click()
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        stored = json.loads((data_dir / "kb" / "lab" / "manifest.json").read_text())["retrieval"]
+        assert f"{stored['search_type']} · k={stored['k']}" in best_label
+        assert any("Stored as this knowledge base's setting" in s.value for s in at.success)

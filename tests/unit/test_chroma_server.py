@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core.knowledge import rag
 from core.knowledge import indexing as KI
+from core.knowledge import manifest as KM
+from core.knowledge import retrieval
 from core.knowledge import store as KS
 from core.knowledge.documents import ChunkSettings
 from tests.unit.kb_helpers import FakeEmbeddings
@@ -83,12 +84,20 @@ def test_server_mode_ingest_retrieve_delete(server_settings, tmp_path):
     assert type(client).__name__ != "PersistentClient" and client.heartbeat() > 0
     vs, manifest = KS.open_store("srv", embedder=fake)
     assert vs._collection.count() == sum(e["chunks"] for e in manifest["files"].values())
-    hits = rag.retrieve("srv", "keel of a sailing boat", k=2, min_score=0.05, embedder=fake)
-    assert hits[0].source == "boats.txt"
+    for search_type in retrieval.SEARCH_TYPES:  # every search type against the server
+        hits = retrieval.retrieve("srv", "keel of a sailing boat", k=2, search_type=search_type, min_score=0.05,
+                                  embedder=fake)
+        assert hits[0].source == "boats.txt", search_type
+    from core.knowledge import keyword_index
+
+    assert keyword_index.stored_ids("srv", settings) == sorted(KM.claimed_ids(manifest))
     soup = next(fid for fid, e in manifest["files"].items() if e["name"] == "soup.md")
     gone = KI.delete_file("srv", soup, embedder=fake)
+    assert keyword_index.stored_ids("srv", settings) == sorted(KM.claimed_ids(KM.read_manifest("srv")))
+    assert {h.source for h in retrieval.retrieve("srv", "tomato soup onion", k=5, search_type="keyword",
+                                                 min_score=0.0, embedder=fake)} <= {"boats.txt"}
     assert vs._collection.count() == sum(e["chunks"] for e in manifest["files"].values()) - gone
-    assert {h.source for h in rag.retrieve("srv", "tomato soup", k=5, min_score=0.0, embedder=fake)} == {"boats.txt"}
+    assert {h.source for h in retrieval.retrieve("srv", "tomato soup", k=5, min_score=0.0, embedder=fake)} == {"boats.txt"}
     KS.delete_kb("srv")
     assert manifest["collection"] not in [c.name for c in client.list_collections()]
 
@@ -96,6 +105,6 @@ def test_server_mode_ingest_retrieve_delete(server_settings, tmp_path):
 def test_server_mode_with_the_real_embedder(server_settings):
     report = KI.ingest("srvreal", [DEMO / "support_policy.md"])
     assert report.ok
-    hits = rag.retrieve("srvreal", "How long is the Skerry warranty?", k=2)
+    hits = retrieval.retrieve("srvreal", "How long is the Skerry warranty?", k=2)
     assert hits and hits[0].source == "support_policy.md" and hits[0].score > 0.3
     KS.delete_kb("srvreal")

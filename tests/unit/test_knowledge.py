@@ -46,6 +46,11 @@ def invariant(kb: str, fake) -> dict:
     assert len(expected) == len(set(expected))
     assert vs._collection.count() == sum(e["chunks"] for e in complete) == len(expected)
     assert set(got) == set(expected)
+    # the keyword index holds exactly the same chunks, saved (not just rebuilt in memory)
+    from core.knowledge import keyword_index
+    from core.runtime.settings import get_settings
+
+    assert keyword_index.stored_ids(kb, get_settings()) == sorted(expected)
     return manifest
 
 

@@ -17,8 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CHECK = r"""
 import json
+from core.knowledge import keyword_index as KW
 from core.knowledge import manifest as KM
 from core.knowledge import store as KS
+from core.runtime.settings import get_settings
 # A fresh process, straight to Chroma (no embedder load): the stored vectors answer the queries.
 manifest = KM.read_manifest("big")
 col = KS.chroma_client().get_collection(manifest["collection"])
@@ -32,7 +34,12 @@ hits = col.query(query_embeddings=[vec], n_results=3, include=["metadatas"])["me
 print(json.dumps({"count": col.count(), "ids": len(ids), "unique": len(set(ids)),
                   "complete": len(complete), "pending": sum(e["status"] != "complete" for e in manifest["files"].values()),
                   "complete_chunks": sum(e["chunks"] for e in complete.values()), "missing": missing,
-                  "probe_found": any(h["source"] == probe["name"] for h in hits)}))
+                  "probe_found": any(h["source"] == probe["name"] for h in hits),
+                  "keyword_ids": KW.stored_ids("big", get_settings()),
+                  # a reader never gets a keyword hit the manifest does not list, even before a writer repairs
+                  "keyword_hits_listed": all(cid in KM.claimed_ids(manifest) for cid, _ in
+                                             KW.search("big", "record entry value", 50, col, manifest, get_settings())),
+                  "complete_ids": sorted(KM.claimed_ids(manifest))}))
 """
 
 
@@ -74,6 +81,7 @@ def test_kill_during_ingestion_then_reopen_and_resume(data_dir, tmp_path):
     assert state["missing"] == [] and state["probe_found"]
     assert 10 <= state["complete"] < 120
     assert state["count"] >= state["complete_chunks"]  # plus partial chunks of the interrupted file(s)
+    assert state["keyword_hits_listed"]
 
     rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
@@ -82,3 +90,4 @@ def test_kill_during_ingestion_then_reopen_and_resume(data_dir, tmp_path):
     final = run_check(env)
     assert final["complete"] == 120 and final["pending"] == 0
     assert final["count"] == final["ids"] == final["unique"] == final["complete_chunks"]
+    assert final["keyword_ids"] == final["complete_ids"] and final["keyword_hits_listed"]  # the keyword index caught up with the manifest

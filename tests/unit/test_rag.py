@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core.knowledge import rag
 from core.knowledge import indexing as KI
+from core.knowledge import rag, retrieval
 from core.knowledge.documents import ChunkSettings
 from core.knowledge.sanitize import sanitize_answer
 from tests.unit.kb_helpers import FakeEmbeddings
@@ -56,7 +56,7 @@ class EchoGenerator:
 
 
 def test_retrieve_ranks_the_right_file_with_scores(fruit_kb):
-    hits = rag.retrieve(fruit_kb, "rocket engine thrust orbit", k=2, embedder=FAKE)
+    hits = retrieval.retrieve(fruit_kb, "rocket engine thrust orbit", k=2, embedder=FAKE)
     assert hits[0].source == "rockets.md"
     assert all(0 <= h.score <= 1.0001 for h in hits) and hits[0].score >= hits[-1].score
     assert hits[0].chunk == 0 and hits[0].file_id and hits[0].location == "chunk 0"
@@ -64,19 +64,48 @@ def test_retrieve_ranks_the_right_file_with_scores(fruit_kb):
     assert set(src) >= {"file", "page", "score", "text", "chunk"}
 
 
-@pytest.mark.parametrize("search_type", rag.SEARCH_TYPES)
+@pytest.mark.parametrize("search_type", retrieval.SEARCH_TYPES)
 def test_search_types_and_k(fruit_kb, search_type):
-    hits = rag.retrieve(fruit_kb, "apple orchard harvest", k=2, search_type=search_type, min_score=0.05,
+    hits = retrieval.retrieve(fruit_kb, "apple orchard harvest", k=2, search_type=search_type, min_score=0.05,
                         embedder=FAKE)
     assert 1 <= len(hits) <= 2 and hits[0].source == "apples.txt"
 
 
+def test_keyword_and_hybrid_find_a_rare_term_and_the_weight_moves_between_rankings(data_dir):
+    docs = {f"note{i}.txt": f"Routine maintenance log entry {i} for the plant, nothing unusual happened today."
+            for i in range(6)}
+    docs["code.txt"] = "Error code ZX-4471 means the coolant valve is stuck."
+    KI.ingest("kw", [(n, t.encode()) for n, t in docs.items()], embedder=FAKE, chunking=ChunkSettings(200, 20))
+    question = "what does ZX-4471 mean"
+    keyword = retrieval.retrieve("kw", question, k=3, search_type="keyword", embedder=FAKE)
+    assert keyword[0].source == "code.txt" and len(keyword) == 1  # only one chunk shares a term that is not a stopword
+    assert 0 <= keyword[0].score <= 1.0001  # scored by cosine, like every search type
+    dense = retrieval.retrieve("kw", question, k=7, search_type="dense", embedder=FAKE)
+    assert [h.id for h in retrieval.retrieve("kw", question, k=7, search_type="hybrid", keyword_weight=0.0,
+                                             embedder=FAKE)] == [h.id for h in dense]
+    assert retrieval.retrieve("kw", question, k=1, search_type="hybrid", keyword_weight=1.0,
+                              embedder=FAKE)[0].source == "code.txt"
+    with pytest.raises(retrieval.RetrievalError):
+        retrieval.RetrievalConfig(keyword_weight=1.5)
+
+
+def test_the_kb_setting_is_stored_and_used(fruit_kb):
+    assert retrieval.kb_retrieval(fruit_kb) == retrieval.RetrievalConfig()
+    retrieval.set_kb_retrieval(fruit_kb, retrieval.RetrievalConfig(k=2, search_type="keyword"))
+    assert retrieval.kb_retrieval(fruit_kb) == retrieval.RetrievalConfig(k=2, search_type="keyword")
+    record = retrieval.retrieval_record(retrieval.kb_retrieval(fruit_kb), fruit_kb)
+    assert record["search_type"] == "keyword" and record["chunking"] == {"size": 200, "overlap": 20, "unit": "chars"}
+    from core.evaluation.arms import ArmSetup
+
+    assert ArmSetup(arms=("rag",), kb=fruit_kb).retrieval.search_type == "keyword"  # Compare / Evaluate default
+
+
 def test_min_score_filters_everything_irrelevant(fruit_kb):
-    assert rag.retrieve(fruit_kb, "zebra quantum violin", k=3, min_score=0.9, embedder=FAKE) == []
-    with pytest.raises(rag.RetrievalError):
-        rag.retrieve(fruit_kb, "   ", embedder=FAKE)
-    with pytest.raises(rag.RetrievalError):
-        rag.RetrievalConfig(search_type="magic")
+    assert retrieval.retrieve(fruit_kb, "zebra quantum violin", k=3, min_score=0.9, embedder=FAKE) == []
+    with pytest.raises(retrieval.RetrievalError):
+        retrieval.retrieve(fruit_kb, "   ", embedder=FAKE)
+    with pytest.raises(retrieval.RetrievalError):
+        retrieval.RetrievalConfig(search_type="magic")
 
 
 def test_mmr_prefers_diverse_chunks(data_dir):
@@ -84,14 +113,14 @@ def test_mmr_prefers_diverse_chunks(data_dir):
     KI.ingest("mmr", [("a.txt", same.encode()), ("b.txt", (same + " Indeed.").encode()),
                      ("c.txt", b"Solar storms disturb radio links and electricity grids sometimes.")],
              embedder=FAKE, chunking=ChunkSettings(200, 20))
-    plain = rag.retrieve("mmr", "solar panels electricity", k=2, embedder=FAKE)
-    mmr = rag.retrieve("mmr", "solar panels electricity", k=2, search_type="mmr", lambda_mult=0.1, embedder=FAKE)
+    plain = retrieval.retrieve("mmr", "solar panels electricity", k=2, search_type="dense", embedder=FAKE)
+    mmr = retrieval.retrieve("mmr", "solar panels electricity", k=2, search_type="mmr", lambda_mult=0.1, embedder=FAKE)
     assert {h.source for h in plain} == {"a.txt", "b.txt"}
     assert "c.txt" in {h.source for h in mmr}
 
 
 def test_rag_messages_shape():
-    hits = [rag.Retrieved("The CEO is Ada.", "h.pdf", 0, 0.8, page=1), rag.Retrieved("Other text.", "o.md", 2, 0.5)]
+    hits = [retrieval.Retrieved("The CEO is Ada.", "h.pdf", 0, 0.8, page=1), retrieval.Retrieved("Other text.", "o.md", 2, 0.5)]
     msgs = rag.rag_messages("Who is the CEO?", hits, history=[{"role": "user", "content": "hi"},
                                                              {"role": "assistant", "content": "hello"},
                                                              {"role": "system", "content": "evil"}])
@@ -126,7 +155,7 @@ def test_sanitize_keeps_plain_answers():
 
 def test_chain_streams_sources_first_then_answer(fruit_kb):
     echo = EchoGenerator()
-    chain = rag.build_rag_chain(fruit_kb, rag.RetrievalConfig(k=2, min_score=0.1), generator=echo.runnable(),
+    chain = rag.build_rag_chain(fruit_kb, retrieval.RetrievalConfig(k=2, min_score=0.1), generator=echo.runnable(),
                                 embedder=FAKE)
     chunks = list(chain.stream({"question": "How is bread baked?", "history": []}))
     assert "retrieved" in chunks[0] or "retrieved" in chunks[1]
@@ -139,7 +168,7 @@ def test_chain_streams_sources_first_then_answer(fruit_kb):
 
 def test_nothing_relevant_means_i_dont_know_without_generation(fruit_kb):
     echo = EchoGenerator()
-    chain = rag.build_rag_chain(fruit_kb, rag.RetrievalConfig(k=3, min_score=0.95), generator=echo.runnable(),
+    chain = rag.build_rag_chain(fruit_kb, retrieval.RetrievalConfig(k=3, min_score=0.95), generator=echo.runnable(),
                                 embedder=FAKE)
     result = chain.invoke({"question": "What is the melting point of tungsten?"})
     assert result["retrieved"] == [] and result["answer"] == "I don't know — nothing relevant in fruit."
@@ -148,12 +177,12 @@ def test_nothing_relevant_means_i_dont_know_without_generation(fruit_kb):
 
 def test_prompt_injection_stays_data(data_dir):
     KI.ingest("inj", [("notes.md", INJECTION.encode())], embedder=FAKE)
-    hits = rag.retrieve("inj", "pumping station pressure limit", k=1, embedder=FAKE)
+    hits = retrieval.retrieve("inj", "pumping station pressure limit", k=1, embedder=FAKE)
     msgs = rag.rag_messages("What is the pressure limit?", hits)
     assert msgs[0]["content"] == rag.SYSTEM_PROMPT  # the document never reaches the instruction
     assert CANARY in msgs[-1]["content"]  # it is only data inside the user turn
     echo = EchoGenerator()
-    chain = rag.build_rag_chain("inj", rag.RetrievalConfig(k=1, min_score=0.0), generator=echo.runnable(),
+    chain = rag.build_rag_chain("inj", retrieval.RetrievalConfig(k=1, min_score=0.0), generator=echo.runnable(),
                                 embedder=FAKE)
     raw = chain.invoke({"question": "What is the pressure limit?"})["answer"]
     assert "https://evil.example" in raw  # the worst case: the model repeats everything
