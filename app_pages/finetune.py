@@ -20,6 +20,7 @@ from ui.common import get_generator, show_error
 from ui.finetune_data import DEMO_SETS, data_section
 from ui.finetune_options import options_section
 from ui.finetune_train import adapters_section, run_section, train_section
+from ui.raft_view import mode_section
 
 st.title("Fine-tune")
 st.caption("Teach the base model with your own labeled examples: a LoRA adapter trained in the background, "
@@ -43,14 +44,18 @@ choice = data_section(settings, draft)
 data = options = preset = None
 if choice is not None:
     st.subheader("2 · Options")
-    # A training-mode section (e.g. RAFT) goes here and hands its choice to options_section.
+    mode = mode_section(choice, settings)  # closed-book, or RAFT: then the rest trains its built file
     preset, options = options_section(choice.schema.kind, choice.rows_read, choice.sha,
                                       draft if draft.get("display_name") == choice.display_name else {})
+    options = mode.fit(options)
+    if mode.max_length and options.max_length == mode.max_length:
+        st.caption(f"Max length {options.max_length} tokens: sized to fit the retrieved context.")
     tokenizer = get_generator()[1]
     try:
         options.check()
-        data, previews = _validate(str(choice.path), choice.sha, choice.display_name, choice.schema.kind,
-                                   tuple(sorted(choice.schema.mapping.items())), options.max_length, tokenizer)
+        trained = mode.choice
+        data, previews = _validate(str(trained.path), trained.sha, trained.display_name, trained.schema.kind,
+                                   tuple(sorted(trained.schema.mapping.items())), options.max_length, tokenizer)
     except CrossroadsError as exc:
         show_error(exc)
         st.stop()
@@ -62,7 +67,8 @@ if choice is not None:
         views.prompt_preview(previews)
 
 st.subheader("5 · Train")
-active, adapter_name = train_section(choice, preset, options, data, draft, settings)
+active, adapter_name = train_section(mode.choice if choice is not None else None, preset, options, data, draft,
+                                     settings, adapter_mode=mode.adapter_mode if choice is not None else None)
 if choice is not None:
     demo_choice = next((k for k, v in DEMO_SETS.items() if v == choice.path), None)
     current = {**choice.draft(settings), "demo_choice": demo_choice, "preset": preset,

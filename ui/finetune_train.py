@@ -44,8 +44,9 @@ def _estimate(choice, options, data, settings) -> None:
         _follow()
 
 
-def train_section(choice, preset: str, options, data, draft: dict, settings):
-    """Estimate + adapter name + Start. Returns (the active job or None, the adapter name)."""
+def train_section(choice, preset: str, options, data, draft: dict, settings, adapter_mode: dict | None = None):
+    """Estimate + adapter name + Start. Returns (the active job or None, the adapter name).
+    `adapter_mode`: the training mode for the adapter's meta (ui/raft_view.py)."""
     active = jobs.active_job("train", settings)
     if choice is None or data is None:
         return active, None
@@ -62,7 +63,8 @@ def train_section(choice, preset: str, options, data, draft: dict, settings):
                  help=reason or None):
         try:
             job = finetune.start_finetune(choice.path, name, options, schema=choice.schema,
-                                          data_name=choice.display_name, settings=settings)
+                                          data_name=choice.display_name, settings=settings,
+                                          adapter_mode=adapter_mode)
             st.session_state["ft_run"] = job.id
             active = job
         except CrossroadsError as exc:

@@ -242,13 +242,14 @@ def build_raft_rows(rows: Sequence[QARow], options: RaftOptions, *, settings: Se
     return RaftBuild(options, built, missing, generated)
 
 
-def qa_rows_from_file(path: Path) -> list[QARow]:
-    """The Q&A rows of a labeled file (question/answer columns; `source` when present)."""
+def qa_rows_from_file(path: Path, schema=None) -> list[QARow]:
+    """The Q&A rows of a labeled file (question/answer columns, detected or as `schema` maps them;
+    a `source` column when present)."""
     from core.training.data_files import read_records
     from core.training.datasets import load_labeled
 
     path = Path(path)
-    data = load_labeled(path).require_valid()
+    data = load_labeled(path, schema=schema).require_valid()
     if data.kind != "qa":
         raise RaftError(f"{path.name} is {data.kind!r} data; RAFT needs question/answer rows.",
                         hint="Use a file with question and answer columns (and a source column if you have one).")
