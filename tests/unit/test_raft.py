@@ -166,3 +166,26 @@ def test_report_pairs_on_shared_questions():
 def test_mode_meta_json_roundtrip(tmp_path):
     build = raft.RaftBuild(options(), [build_row(ROW, RANKED[4], RANKED, options(), random.Random(0))], [])
     assert json.loads(json.dumps(build.mode_meta()))["kb"] == "kb"
+
+
+def test_cli_raft_flags_and_errors(tmp_path):
+    """`python -m core finetune --raft`: flags listed; a missing --kb and a bad P are refused with
+    the reason before anything trains."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "core", "finetune", *args, "--data-dir", str(tmp_path)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=180)
+
+    helptext = cli("--help").stdout
+    for flag in ("--raft", "--kb", "--raft-p", "--distractors", "--no-oracle"):
+        assert flag in helptext
+    data = str(ROOT / "demo" / "qa_train.jsonl")
+    no_kb = cli("--raft", "--data", data, "--name", "r")
+    assert no_kb.returncode == 1 and "--raft needs --kb" in no_kb.stderr
+    bad_p = cli("--raft", "--kb", "demo", "--raft-p", "1.5", "--data", data, "--name", "r")
+    assert bad_p.returncode == 1 and "P must be between 0 and 1" in bad_p.stderr
+    assert not (tmp_path / "runs").exists()
