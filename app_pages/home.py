@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from core.runtime import engines
+from core.runtime.settings import get_settings
 from core.runtime.workspace import read_state
+from ui.common import get_engine
 
 st.title("Crossroads", anchor=False)
 st.markdown(
@@ -14,14 +17,27 @@ st.markdown(
 )
 
 state = read_state()
+settings = get_settings()
+engine = engines.engine_name(settings)
+needs_preparing = engines.engine_needs_preparing(settings)
 cols = st.columns(4)
 # A short value: a quarter-width metric cut "not converted yet" to "not convert…".
-cols[0].metric("Base model", "ready" if state.generator_ready else "pending",
-               help="Ready = converted. The bundled SmolLM2-135M-Instruct is converted to safetensors once, on "
-                    "first use (or now with `python -m core models prepare`).")
+cols[0].metric("Base model", "pending" if needs_preparing else "ready",
+               help=f"Ready = converted for the {engine} engine "
+                    f"({'CTranslate2 int8 on the CPU' if engine == 'ct2' else 'transformers + PEFT'}). The bundled "
+                    "SmolLM2-135M-Instruct is converted once, on first use (~1 min), with the button below, or "
+                    "with `python -m core models prepare`.")
 cols[1].metric("Knowledge bases", len(state.knowledge_bases))
 cols[2].metric("Adapters", len(state.adapters))
 cols[3].metric("Evaluation reports", len(state.reports))
+
+if needs_preparing:
+    with st.container(border=True):
+        st.markdown(f"**The model is not prepared yet.** The first answer converts it for the {engine} engine "
+                    "(first time, ~1 min). Prepare it now and the first question is answered at once.")
+        if st.button("Prepare the model", icon=":material/download:", key="prepare_model"):
+            get_engine()
+            st.rerun()
 
 st.subheader("The workflow")
 steps = [

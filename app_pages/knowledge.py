@@ -12,7 +12,7 @@ from core.knowledge.rag import answer_rag, retrieve
 from core.knowledge.sanitize import answer_markdown
 from core.knowledge.splitting import preview_split
 from core.runtime.errors import CrossroadsError
-from ui.common import get_generator, show_error
+from ui.common import get_engine, show_error
 from ui.knowledge_view import (
     files_table,
     md_escape,
@@ -191,10 +191,9 @@ with ask_tab:
         question = st.text_input("Question", key="ask_question")
         asked = st.form_submit_button("Ask", type="primary")
     if asked and question.strip():
-        model_tok = _run(get_generator)
-        if model_tok is not None:
-            model, tokenizer = model_tok
-            stream = _run(answer_rag, kb, question, config=cfg, model=model, tokenizer=tokenizer)
+        engine = _run(get_engine)
+        if engine is not None:
+            stream = _run(answer_rag, kb, question, config=cfg, engine=engine)
             if stream is not None:
                 with st.chat_message("assistant"):
                     box = st.empty()

@@ -1,4 +1,5 @@
-"""Four-arm answer: our batched arms vs each arm one after another with plain `model.generate`.
+"""Four-arm answer on the hf engine: our batched arms vs each arm one after another with plain
+`model.generate` (bench/engine.py compares the engines).
 
 Both sides get the same questions, prompts, adapter and greedy decoding, in the same process
 and run. Also: tokens/s of our streamed generator path vs plain `generate` on one prompt.
@@ -51,7 +52,7 @@ def plain_four_arms(peft_model, tokenizer, engine, question: str, decoding) -> f
     start = time.perf_counter()
     for arm in engine.setup.arms:
         prepared = engine.prepare(question)[arm]  # retrieval per retrieval arm, as a naive app would
-        ids = chat_input_ids(tokenizer, prepared.messages)
+        ids = torch.tensor([chat_input_ids(tokenizer, prepared.messages)])
         kwargs = decoding.generate_kwargs()
         with torch.inference_mode():
             if arm in ("ft", "hybrid"):
@@ -76,15 +77,16 @@ def ours_four_arms(engine, question: str) -> float:
 def single_stream_ratio(model, tokenizer, messages, decoding, repeats: int) -> dict:
     import torch
 
-    from core.runtime.generation import ChatStream, chat_input_ids
+    from core.runtime.engines import get_engine
+    from core.runtime.generation import ChatRow, chat_input_ids
 
     ours, plain = [], []
     for _ in range(repeats):
-        stream = ChatStream(model, tokenizer, messages, decoding)
+        stream = get_engine().stream([ChatRow(messages)], decoding)
         for _piece in stream:
             pass
-        ours.append(stream.stats.answer_tokens / (stream.stats.total_ms / 1000))
-        ids = chat_input_ids(tokenizer, messages)
+        ours.append(stream.stats[0].answer_tokens / (stream.stats[0].total_ms / 1000))
+        ids = torch.tensor([chat_input_ids(tokenizer, messages)])
         start = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
@@ -107,6 +109,7 @@ def main() -> None:
         if cache.is_dir():  # reuse this checkout's converted model when there is one
             os.symlink(cache, data_dir / "models")
         os.environ["CROSSROADS_DATA_DIR"] = str(data_dir)
+        os.environ["CROSSROADS_ENGINE"] = "hf"  # this benchmark is about batching on the hf engine
         from core.evaluation.arms import Arms, ArmSetup
         from core.evaluation.evalset_files import load_eval_file
         from core.knowledge.demo import load_demo_workspace
@@ -118,12 +121,12 @@ def main() -> None:
         engine = Arms(ArmSetup(kb="demo", adapter="bench", decoding=decoding))
         questions = load_eval_file(ROOT / "demo" / "qa_test.jsonl").questions[: args.questions]
         ours_four_arms(engine, questions[0])  # warm-up both paths once
-        plain_four_arms(engine.model, engine.tokenizer, engine, questions[0], decoding)
+        plain_four_arms(engine.engine.model, engine.tokenizer, engine, questions[0], decoding)
         ours, plain = [], []
         for question in questions:  # interleaved, so both sides see the same machine state
-            plain.append(plain_four_arms(engine.model, engine.tokenizer, engine, question, decoding))
+            plain.append(plain_four_arms(engine.engine.model, engine.tokenizer, engine, question, decoding))
             ours.append(ours_four_arms(engine, question))
-        single = single_stream_ratio(engine.model, engine.tokenizer,
+        single = single_stream_ratio(engine.engine.model, engine.tokenizer,
                                      [{"role": "user", "content": questions[0]}], decoding, repeats=3)
 
     result = {

@@ -21,12 +21,38 @@ MODEL_CACHE = Path(os.environ.get("CROSSROADS_TEST_MODEL_CACHE", ROOT / ".venv" 
 def converted_models() -> Path:
     """A data dir holding the converted bundled generator (made once per machine)."""
     from core.runtime import models
+    from core.runtime.engines import ct2_cache
     from core.runtime.settings import Settings
 
     settings = Settings(data_dir=MODEL_CACHE)
     if not models.generator_is_converted(settings):
         models.convert_bundled_generator(settings)
+    # The default engine's int8 copy too: converted once per machine, linked like the rest.
+    ct2_cache.prepare_ct2_generator(settings)
     return MODEL_CACHE / "models"
+
+
+def link_ct2_adapter(adapter: Path, data_dir: Path) -> None:
+    """Give a test adapter its ct2 copy from the machine cache: adapters with the same weights
+    (the seeded random ones) are merged and converted once per machine, not once per test."""
+    from core.runtime.engines import ct2_cache, engine_name
+    from core.runtime.settings import Settings, get_settings
+
+    if engine_name(get_settings()) != "ct2":
+        return
+    target = ct2_cache.merged_ct2_dir(adapter)
+    shared = MODEL_CACHE / "ct2-adapters" / target.name
+    if not shared.is_dir():
+        built = ct2_cache.prepare_ct2_adapter(adapter, Settings(data_dir=data_dir))
+        tmp = shared.with_name(f"{shared.name}.tmp{os.getpid()}")
+        shutil.copytree(built, tmp)
+        try:
+            tmp.rename(shared)
+        except OSError:  # another worker published it first
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+    if not target.exists():
+        shutil.copytree(shared, target, copy_function=os.link)
 
 
 def _link_models(src: Path, data_dir: Path) -> None:

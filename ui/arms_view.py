@@ -9,15 +9,22 @@ import streamlit as st
 from core.evaluation.arms import ARM_HELP, ARM_TITLES, Arms, ArmSetup
 from core.evaluation.conversation import figures_line
 from core.knowledge.sanitize import answer_markdown
+from ui.common import get_engine
 from ui.knowledge_view import md_escape
 
 
-@st.cache_resource(show_spinner="Loading the model and the adapter…", max_entries=4)
-def get_arms(setup: ArmSetup) -> Arms:
-    """One engine per setup; they all share the one cached base model."""
+@st.cache_resource(show_spinner="Loading the adapter (prepared for the engine the first time, ~30 s)…",
+                   max_entries=4)
+def _arms(setup: ArmSetup) -> Arms:
     engine = Arms(setup)
     engine.warm_up()
     return engine
+
+
+def get_arms(setup: ArmSetup) -> Arms:
+    """One arms object per setup; they all share the one cached engine (prepared visibly first)."""
+    get_engine()
+    return _arms(setup)
 
 
 def arm_header(arm: str) -> None:
@@ -40,6 +47,10 @@ def render_record(arm: str, record: dict) -> None:
         arm_header(arm)
         st.markdown(answer_markdown(record["answer"]) or "_(empty answer)_")
         st.caption(figures_line(record))
+        if record.get("engine"):
+            loading = f" · waited {record['load_ms'] / 1000:.1f} s for the model first (not in the figures)" \
+                if record.get("load_ms") else ""
+            st.caption(f"engine {record['engine']} {record.get('quantization') or ''}{loading}")
         render_sources(record.get("sources", []))
 
 

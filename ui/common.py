@@ -31,6 +31,23 @@ def get_generator():
         return _generator(settings.generator, settings.resolved_device)
 
 
+def get_engine():
+    """The generation engine, shared by every session. The first time, it converts the model
+    (about a minute): that is shown as such, not as a silent wait."""
+    from core.runtime import engines
+
+    settings = get_settings()
+    if engines.engine_is_loaded(settings):
+        return engines.get_engine(settings)
+    if engines.engine_needs_preparing(settings):
+        with st.status("Preparing the model (first time, ~1 min)…", expanded=True) as status:
+            handle = engines.get_engine(settings, progress=status.write)
+            status.update(label="Model ready", state="complete", expanded=False)
+        return handle
+    with st.spinner("Loading the model…"):
+        return engines.get_engine(settings)
+
+
 @st.cache_resource(show_spinner="Loading the embedder…")
 def get_embedder():
     return models.load_embedder(get_settings())

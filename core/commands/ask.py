@@ -1,8 +1,9 @@
 """`python -m core ask [--kb KB] [--adapter NAME] --arms base,rag,ft,hybrid "question"` -> JSON.
 
-Every arm answers through core.evaluation.arms (one model, one decoding, batched). The payload is
-`{"question", "kb", "adapter", "arms": {ARM: record}}`; with a single arm its record is also
-given at the top level (`answer`, `sources`, timings).
+Every arm answers through core.evaluation.arms (one engine, one decoding, batched). The payload is
+`{"question", "kb", "adapter", "engine", "quantization", ..., "arms": {ARM: record}}` (each record
+names its engine and quantization too); with a single arm its record is also given at the top
+level (`answer`, `sources`, timings). `--engine hf|ct2` picks the engine for this run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,24 @@ def register(subparsers) -> None:
                         help=f"relevance a chunk needs (default {DEFAULT_MIN_SCORE}); none passing = \"I don't know\"")
     parser.add_argument("--max-new-tokens", type=int, default=Decoding().max_new_tokens)
     parser.add_argument("--stream", action="store_true", help="stream answer text to stderr as it is generated")
+    add_engine_argument(parser)
     parser.set_defaults(func=run)
+
+
+def add_engine_argument(parser) -> None:
+    parser.add_argument("--engine", choices=["auto", "hf", "ct2"],
+                        help="generation engine (default: CROSSROADS_ENGINE, else auto = ct2 on CPU, hf on CUDA)")
+
+
+def apply_engine_argument(args) -> None:
+    """`--engine` is the CROSSROADS_ENGINE setting for this process (and the jobs it starts)."""
+    import os
+
+    from core.runtime.settings import reset_settings
+
+    if getattr(args, "engine", None):
+        os.environ["CROSSROADS_ENGINE"] = args.engine
+        reset_settings()
 
 
 def run(args) -> int:
@@ -34,11 +52,12 @@ def run(args) -> int:
     from core.knowledge.rag import RetrievalConfig
     from core.runtime.generation import Decoding
 
+    apply_engine_argument(args)
     arms = parse_arms(args.arms)
     setup = ArmSetup(arms=arms, kb=args.kb, adapter=args.adapter,
                      retrieval=RetrievalConfig(k=args.k, search_type=args.search_type, min_score=args.min_score),
                      decoding=Decoding(max_new_tokens=args.max_new_tokens))
-    engine = Arms(setup)
+    engine = Arms(setup, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     prepared = engine.prepare(args.question)
     for answer, piece in engine.stream(list(prepared.values())):
         if args.stream:
@@ -46,7 +65,8 @@ def run(args) -> int:
     if args.stream:
         print(file=sys.stderr)
     results = {arm: answer.record() for arm, answer in prepared.items()}
-    payload = {"question": args.question, "kb": args.kb, "adapter": args.adapter, "arms": results}
+    payload = {"question": args.question, "kb": args.kb, "adapter": args.adapter, **engine.engine.describe(),
+               "arms": results}
     if len(arms) == 1:
         payload.update(results[arms[0]])
     print_json(payload)

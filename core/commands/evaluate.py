@@ -20,6 +20,9 @@ def register(subparsers) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=4, help="questions generated together")
     parser.add_argument("--limit", type=int, help="only the first N items")
+    from core.commands.ask import add_engine_argument
+
+    add_engine_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -85,8 +88,10 @@ class _InterruptToStop:
 
 def run(args) -> int:
     from core.__main__ import print_json
+    from core.commands.ask import apply_engine_argument
     from core.evaluation.evaluate import evaluate, save_report
 
+    apply_engine_argument(args)
     setup = build_setup(args)
     eval_set = load_set(args)
 

@@ -1,4 +1,4 @@
-"""`python -m core info`: versions, device, model paths, data dir, conversion state."""
+"""`python -m core info`: versions, device, engine, model paths, data dir, conversion state."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import platform
 from importlib import metadata
 
 PACKAGES = ("streamlit", "langchain-core", "langchain-community", "langchain-chroma",
-            "langchain-huggingface", "chromadb", "transformers", "peft", "torch", "datasets",
+            "langchain-huggingface", "chromadb", "transformers", "peft", "torch", "ctranslate2", "datasets",
             "sentence-transformers", "pandas")
 
 
@@ -23,7 +23,8 @@ def _version(name: str) -> str | None:
 
 
 def collect_info() -> dict:
-    from core.runtime import models
+    from core.runtime import engines, models
+    from core.runtime.engines import ct2_cache
     from core.runtime.settings import get_settings
     from core.runtime.workspace import read_state
 
@@ -40,6 +41,13 @@ def collect_info() -> dict:
             "gguf": str(models.bundled_gguf_path()),
             "converted_dir": str(models.converted_generator_dir(settings)),
             "converted": state.generator_ready,
+        },
+        "engine": {
+            "setting": settings.engine,
+            "in_use": (name := engines.engine_name(settings)),
+            "quantization": ct2_cache.CT2_QUANTIZATION if name == "ct2" else settings.dtype_name,
+            "ct2_dir": str(ct2_cache.ct2_generator_dir(settings)),
+            "ct2_converted": ct2_cache.ct2_generator_is_converted(settings),
         },
         "embedder": {"setting": settings.embedder, "path": str(models.embedder_path(settings))},
         "chroma": {"mode": settings.chroma_mode, "host": settings.chroma_host, "port": settings.chroma_port},

@@ -1,4 +1,5 @@
-"""`python -m core models prepare`: convert the bundled generator now (otherwise on first use)."""
+"""`python -m core models prepare`: convert the models for the configured engine now (otherwise
+on first use): the bundled GGUF to safetensors, and for the ct2 engine to CTranslate2 int8."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import sys
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("models", help="prepare the bundled models (convert the GGUF once)")
+    parser = subparsers.add_parser("models", help="prepare the models for the configured engine (convert once)")
     parser.add_argument("action", choices=["prepare"])
+    parser.add_argument("--engine", choices=["auto", "hf", "ct2"], help="engine to prepare (default: the setting)")
     parser.set_defaults(func=run)
 
 
@@ -15,11 +17,13 @@ def run(args) -> int:
     import time
 
     from core.__main__ import print_json
-    from core.runtime import models
+    from core.commands.ask import apply_engine_argument
+    from core.runtime import engines, models
 
+    apply_engine_argument(args)
     start = time.perf_counter()
-    models.load_generator(progress=lambda msg: print(msg, file=sys.stderr))
+    engine = engines.get_engine(progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     models.load_embedder()
-    print_json({"generator": models.generator_path(), "embedder": str(models.embedder_path()),
+    print_json({**engine.describe(), "generator": models.generator_path(), "embedder": str(models.embedder_path()),
                 "seconds": round(time.perf_counter() - start, 2)})
     return 0

@@ -1,12 +1,14 @@
 """The four arms behind one interface: base, rag, ft (LoRA adapter), hybrid (adapter + RAG).
 
 Fairness by construction:
-- one base model in memory; the adapter is routed per row (`adapter_names`), never copied;
+- one engine (`core.runtime.engines`) for every arm: each row names its model, the base or the
+  adapter (hf: routed per row on the one base model; ct2: the adapter merged into an int8 copy),
+  so base and fine-tuned arms always run with the same engine and quantization;
 - base and ft receive the very same messages (the adapter's training format); rag and hybrid
   receive the very same retrieved context and messages: per pair, only the weights differ;
 - one `Decoding` for every arm;
-- all arms of a question are generated in one batched `generate` call, so no arm is favoured by
-  a warm cache or a quiet moment on the machine.
+- all arms of a question are generated in one batch, so no arm is favoured by a warm cache or
+  a quiet moment on the machine.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from core.knowledge.rag import (
 )
 from core.knowledge.sanitize import sanitize_answer
 from core.runtime.errors import CrossroadsError
-from core.runtime.generation import BatchChatStream, Decoding
+from core.runtime.generation import ChatRow, Decoding
 from core.runtime.settings import Settings, get_settings
 
 ARMS = ("base", "rag", "ft", "hybrid")
@@ -89,6 +91,8 @@ class ArmAnswer:
     total_ms: float = 0.0
     prompt_tokens: int = 0
     answer_tokens: int = 0
+    engine: dict = field(default_factory=dict)  # {"engine": "ct2", "quantization": "int8", ...}
+    load_ms: float | None = None  # model conversion/loading this answer waited for (first answer only)
 
     @property
     def answer(self) -> str:
@@ -112,6 +116,10 @@ class ArmAnswer:
             "tokens": self.answer_tokens,
             "tokens_per_s": round(self.tokens_per_s, 2),
             "answered_without_generation": self.fixed,
+            "engine": self.engine.get("engine"),
+            "quantization": self.engine.get("quantization"),
+            # Loading is never inside the timings above; when this answer waited for it, load_ms says how long.
+            "load_ms": round2(self.load_ms),
         }
 
 
@@ -124,36 +132,44 @@ class Turn:
 
 
 class Arms:
-    """Answers questions with the chosen arms; one model, one decoding, batched generation."""
+    """Answers questions with the chosen arms; one engine, one decoding, batched generation."""
 
-    def __init__(self, setup: ArmSetup, settings: Settings | None = None, *, embedder=None):
-        from core.runtime import models
+    def __init__(self, setup: ArmSetup, settings: Settings | None = None, *, embedder=None,
+                 progress: Callable[[str], None] | None = None):
+        from core.runtime.engines import engine_is_loaded, get_engine
 
         self.setup = setup
         self.settings = settings or get_settings()
         self._embedder = embedder  # None: retrieval uses the configured (cached) embedder
         self.adapter_meta: dict = {}
         self.labels: tuple[str, ...] = ()
+        start = time.perf_counter()
+        warm = engine_is_loaded(self.settings)
+        self.engine = get_engine(self.settings, progress)
         if setup.adapter:
-            from core.training.adapter_checks import load_adapter_model
+            from core.training.adapter_checks import check_adapter_folder
             from core.training.adapters import get_adapter
 
             record = get_adapter(setup.adapter, self.settings)
             self.adapter_meta = record.meta
             self.labels = tuple((record.meta.get("data") or {}).get("labels") or ())
-            self.model, self.tokenizer = load_adapter_model({setup.adapter: record.path}, self.settings)
-        else:
-            self.model, self.tokenizer = models.load_generator(self.settings)
+            check_adapter_folder(record.path, self.settings)
+            self.engine.load_adapters({setup.adapter: record.path}, progress)
+        self.tokenizer = self.engine.tokenizer
+        # What the first answer waited for before generating (conversion, loading); None when warm.
+        waited_ms = (time.perf_counter() - start) * 1000
+        self._pending_load_ms: float | None = None if warm and waited_ms < 1000 else waited_ms
 
     def warm_up(self) -> None:
         """One tiny generation and one query embedding, so the first real answer's timings are not
         inflated by one-time initialisation (lazy kernels, tokenizer caches)."""
         from core.runtime import models
-        from core.runtime.generation import generate_batch
 
         if RETRIEVAL_ARMS & set(self.setup.arms):
             (self._embedder or models.load_embedder(self.settings)).embed_query("warm-up")
-        generate_batch(self.model, self.tokenizer, [[{"role": "user", "content": "Hi"}]], Decoding(max_new_tokens=2))
+        models_used = {self.setup.adapter if arm in ADAPTER_ARMS else None for arm in self.setup.arms}
+        self.engine.generate([ChatRow([{"role": "user", "content": "Hi"}], name) for name in models_used],
+                             Decoding(max_new_tokens=2))
 
     @property
     def is_classifier(self) -> bool:
@@ -209,23 +225,24 @@ class Arms:
 
     # ------------------------------------------------------------------ generation
 
-    def _adapter_names(self, arms: Sequence[str]) -> list[str] | None:
-        if not self.setup.adapter:
-            return None
-        return [self.setup.adapter if arm in ADAPTER_ARMS else "__base__" for arm in arms]
+    def row(self, answer: ArmAnswer) -> ChatRow:
+        """The generation row of an answer: its messages and its model (the adapter for ft/hybrid)."""
+        return ChatRow(answer.messages, self.setup.adapter if answer.arm in ADAPTER_ARMS else None)
 
     def stream(self, prepared: Sequence[ArmAnswer],
                should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[ArmAnswer, str]]:
         """Generate every prepared answer in one batch; yields (answer, text piece) as they come.
         `should_stop` (checked every decode step) cuts the answers short: a prompt cancel."""
+        engine_info = self.engine.describe()
+        load_ms, self._pending_load_ms = self._pending_load_ms, None
         for answer in prepared:
+            answer.engine, answer.load_ms = engine_info, load_ms
             if answer.fixed:
                 yield answer, answer.text
         todo = [a for a in prepared if not a.fixed]
         if not todo:
             return
-        batch = BatchChatStream(self.model, self.tokenizer, [a.messages for a in todo], self.setup.decoding,
-                                self._adapter_names([a.arm for a in todo]), should_stop=should_stop)
+        batch = self.engine.stream([self.row(a) for a in todo], self.setup.decoding, should_stop)
         for row, piece in batch:
             todo[row].text += piece
             yield todo[row], piece

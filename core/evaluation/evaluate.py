@@ -171,6 +171,7 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
         "kind": eval_set.kind,
         "eval_set": {"name": eval_set.name, "size": len(eval_set), "labels": list(labels)},
         "setup": setup.describe(),
+        "engine": engine.engine.describe(),  # which engine and quantization produced every answer
         "arms": {arm: _summary(arm, rows, eval_set.kind, labels, engine.adapter_meta) for arm in arms},
         "deltas": _deltas(arms, rows, eval_set.kind),
         "questions": [{k: v for k, v in r.items() if k != "records"} | {"figures": r["records"]} for r in rows],

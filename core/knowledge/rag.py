@@ -193,26 +193,27 @@ def _generator_class():
     if _GENERATOR_CLASS is None:
         from langchain_core.runnables import Runnable
 
-        from core.runtime.generation import ChatStream
+        from core.runtime.generation import ChatRow
 
         class LocalGenerator(Runnable):
             """The local generator as an LCEL Runnable: chat messages -> streamed text pieces."""
 
             name = "local_generator"
 
-            def __init__(self, model, tokenizer, decoding: Decoding | None = None):
-                self.model, self.tokenizer, self.decoding = model, tokenizer, decoding or Decoding()
+            def __init__(self, engine, decoding: Decoding | None = None):
+                self.engine, self.decoding = engine, decoding or Decoding()
                 self.last_stats = None
 
             def invoke(self, messages, config=None, **kwargs):
                 return "".join(self.stream(messages, config))
 
             def stream(self, messages, config=None, **kwargs):
-                stream = ChatStream(self.model, self.tokenizer, list(messages), self.decoding)
+                stream = self.engine.stream([ChatRow(list(messages))], self.decoding)
                 try:
-                    yield from stream
+                    for _row, piece in stream:
+                        yield piece
                 finally:
-                    self.last_stats = stream.stats
+                    self.last_stats = stream.stats[0]
 
             def transform(self, input_iter, config=None, **kwargs):
                 final = None
@@ -225,12 +226,17 @@ def _generator_class():
     return _GENERATOR_CLASS
 
 
-def local_generator(model, tokenizer, decoding: Decoding | None = None):
-    """A Runnable over core.runtime.generation.ChatStream; `.last_stats` holds the last call's stats."""
-    return _generator_class()(model, tokenizer, decoding)
+def local_generator(engine=None, decoding: Decoding | None = None, settings: Settings | None = None):
+    """A Runnable over the generation engine (default: the configured one); `.last_stats` holds
+    the last call's stats."""
+    if engine is None:
+        from core.runtime.engines import get_engine
+
+        engine = get_engine(settings)
+    return _generator_class()(engine, decoding)
 
 
-def build_rag_chain(kb: str, config: RetrievalConfig = RetrievalConfig(), *, model=None, tokenizer=None,
+def build_rag_chain(kb: str, config: RetrievalConfig = RetrievalConfig(), *, engine=None,
                     decoding: Decoding | None = None, embedder=None, settings: Settings | None = None,
                     timings: dict | None = None, generator=None):
     """retriever -> prompt -> local generator -> text, with the retrieved chunks travelling along.
@@ -242,11 +248,7 @@ def build_rag_chain(kb: str, config: RetrievalConfig = RetrievalConfig(), *, mod
     from langchain_core.runnables import RunnableBranch, RunnableLambda, RunnablePassthrough
 
     if generator is None:
-        if model is None or tokenizer is None:
-            from core.runtime.models import load_generator
-
-            model, tokenizer = load_generator(settings)
-        generator = local_generator(model, tokenizer, decoding)
+        generator = local_generator(engine, decoding, settings)
     retriever = retriever_runnable(kb, config, embedder=embedder, settings=settings, timings=timings)
     prompt = RunnableLambda(lambda x: rag_messages(x["question"], x["retrieved"], x.get("history") or ()),
                             name="rag_prompt")
@@ -262,14 +264,10 @@ class RagStream:
     """Iterate for the answer's text pieces; afterwards `record` holds answer, sources and timings."""
 
     def __init__(self, kb: str, question: str, config: RetrievalConfig, history: Sequence[dict],
-                 decoding: Decoding, settings: Settings | None, embedder=None, model=None, tokenizer=None):
+                 decoding: Decoding, settings: Settings | None, embedder=None, engine=None):
         self.kb, self.question, self.history = kb, question, list(history)
         self.timings: dict = {}
-        if model is None or tokenizer is None:
-            from core.runtime.models import load_generator
-
-            model, tokenizer = load_generator(settings)
-        self._generator = local_generator(model, tokenizer, decoding)
+        self._generator = local_generator(engine, decoding, settings)
         self._chain = build_rag_chain(kb, config, generator=self._generator, embedder=embedder,
                                       settings=settings, timings=self.timings)
         self.retrieved: list[Retrieved] = []
@@ -301,19 +299,21 @@ class RagStream:
             "tokens": tokens,
             "tokens_per_s": round(tokens / gen_s, 2) if gen_s > 0 else 0.0,
             "generated": stats is not None,
+            "engine": self._generator.engine.name,
+            "quantization": self._generator.engine.quantization,
         }
 
 
 def answer_rag(kb: str, question: str, *, k: int = DEFAULT_K, search_type: str = "similarity",
                min_score: float = DEFAULT_MIN_SCORE, history: Sequence[dict] = (), decoding: Decoding | None = None,
-               settings: Settings | None = None, embedder=None, model=None, tokenizer=None,
+               settings: Settings | None = None, embedder=None, engine=None,
                config: RetrievalConfig | None = None) -> RagStream:
     """Stream a RAG answer. Timings: first_token_ms and total_ms count from the call (retrieval included)."""
     settings = settings or get_settings()
     if not (question or "").strip():
         raise RetrievalError("The question is empty.", hint="Type a question.")
     config = config or RetrievalConfig(k=k, search_type=search_type, min_score=min_score)
-    return RagStream(kb, question, config, history, decoding or Decoding(), settings, embedder, model, tokenizer)
+    return RagStream(kb, question, config, history, decoding or Decoding(), settings, embedder, engine)
 
 
 def ask_rag(kb: str, question: str, **kwargs) -> dict:

@@ -1,30 +1,40 @@
-"""Streamed chat generation with the local generator, ending with a timing record.
+"""The one generation path: a batch of chat rows, each with its model (the base or an adapter),
+streamed per row through an `Engine`, ending with a `GenerationStats` per row.
 
-One path for every caller (the RAG chain, the four arms, evaluation), so decoding and
-timing are the same everywhere.
+Every caller (the RAG chain, the four arms, evaluation, freshness, the CLI) goes through
+`Engine.stream`, so prompts (the chat template's token ids), decoding, stopping at the end of
+the turn, streaming and timing are the same whichever engine computes the tokens. The engines
+themselves (transformers + PEFT, CTranslate2) live in `core.runtime.engines`.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from queue import Queue
+from pathlib import Path
 
 # One generation at a time per process: models are shared by every session, PEFT's per-row
-# adapter routing uses forward hooks, and two generations on 2 CPU cores are no faster anyway.
+# adapter routing uses forward hooks, and the CPU cores are already used by one generation.
 generation_lock = threading.RLock()
+StopCheck = Callable[[], bool]
+Progress = Callable[[str], None]
+
 
 @dataclass(frozen=True)
 class Decoding:
-    """Decoding settings shared by every arm (shown next to the answers)."""
+    """Decoding settings shared by every arm and every engine (shown next to the answers)."""
 
     max_new_tokens: int = field(default=128, metadata={"help": "Upper bound on answer length, in tokens."})
     do_sample: bool = field(default=False, metadata={"help": "Off = greedy decoding, reproducible answers."})
     temperature: float = field(default=0.7, metadata={"help": "Randomness when sampling is on."})
     # 1.0 on purpose: a penalty also punishes copying tokens from the retrieved context.
     repetition_penalty: float = field(default=1.0, metadata={"help": "Above 1 discourages repeating tokens (also those of the context)."})
+    # transformers' default when sampling; CTranslate2 gets the same value.
+    top_k: int = field(default=50, metadata={"help": "When sampling: draw from the k most likely tokens."})
 
     def __post_init__(self):
         from core.runtime.errors import CrossroadsError
@@ -34,14 +44,16 @@ class Decoding:
 
         if not (number(self.max_new_tokens, 1, 4096) and int(self.max_new_tokens) == self.max_new_tokens):
             raise CrossroadsError(f"max_new_tokens must be a whole number from 1 to 4096, got {self.max_new_tokens!r}.")
-        if not (number(self.temperature, 1e-3, 10) and number(self.repetition_penalty, 0.1, 10)):
-            raise CrossroadsError("temperature must be 0.001–10 and repetition_penalty 0.1–10.")
+        if not (number(self.temperature, 1e-3, 10) and number(self.repetition_penalty, 0.1, 10)
+                and number(self.top_k, 1, 10_000)):
+            raise CrossroadsError("temperature must be 0.001–10, repetition_penalty 0.1–10 and top_k 1–10000.")
 
     def generate_kwargs(self) -> dict:
+        """These settings as transformers `generate` arguments."""
         kwargs = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample,
                   "repetition_penalty": self.repetition_penalty}
         if self.do_sample:
-            kwargs["temperature"] = self.temperature
+            kwargs.update(temperature=self.temperature, top_k=self.top_k, top_p=1.0)
         else:  # silence transformers' warnings about sampling-only settings
             kwargs.update(temperature=None, top_p=None, top_k=None)
         return kwargs
@@ -63,215 +75,170 @@ class GenerationStats:
         return {**asdict(self), "tokens_per_s": round(self.tokens_per_s, 2)}
 
 
-def chat_input_ids(tokenizer, messages: list[dict]):
+@dataclass(frozen=True)
+class ChatRow:
+    """One conversation to answer, and the model that answers it (None = the base model)."""
+
+    messages: list[dict]
+    adapter: str | None = None
+
+
+def chat_input_ids(tokenizer, messages: list[dict]) -> list[int]:
     """Token ids of `messages` with the model's chat template and the assistant turn opened."""
-    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
-    return encoded["input_ids"] if hasattr(encoded, "keys") else encoded
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+    ids = encoded["input_ids"] if hasattr(encoded, "keys") else encoded
+    return list(ids[0] if ids and isinstance(ids[0], list) else ids)
 
 
-class ChatStream:
-    """Iterate to receive answer text pieces as they are generated; `stats` is final afterwards."""
-
-    def __init__(self, model, tokenizer, messages: list[dict], decoding: Decoding = Decoding()):
-        from transformers import TextIteratorStreamer
-
-        self._model, self._tokenizer = model, tokenizer
-        self._input_ids = chat_input_ids(tokenizer, messages).to(model.device)
-        self._decoding = decoding
-        self._streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        self.stats = GenerationStats(prompt_tokens=int(self._input_ids.shape[1]))
-        self.text = ""
-        self._error: BaseException | None = None
-
-    def _generate(self) -> None:
-        import torch
-
-        try:
-            with generation_lock, torch.inference_mode():
-                output = self._model.generate(
-                    input_ids=self._input_ids,
-                    attention_mask=torch.ones_like(self._input_ids),
-                    streamer=self._streamer,
-                    pad_token_id=self._tokenizer.pad_token_id,
-                    **self._decoding.generate_kwargs(),
-                )
-            self.stats.answer_tokens = int(output.shape[1] - self._input_ids.shape[1])
-        except BaseException as exc:  # surfaced to the consumer after the stream ends
-            self._error = exc
-            self._streamer.end()
-
-    def __iter__(self) -> Iterator[str]:
-        start = time.perf_counter()
-        worker = threading.Thread(target=self._generate, daemon=True)
-        worker.start()
-        for piece in self._streamer:
-            if not piece:
-                continue
-            if self.stats.first_token_ms is None:
-                self.stats.first_token_ms = (time.perf_counter() - start) * 1000
-            self.text += piece
-            yield piece
-        worker.join()
-        self.stats.total_ms = (time.perf_counter() - start) * 1000
-        if self._error is not None:
-            raise self._error
-
-
-def generate_chat(model, tokenizer, messages: list[dict], decoding: Decoding = Decoding()) -> tuple[str, GenerationStats]:
-    """The whole answer at once (evaluation); same decoding and stats as the stream."""
-    stream = ChatStream(model, tokenizer, messages, decoding)
-    for _ in stream:
-        pass
-    return stream.text, stream.stats
-
-
-class _BatchStreamer:
-    """Receives each generation step of a batch and queues (row, text piece) events."""
-
-    def __init__(self, tokenizer, rows: int, events: Queue):
-        self._tokenizer, self._events = tokenizer, events
-        self._tokens: list[list[int]] = [[] for _ in range(rows)]
-        self._texts = [""] * rows
-        self.done = [False] * rows
-        self._prompt_seen = False
-        self._eos = set(_eos_ids(tokenizer))
-
-    def put(self, value) -> None:
-        if not self._prompt_seen:  # generate() first hands over the prompt ids
-            self._prompt_seen = True
-            return
-        for row, token in enumerate(value.view(-1).tolist()):
-            if self.done[row]:
-                continue
-            if token in self._eos:
-                self.done[row] = True
-                self._events.put(("end", row, ""))
-                continue
-            self._tokens[row].append(token)
-            text = self._tokenizer.decode(self._tokens[row], skip_special_tokens=True)
-            if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
-                piece, self._texts[row] = text[len(self._texts[row]):], text
-                if piece:
-                    self._events.put(("token", row, piece))
-
-    def end(self) -> None:
-        for row, done in enumerate(self.done):
-            if not done:
-                self.done[row] = True
-                self._events.put(("end", row, ""))
-        self._events.put(("finished", -1, ""))
-
-    def token_counts(self) -> list[int]:
-        return [len(tokens) for tokens in self._tokens]
-
-
-def _stop_when(should_stop: Callable[[], bool]):
-    """A transformers stopping criterion that ends every row as soon as `should_stop()` is true."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    class _Stop(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
-            return torch.full((input_ids.shape[0],), bool(should_stop()), dtype=torch.bool, device=input_ids.device)
-
-    return StoppingCriteriaList([_Stop()])
-
-
-def _eos_ids(tokenizer) -> list[int]:
+def eos_ids(tokenizer) -> set[int]:
     ids = tokenizer.eos_token_id
-    return list(ids) if isinstance(ids, list | tuple) else [ids]
+    return set(ids) if isinstance(ids, list | tuple) else {ids}
 
 
-class BatchChatStream:
-    """Several conversations in one `generate` call (left-padded), optionally each with its own
-    LoRA adapter (`adapter_names`, "__base__" = none). Iterate to receive (row, piece) as they
-    are generated; afterwards `texts[row]` and `stats[row]` are final.
+class TokenSink:
+    """What an engine feeds while it generates: a token id per row and step, the end of a row,
+    the end of the batch. Thread-safe and cheap (the text is decoded by the consumer), so an
+    engine's decode loop never waits on the reader."""
 
-    Batching the arms is what makes the four-arm answer fast on a CPU: one decode step serves
-    every row, and per-row timings stay honest (a row's clock stops at its own end token).
+    def __init__(self, rows: int, should_stop: StopCheck | None = None):
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self.ended = [False] * rows
+        self._should_stop = should_stop
+        self.abandoned = False
+        self.stopped = False
 
-    Stopping: `should_stop` is checked at every decode step (a cancelled evaluation stops within
-    one step); a consumer that abandons the iteration (a closed browser tab, Ctrl-C) stops the
-    generation too, so no orphan generation holds `generation_lock` for the next question.
-    `stopped` tells whether the answers were cut short.
+    def token(self, row: int, token_id: int) -> None:
+        if not self.ended[row]:
+            self._events.put((row, token_id))
+
+    def end(self, row: int) -> None:
+        if not self.ended[row]:
+            self.ended[row] = True
+            self._events.put((row, None))
+
+    def finish(self) -> None:
+        for row in range(len(self.ended)):
+            self.end(row)
+        self._events.put((-1, None))
+
+    def stop_requested(self) -> bool:
+        """Polled by the engine at every decode step: the reader went away or asked to stop."""
+        if self.abandoned or (self._should_stop is not None and self._should_stop()):
+            self.stopped = True
+        return self.stopped
+
+    def get(self):
+        return self._events.get()
+
+
+class BatchStream:
+    """Iterate to receive (row, text piece) as the rows are generated; afterwards `texts[row]`
+    and `stats[row]` are final. Per-row timings stay honest: a row's clock stops at its own end
+    of turn.
+
+    Stopping: `should_stop` is polled at every decode step (a cancelled evaluation stops within
+    one step); a consumer that leaves the loop early (a closed tab, a rerun, Ctrl-C) stops the
+    generation too, and `generation_lock` is free again when it has left. `stopped` tells
+    whether the answers were cut short.
     """
 
-    def __init__(self, model, tokenizer, conversations: list[list[dict]], decoding: Decoding = Decoding(),
-                 adapter_names: list[str] | None = None, should_stop: Callable[[], bool] | None = None):
-        import torch
-
-        self._model, self._tokenizer, self._decoding = model, tokenizer, decoding
-        self._adapter_names = adapter_names
-        self._should_stop = should_stop
-        self._abandoned = threading.Event()
-        self.stopped = False
-        prompts = [chat_input_ids(tokenizer, messages)[0] for messages in conversations]
-        width = max(len(ids) for ids in prompts)
-        pad = tokenizer.pad_token_id
-        self._input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-        self._attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, ids in enumerate(prompts):
-            self._input_ids[row, width - len(ids):] = ids
-            self._attention[row, width - len(ids):] = 1
-        self._input_ids = self._input_ids.to(model.device)
-        self._attention = self._attention.to(model.device)
-        self._events: Queue = Queue()
-        self._streamer = _BatchStreamer(tokenizer, len(prompts), self._events)
+    def __init__(self, tokenizer, prompts: list[list[int]], run: Callable[[TokenSink], None],
+                 should_stop: StopCheck | None = None):
+        self._tokenizer, self._run = tokenizer, run
+        self._sink = TokenSink(len(prompts), should_stop)
         self.texts = [""] * len(prompts)
         self.stats = [GenerationStats(prompt_tokens=len(ids)) for ids in prompts]
         self._error: BaseException | None = None
 
-    def _generate(self) -> None:
-        import torch
+    @property
+    def stopped(self) -> bool:
+        return self._sink.stopped
 
-        kwargs = {"adapter_names": self._adapter_names} if self._adapter_names else {}
+    def _generate(self) -> None:
         try:
-            with generation_lock, torch.inference_mode():
-                self._model.generate(
-                    input_ids=self._input_ids, attention_mask=self._attention, streamer=self._streamer,
-                    pad_token_id=self._tokenizer.pad_token_id, stopping_criteria=_stop_when(self._stop_now),
-                    **self._decoding.generate_kwargs(), **kwargs,
-                )
+            with generation_lock:
+                self._run(self._sink)
         except BaseException as exc:  # surfaced to the consumer after the stream ends
             self._error = exc
-            self._streamer.end()
-
-    def _stop_now(self) -> bool:
-        if self._abandoned.is_set() or (self._should_stop is not None and self._should_stop()):
-            self.stopped = True
-        return self.stopped
+        finally:
+            self._sink.finish()
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
+        tokens: list[list[int]] = [[] for _ in self.texts]
         start = time.perf_counter()
-        worker = threading.Thread(target=self._generate, daemon=True)
+        worker = threading.Thread(target=self._generate, name="crossroads-generate", daemon=True)
         worker.start()
         try:
             while True:
-                kind, row, piece = self._events.get()
-                elapsed_ms = (time.perf_counter() - start) * 1000
-                if kind == "finished":
+                row, token = self._sink.get()
+                if row < 0:
                     break
                 stats = self.stats[row]
-                if kind == "end":
-                    stats.total_ms = elapsed_ms
+                if token is None:
+                    stats.total_ms = (time.perf_counter() - start) * 1000
                     continue
-                if stats.first_token_ms is None:
-                    stats.first_token_ms = elapsed_ms
-                self.texts[row] += piece
-                yield row, piece
+                tokens[row].append(token)
+                stats.answer_tokens += 1
+                text = self._tokenizer.decode(tokens[row], skip_special_tokens=True)
+                if text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
+                    continue
+                piece, self.texts[row] = text[len(self.texts[row]):], text
+                if piece:
+                    if stats.first_token_ms is None:
+                        stats.first_token_ms = (time.perf_counter() - start) * 1000
+                    yield row, piece
         finally:  # normal end, or the consumer left early (GeneratorExit, KeyboardInterrupt, a rerun)
-            self._abandoned.set()
+            self._sink.abandoned = True  # no-op after a full run; stops the engine at its next step
             worker.join()
-        for stats, count in zip(self.stats, self._streamer.token_counts(), strict=True):
-            stats.answer_tokens = count
         if self._error is not None:
             raise self._error
 
 
-def generate_batch(model, tokenizer, conversations: list[list[dict]], decoding: Decoding = Decoding(),
-                   adapter_names: list[str] | None = None) -> tuple[list[str], list[GenerationStats]]:
-    """Whole answers for several conversations at once (evaluation, benchmarks)."""
-    stream = BatchChatStream(model, tokenizer, conversations, decoding, adapter_names)
-    for _ in stream:
-        pass
-    return stream.texts, stream.stats
+class Engine(ABC):
+    """Computes the tokens of a batch of chat rows. Subclasses: `core.runtime.engines`."""
+
+    name: str = ""
+    quantization: str = ""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self._eos = eos_ids(tokenizer)
+
+    def describe(self) -> dict:
+        """What produced an answer (recorded with every answer and report)."""
+        return {"engine": self.name, "quantization": self.quantization}
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.quantization}"
+
+    def prompt_ids(self, messages: list[dict]) -> list[int]:
+        return chat_input_ids(self.tokenizer, messages)
+
+    @abstractmethod
+    def load_adapters(self, adapters: dict[str, Path], progress: Progress | None = None) -> None:
+        """Make these (already checked) LoRA adapters available to rows by name."""
+
+    @abstractmethod
+    def _generate(self, rows: Sequence[ChatRow], prompts: list[list[int]], decoding: Decoding,
+                  sink: TokenSink) -> None:
+        """Generate every row, feeding `sink`; runs under `generation_lock` on a worker thread."""
+
+    def stream(self, rows: Sequence[ChatRow], decoding: Decoding = Decoding(),
+               should_stop: StopCheck | None = None) -> BatchStream:
+        rows = list(rows)
+        prompts = [self.prompt_ids(row.messages) for row in rows]
+        return BatchStream(self.tokenizer, prompts, lambda sink: self._generate(rows, prompts, decoding, sink),
+                           should_stop)
+
+    def generate(self, rows: Sequence[ChatRow], decoding: Decoding = Decoding(),
+                 should_stop: StopCheck | None = None) -> tuple[list[str], list[GenerationStats]]:
+        """Whole answers (evaluation, benchmarks): the same path as the stream."""
+        stream = self.stream(rows, decoding, should_stop)
+        for _ in stream:
+            pass
+        return stream.texts, stream.stats
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the models (a CTranslate2 Generator must not outlive the interpreter)."""

@@ -44,6 +44,10 @@ class Settings:
         metadata={"help": "Embedding model: the bundled all-MiniLM-L6-v2 or a local sentence-transformers folder."},
     )
     device: str = field(default="auto", metadata={"help": "auto (cuda when present, else cpu), cuda or cpu."})
+    engine: str = field(
+        default="auto",
+        metadata={"help": "Generation engine: auto (ct2 on CPU, hf on CUDA), hf (transformers + PEFT) or ct2 (CTranslate2 int8)."},
+    )
     chroma_host: str | None = None
     chroma_port: int | None = None
 
@@ -80,6 +84,7 @@ def _from_env() -> Settings:
         generator=env.get("CROSSROADS_GENERATOR", BUNDLED_GENERATOR),
         embedder=env.get("CROSSROADS_EMBEDDER", BUNDLED_EMBEDDER),
         device=env.get("CROSSROADS_DEVICE", "auto"),
+        engine=env.get("CROSSROADS_ENGINE", "auto").strip().lower() or "auto",
         chroma_host=host,
         chroma_port=int(port) if port else (8000 if host else None),
     )

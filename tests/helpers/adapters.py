@@ -25,4 +25,7 @@ def make_random_adapter(data_dir: Path, name: str = "random", seed: int = 0, lab
         "data": {"name": "random", "kind": "classification" if labels else "qa", "labels": list(labels)},
         "created": "2026-01-01T00:00:00+00:00",
     }))
+    from tests.conftest import link_ct2_adapter
+
+    link_ct2_adapter(target, data_dir)
     return target

@@ -1,11 +1,10 @@
 """The four arms on the real bundled model: one model, adapter routed per row, fair prompts."""
 
 import pytest
-import torch
 
 from core.evaluation.arms import ARMS, Arms, ArmsError, ArmSetup, Turn, parse_arms
 from core.runtime import models
-from core.runtime.generation import Decoding, generate_chat
+from core.runtime.generation import ChatRow, Decoding
 from tests.helpers.adapters import make_random_adapter
 
 pytestmark = pytest.mark.slow
@@ -38,25 +37,22 @@ def test_base_and_ft_get_identical_prompts(adapter_arms):
 
 
 def test_adapter_is_routed_per_row_without_a_second_model(adapter_arms):
-    base_model, tokenizer = models.load_generator()
     question = "Describe the sea in one sentence."
     answers = adapter_arms.answer(question)
     messages = answers["base"].messages
-    # The shared model, used plainly, is still the base model (no adapter active).
-    plain, _ = generate_chat(base_model, tokenizer, messages, SHORT)
+    engine = adapter_arms.engine
+    # The base row is the base model's answer, as if generated alone.
+    (plain,), _ = engine.generate([ChatRow(messages)], SHORT)
     assert answers["base"].text == plain
     # The ft row really went through the (random, strong) adapter.
     assert answers["ft"].text != plain
-    peft_model = adapter_arms.model
-    with torch.inference_mode():
-        peft_model.base_model.set_adapter("rnd")
-        try:
-            expected, _ = generate_chat(peft_model, tokenizer, messages, SHORT)
-        finally:
-            peft_model.base_model.set_adapter([])
+    (expected,), _ = engine.generate([ChatRow(messages, "rnd")], SHORT)
     assert answers["ft"].text == expected
-    # One copy of the weights: the PEFT model wraps the very same base module.
-    assert peft_model.get_base_model() is base_model
+    for arm in ("base", "ft"):  # same engine and quantization for both arms, by construction
+        assert answers[arm].record()["engine"] == engine.name
+    if engine.name == "hf":  # one copy of the weights: the PEFT model wraps the very same base module
+        base_model, _ = models.load_generator()
+        assert engine.model.get_base_model() is base_model
 
 
 def test_answers_carry_figures_and_history_is_per_arm(adapter_arms):

@@ -58,7 +58,8 @@ def test_converted_checkpoint_generates_the_same_greedy_tokens_as_the_gguf(model
     original, gguf_tokenizer = models.load_gguf_generator("float32")
     messages = [{"role": "user", "content": "List three facts about the Moon."}]
     ids = chat_input_ids(tokenizer, messages)
-    assert torch.equal(ids, chat_input_ids(gguf_tokenizer, messages))
+    assert ids == chat_input_ids(gguf_tokenizer, messages)
+    ids = torch.tensor([ids])
     with torch.inference_mode():
         a = converted.generate(ids, max_new_tokens=24, do_sample=False)
         b = original.generate(ids, max_new_tokens=24, do_sample=False)

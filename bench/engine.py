@@ -1,0 +1,190 @@
+"""Engines: ct2 (CTranslate2 int8) vs hf (transformers fp32, at its best thread setting), on the
+demo workspace, same prompts, greedy decoding, in one process and run.
+
+Measured for each engine: one stream (tokens/s and first-token time, streamed through the engine
+interface vs the same engine called without streaming), a four-arm Compare answer (base, rag, ft,
+hybrid), and a four-arm evaluation of the demo eval set. Results: bench/results/engine.json and a
+Markdown table on stdout. Run it on an idle machine; the load average is recorded with it.
+
+    python -m bench.engine [--questions 4] [--eval-questions 40] [--max-new-tokens 96] [--repeats 3] [--models DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def raw_tokens_per_s(engine, prompt: list[int], decoding) -> float:
+    """The same engine without our streaming path: one plain call, no callback, no thread."""
+    start = time.perf_counter()
+    if engine.name == "hf":
+        import torch
+
+        ids = torch.tensor([prompt])
+        with torch.inference_mode():
+            out = engine.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                        pad_token_id=engine.tokenizer.pad_token_id, **decoding.generate_kwargs())
+        tokens = int(out.shape[1] - ids.shape[1])
+    else:
+        options = engine._decode_options(decoding)
+        result = engine._generators[None].generate_batch([engine.tokenizer.convert_ids_to_tokens(prompt)], **options)
+        tokens = len(result[0].sequences_ids[0])
+    return tokens / (time.perf_counter() - start)
+
+
+def single_stream(engine, messages, decoding, repeats: int) -> dict:
+    from core.runtime.generation import ChatRow
+
+    prompt = engine.prompt_ids(messages)
+    streamed, raw, first = [], [], []
+    for _ in range(repeats):  # interleaved, so both see the same machine state
+        stream = engine.stream([ChatRow(messages)], decoding)
+        for _piece in stream:
+            pass
+        stats = stream.stats[0]
+        streamed.append(stats.tokens_per_s)
+        first.append(stats.first_token_ms)
+        raw.append(raw_tokens_per_s(engine, prompt, decoding))
+    return {"streamed_tokens_per_s": statistics.median(streamed), "plain_tokens_per_s": statistics.median(raw),
+            "streamed_vs_plain": statistics.median(streamed) / statistics.median(raw),
+            "first_token_ms": statistics.median(first), "answer_tokens": stats.answer_tokens}
+
+
+def best_hf_threads(settings, messages, decoding) -> dict:
+    """hf's best torch thread count on this machine (the comparison is against hf at its best)."""
+    import torch
+
+    from core.runtime.engines import get_engine
+
+    engine = get_engine(settings)
+    prompt = engine.prompt_ids(messages)
+    cores = len(os.sched_getaffinity(0))
+    speeds = {}
+    for threads in sorted({1, cores}):
+        torch.set_num_threads(threads)
+        raw_tokens_per_s(engine, prompt, decoding)  # warm
+        speeds[threads] = statistics.median(raw_tokens_per_s(engine, prompt, decoding) for _ in range(2))
+    best = max(speeds, key=speeds.get)
+    torch.set_num_threads(best)
+    return {"best": best, "tokens_per_s_by_threads": speeds}
+
+
+def measure(name: str, settings, questions, eval_set, decoding, repeats: int, batch_size: int) -> dict:
+    from core.evaluation.arms import Arms, ArmSetup
+    from core.evaluation.evaluate import evaluate
+
+    out: dict = {}
+    start = time.perf_counter()
+    arms = Arms(ArmSetup(kb="demo", adapter="bench", decoding=decoding), settings)
+    arms.warm_up()
+    out["load_s"] = time.perf_counter() - start
+    engine = arms.engine
+    out["engine"] = engine.describe()
+    if name == "hf":
+        out["threads"] = best_hf_threads(settings, [{"role": "user", "content": questions[0]}], decoding)
+        out["engine"] = engine.describe()
+    out["single_stream"] = single_stream(engine, [{"role": "user", "content": questions[0]}], decoding, repeats)
+    four = []
+    for question in questions:
+        start = time.perf_counter()
+        arms.answer(question)
+        four.append(time.perf_counter() - start)
+    out["four_arm_answer_s"] = {"median": statistics.median(four), "all": four}
+    start = time.perf_counter()
+    report = evaluate(eval_set, arms.setup, settings=settings, batch_size=batch_size, engine=arms)
+    out["evaluation"] = {"seconds": time.perf_counter() - start, "questions": report["n"],
+                         "contains": {arm: v.get("contains") for arm, v in report["arms"].items()},
+                         "per_question_contains": {arm: [q["scores"][arm].get("contains") for q in report["questions"]]
+                                                   for arm in report["arms"]}}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=4, help="four-arm answers timed (median)")
+    parser.add_argument("--eval-questions", type=int, default=40)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--repeats", type=int, default=3, help="single-stream runs (median)")
+    parser.add_argument("--batch-size", type=int, default=8, help="evaluation: questions generated together")
+    parser.add_argument("--engines", default="hf,ct2")
+    parser.add_argument("--models", type=Path, default=ROOT / "data" / "models",
+                        help="converted-models folder to reuse (default: this checkout's data/models)")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        cache = args.models.resolve()
+        data_dir.mkdir()
+        cache.mkdir(parents=True, exist_ok=True)
+        os.symlink(cache, data_dir / "models")  # converted models kept between runs
+        os.environ["CROSSROADS_DATA_DIR"] = str(data_dir)
+        from bench.arms import make_adapter
+        from core.evaluation.evalset_files import load_eval_file
+        from core.evaluation.evalsets import EvalSet
+        from core.knowledge.demo import load_demo_workspace
+        from core.runtime.engines import close_engines
+        from core.runtime.generation import Decoding
+        from core.runtime.settings import get_settings
+
+        load_demo_workspace()
+        make_adapter(data_dir, "bench")
+        decoding = Decoding(max_new_tokens=args.max_new_tokens)
+        full = load_eval_file(ROOT / "demo" / "qa_test.jsonl")
+        eval_set = EvalSet(full.name, full.items[: args.eval_questions], full.kind, full.labels)
+        questions = full.questions[: args.questions]
+        results = {}
+        for name in args.engines.split(","):
+            results[name] = measure(name, replace(get_settings(), engine=name), questions, eval_set, decoding,
+                                    args.repeats, args.batch_size)
+        close_engines()
+
+    result = {
+        "benchmark": "engines: ct2 int8 vs hf fp32 on the demo workspace (greedy decoding)",
+        "machine": {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(), "device": "cpu",
+                    "load_average_before": load_before, "load_average_after": os.getloadavg()},
+        "max_new_tokens": args.max_new_tokens, "questions": len(questions), "eval_questions": len(eval_set),
+        "engines": results,
+    }
+    if {"hf", "ct2"} <= set(results):
+        hf, ct2 = results["hf"], results["ct2"]
+        result["ct2_vs_hf"] = {
+            "single_stream": ct2["single_stream"]["streamed_tokens_per_s"] / hf["single_stream"]["streamed_tokens_per_s"],
+            "four_arm_answer": hf["four_arm_answer_s"]["median"] / ct2["four_arm_answer_s"]["median"],
+            "evaluation": hf["evaluation"]["seconds"] / ct2["evaluation"]["seconds"],
+        }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "engine.json").write_text(json.dumps(result, indent=2))
+
+    print(f"load average before {load_before[0]:.2f}, after {result['machine']['load_average_after'][0]:.2f}")
+    print("| measure | " + " | ".join(f"{n} ({r['engine']['quantization']})" for n, r in results.items()) + " |")
+    print("|---|" + "---|" * len(results))
+    rows = [
+        ("one stream, tokens/s (streamed)", lambda r: f"{r['single_stream']['streamed_tokens_per_s']:.1f}"),
+        ("one stream, tokens/s (no streaming)", lambda r: f"{r['single_stream']['plain_tokens_per_s']:.1f}"),
+        ("streamed / not streamed", lambda r: f"{r['single_stream']['streamed_vs_plain']:.2f}x"),
+        ("first token", lambda r: f"{r['single_stream']['first_token_ms']:.0f} ms"),
+        (f"four-arm answer, median of {len(questions)}", lambda r: f"{r['four_arm_answer_s']['median']:.2f} s"),
+        (f"four-arm evaluation, {len(eval_set)} questions", lambda r: f"{r['evaluation']['seconds']:.1f} s"),
+    ]
+    for label, cell in rows:
+        print(f"| {label} | " + " | ".join(cell(r) for r in results.values()) + " |")
+    if "ct2_vs_hf" in result:
+        ratios = result["ct2_vs_hf"]
+        print(f"ct2 vs hf: one stream {ratios['single_stream']:.2f}x, four-arm answer {ratios['four_arm_answer']:.2f}x, "
+              f"evaluation {ratios['evaluation']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

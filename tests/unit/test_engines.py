@@ -1,0 +1,100 @@
+"""The ct2 engine's caches and routing on the real model: base rows on the base generator,
+adapter rows on the merged one; the merged copy rebuilt on change, gone with the adapter, never
+exported; a converter crash is a clear error."""
+
+import io
+import os
+import sys
+import zipfile
+
+import pytest
+
+from core.runtime.engines import ct2_cache
+from core.runtime.generation import ChatRow, Decoding
+from tests.helpers.adapters import make_random_adapter
+
+pytestmark = pytest.mark.slow
+SHORT = Decoding(max_new_tokens=12)
+SEA = [{"role": "user", "content": "Describe the sea in one sentence."}]
+
+
+@pytest.fixture
+def ct2(model_data_dir, monkeypatch):
+    from core.runtime.engines import get_engine
+    from core.runtime.settings import reset_settings
+
+    monkeypatch.setenv("CROSSROADS_ENGINE", "ct2")
+    reset_settings()
+    return get_engine()
+
+
+def test_rows_are_routed_to_their_own_model(ct2, model_data_dir):
+    folder = make_random_adapter(model_data_dir, "rnd")
+    ct2.load_adapters({"rnd": folder})
+    (alone,), _ = ct2.generate([ChatRow(SEA)], SHORT)
+    texts, _ = ct2.generate([ChatRow(SEA), ChatRow(SEA, "rnd"), ChatRow(SEA), ChatRow(SEA, "rnd")], SHORT)
+    assert texts[0] == texts[2] == alone  # base rows: untouched by the adapter next to them
+    assert texts[1] == texts[3] != alone  # adapter rows: the (random, strong) adapter
+
+
+def test_arms_change_only_the_adapter_arms(ct2, model_data_dir):
+    from core.evaluation.arms import Arms, ArmSetup
+
+    make_random_adapter(model_data_dir, "rnd")
+    plain = Arms(ArmSetup(arms=("base",), decoding=SHORT)).answer("Describe the sea in one sentence.")
+    arms = Arms(ArmSetup(arms=("base", "ft"), adapter="rnd", decoding=SHORT))
+    answers = arms.answer("Describe the sea in one sentence.")
+    assert answers["base"].text == plain["base"].text
+    assert answers["ft"].text != plain["base"].text
+    record = answers["ft"].record()
+    assert (record["engine"], record["quantization"]) == ("ct2", "int8")
+
+
+def test_merged_copy_is_rebuilt_on_change_and_removed_with_the_adapter(ct2, model_data_dir):
+    from core.training import adapters
+
+    folder = make_random_adapter(model_data_dir, "rnd", seed=0)
+    first = ct2_cache.prepare_ct2_adapter(folder)
+    assert first.parent == folder and (first / "model.bin").is_file()
+    ct2.load_adapters({"rnd": folder})
+    (before,), _ = ct2.generate([ChatRow(SEA, "rnd")], SHORT)
+
+    make_random_adapter(model_data_dir, "rnd", seed=1)  # new weights, same name and folder
+    ct2.load_adapters({"rnd": folder})
+    second = ct2_cache.merged_ct2_dir(folder)
+    assert second != first and (second / "model.bin").is_file()
+    assert not first.exists()  # the copy of the old weights is gone
+    (after,), _ = ct2.generate([ChatRow(SEA, "rnd")], SHORT)
+    assert after != before
+
+    names = zipfile.ZipFile(io.BytesIO(adapters.export_zip("rnd"))).namelist()
+    assert names and not any("ct2" in n or n.endswith(".bin") for n in names)
+    adapters.delete("rnd")
+    assert not folder.exists() and not second.exists()
+
+
+def test_a_converter_crash_is_a_clear_error(model_data_dir, monkeypatch, tmp_path):
+    from core.runtime.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "fresh")
+    (tmp_path / "fresh").mkdir()
+    monkeypatch.setattr(ct2_cache, "_converter_command",
+                        lambda out, settings, adapter: [sys.executable, "-c", "import os; os.abort()"])
+    with pytest.raises(ct2_cache.ModelConversionFailed, match="killed by signal") as info:
+        ct2_cache.prepare_ct2_generator(settings)
+    assert "CROSSROADS_ENGINE=hf" in info.value.hint
+    target = ct2_cache.ct2_generator_dir(settings)
+    assert not target.exists() and not target.with_name(target.name + ".tmp").exists()
+
+
+def test_a_model_the_converter_refuses_is_a_clear_error(data_dir, monkeypatch, tmp_path):
+    from core.runtime.settings import get_settings, reset_settings
+
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    monkeypatch.setenv("CROSSROADS_GENERATOR", str(broken))
+    reset_settings()
+    with pytest.raises(ct2_cache.ModelConversionFailed, match="failed \\(exit code"):
+        ct2_cache.prepare_ct2_generator(get_settings())
+    assert not os.listdir(data_dir / "models") or not ct2_cache.ct2_generator_is_converted()
