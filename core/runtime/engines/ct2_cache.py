@@ -49,14 +49,26 @@ def ct2_generator_is_converted(settings: Settings | None = None) -> bool:
 
 
 def adapter_weights_key(adapter_folder: Path) -> str:
-    """The hash of an adapter's weights and config: its ct2 copy is rebuilt when they change."""
+    """The hash of an adapter's weights and of the config that scales them: its ct2 copy is
+    rebuilt when they change. Where the base model was read from is left out (a copied or
+    moved adapter is the same adapter)."""
+    import json
+
+    folder = Path(adapter_folder)
     digest = hashlib.sha256()
-    for name in ("adapter_model.safetensors", "adapter_config.json"):
-        file = Path(adapter_folder) / name
-        if file.is_file():
-            with file.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
+    weights = folder / "adapter_model.safetensors"
+    if weights.is_file():
+        with weights.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    if isinstance(config, dict):
+        for key in ("base_model_name_or_path", "revision"):
+            config.pop(key, None)
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
 
