@@ -4,7 +4,7 @@ import streamlit as st
 
 import core  # noqa: F401  (offline environment before anything else loads)
 
-st.set_page_config(page_title="Crossroads — RAG or fine-tune?", page_icon=":material/alt_route:", layout="wide")
+st.set_page_config(page_title="Crossroads — RAG or fine-tune?", page_icon="assets/icon.png", layout="wide")
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
