@@ -1,7 +1,9 @@
 """Compare and Evaluate in a real browser: four arms stream side by side; a small evaluation runs
 as a background job and its report shows metrics, the chart and the per-question diff."""
 
+import json
 import re
+import time
 
 import pytest
 
@@ -62,12 +64,58 @@ def test_four_arms_stream_side_by_side(demo_app, page):
     page.keyboard.press("Escape")
     page.get_by_text("What changed: the prompt each arm received").click()
     page.get_by_text("<|im_start|>user").first.wait_for(timeout=10_000)  # the chat template, verbatim
+    assert page.get_by_text("Answered on its own (no history)", exact=True).count() == 1
+    assert page.get_by_text("Conversation mode", exact=True).count() == 1  # the visible switch, off
     assert demo_app.network_violations() == []
+
+
+def test_compare_survives_a_reload_and_a_reload_mid_stream_stops_the_generation(demo_app, page):
+    open_page(page, demo_app, "Compare")
+    page.get_by_text("tok/s").nth(3).wait_for(timeout=60_000)  # the earlier exchange, read back from disk
+    page.get_by_text("Decoding and retrieval (shared by every arm)").click()
+    tokens = page.get_by_role("spinbutton", name="Max new tokens")
+    tokens.fill("256")
+    tokens.press("Enter")
+    wait_for_app(page)
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill("Write a long story about the Brindlemoor weather stations.")
+    box.press("Enter")
+    page.get_by_text("▌").first.wait_for(timeout=300_000)  # streaming has begun
+    page.reload()  # abandon the stream
+    wait_for_app(page)
+    page.get_by_text("tok/s").nth(3).wait_for(timeout=60_000)  # the finished exchange is still there
+    page.get_by_text("Decoding and retrieval (shared by every arm)").click()
+    tokens = page.get_by_role("spinbutton", name="Max new tokens")
+    tokens.fill("16")
+    tokens.press("Enter")
+    wait_for_app(page)
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill("How long is the warranty on a Brindlemoor Skerry weather station?")
+    box.press("Enter")
+    page.get_by_text("tok/s").nth(7).wait_for(timeout=600_000)
+    wait_for_app(page)
+    saved = json.loads((demo_app.data_dir / "compare" / "conversation.json").read_text())["exchanges"]
+    assert [e["question"][:13] for e in saved] == ["How long is t", "How long is t"]  # the abandoned one is not kept
+    # Figure for the report (not asserted: no timing assertions): the next question's first-token wait.
+    print("first token after a reload mid-stream (ms):",
+          {arm: r["first_token_ms"] for arm, r in saved[1]["answers"].items()})
+    assert page.get_by_test_id("stException").count() == 0
+    screenshot(page, "compare")
+
+
+def open_new_evaluation(page) -> None:
+    """The "New evaluation" expander is open on an empty workspace and closed once reports exist."""
+    choice = page.get_by_text("Demo Q&A test set")
+    if not choice.is_visible():
+        page.get_by_text("New evaluation").first.click()
+    choice.wait_for(timeout=60_000)
+    choice.click()
 
 
 def test_small_evaluation_shows_metrics_chart_and_diff(demo_app, page):
     open_page(page, demo_app, "Evaluate")
-    page.get_by_text("Demo Q&A test set").click()
+    wait_for_app(page)
+    open_new_evaluation(page)
     wait_for_app(page)
     limit = page.get_by_role("spinbutton", name="Use at most N items")
     limit.fill("3")
@@ -87,6 +135,35 @@ def test_small_evaluation_shows_metrics_chart_and_diff(demo_app, page):
     wait_for_app(page)
     assert page.get_by_role("heading", name="Per question").count() == 1
     assert page.get_by_text("question(s).").count() == 1  # the table caption, after filtering
+    assert page.get_by_text(re.compile(r"^Verdict\.")).count() >= 1  # the report opens with its verdict
+    page.get_by_text(re.compile(r"^Chunks read \(\d+\)$")).first.click()  # the drill-down: what RAG read
+    page.get_by_text(re.compile(r"chunk \d+ · score \d")).first.wait_for(timeout=10_000)
     assert page.get_by_test_id("stException").count() == 0
-    screenshot(page, "evaluate-report")
+    screenshot(page, "evaluate")
     assert demo_app.network_violations() == []
+
+
+def test_cancel_is_prompt_and_the_partial_report_is_marked(demo_app, page):
+    open_page(page, demo_app, "Evaluate")
+    wait_for_app(page)
+    open_new_evaluation(page)
+    wait_for_app(page)
+    limit = page.get_by_role("spinbutton", name="Use at most N items")
+    limit.fill("12")
+    limit.press("Enter")
+    wait_for_app(page)
+    page.get_by_text(re.compile(r"Estimated \d")).wait_for(timeout=30_000)  # measured by the earlier run
+    page.get_by_role("button", name="Start evaluation").click()
+    page.get_by_text(re.compile(r"Evaluation .*: 4/12 questions")).wait_for(timeout=600_000)
+    page.get_by_role("button", name="Cancel evaluation").click()
+    asked = time.monotonic()
+    page.get_by_text(re.compile(r"was cancelled after")).wait_for(timeout=120_000)
+    print(f"cancel took {time.monotonic() - asked:.1f} s (click to 'cancelled' in the browser)")  # for the report
+    reports = sorted((demo_app.data_dir / "reports").glob("*.json"))
+    partial = [json.loads(p.read_text()) for p in reports if json.loads(p.read_text()).get("partial")]
+    assert len(partial) == 1 and 4 <= partial[0]["n"] < 12
+    assert partial[0]["verdict"].startswith("Partial run")
+    page.reload()
+    wait_for_app(page)
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Report").first
+    assert "partial" not in picker.inner_text()  # the finished report stays preselected

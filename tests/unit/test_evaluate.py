@@ -13,7 +13,7 @@ from core.evaluation.evaluate import (
     load_report,
     save_report,
 )
-from core.knowledge.rag import RetrievalConfig, Retrieved
+from core.knowledge.retrieval import RetrievalConfig, Retrieved
 
 RETRIEVAL_MISS, GENERATION_ERROR = "retrieval miss", "generation error"  # the report's failure labels
 
@@ -22,6 +22,13 @@ class FakeArms:
     """Answers from a table: {arm: {question: (answer, retrieved source or None)}}."""
 
     adapter_meta = {"duration_s": 12.5, "trainable_params": 1000}
+    engine = type("FakeEngine", (), {"describe": staticmethod(lambda: {"name": "fake"})})()
+    adapter_mode = None
+
+    def title(self, arm):
+        from core.evaluation.arms import ARM_TITLES
+
+        return ARM_TITLES.get(arm, arm)
 
     def __init__(self, table):
         self.table = table
