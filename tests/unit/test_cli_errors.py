@@ -27,7 +27,7 @@ def assert_clear_error(out: subprocess.CompletedProcess, *needles: str) -> None:
 @pytest.mark.parametrize("args,needles", [
     (("adapters", "import", "/nonexistent.zip"), ("Cannot read /nonexistent.zip", "No such file")),
     (("ask", "--max-new-tokens", "0", "--arms", "base", "hi"), ("max_new_tokens", "1 to 4096")),
-    (("ask", "--min-score", "5", "--kb", "x", "hi"), ("min_score", "between 0 and 1")),
+    (("ask", "--min-score", "5", "--arms", "base", "hi"), ("min_score", "between 0 and 1")),
 ])
 def test_bad_options_and_missing_files_are_one_clear_line(data_dir, args, needles):
     assert_clear_error(cli(*args, data_dir=data_dir), *needles)
