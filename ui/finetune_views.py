@@ -147,15 +147,14 @@ def run_panel(job: jobs.Job) -> None:
     st.markdown(f"{STATE_ICONS.get(state, '')} **Run `{job.id}`** → adapter **{spec.get('name', '?')}** "
                 f"on {spec.get('data_name', '?')} · {state}")
     if total:
-        st.progress(min(1.0, step / total), text=f"Step {step} / {total}")
-    cols = st.columns(6)
+        st.progress(min(1.0, step / total), text=f"Step {step} / {total} · epoch {float(s.get('epoch') or 0):.2f}")
+    cols = st.columns(5)
     cols[0].metric("Step", f"{step} / {total or '?'}")
-    cols[1].metric("Epoch", f"{float(s.get('epoch') or 0):.2f}")
-    cols[2].metric("Elapsed", fmt_seconds(s.get("elapsed_s")))
-    cols[3].metric("ETA", fmt_seconds(s.get("eta_s")) if job.active else "—")
-    cols[4].metric("Train loss", f"{s['train_loss']:.4f}" if s.get("train_loss") is not None else "—")
+    cols[1].metric("Elapsed", fmt_seconds(s.get("elapsed_s")))
+    cols[2].metric("ETA", fmt_seconds(s.get("eta_s")) if job.active else "—")
+    cols[3].metric("Train loss", f"{s['train_loss']:.4f}" if s.get("train_loss") is not None else "—")
     # A plain value: drawn as a metric delta it read as an "↑" change badge.
-    cols[5].metric("Eval loss", f"{s['eval_loss']:.4f}" if s.get("eval_loss") is not None else "—",
+    cols[4].metric("Eval loss", f"{s['eval_loss']:.4f}" if s.get("eval_loss") is not None else "—",
                    help="Loss on the held-out rows (seeded split), at the last evaluation.")
     loss_chart(job.progress())
     if state == "failed":
