@@ -23,17 +23,30 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def expand_paths(paths) -> list:
+def expand_paths(paths) -> tuple[list[tuple[str, object]], list[dict]]:
+    """(name, path) of every file to ingest, and the files left out with why.
+
+    A folder's files are named by their path relative to the folder ("sub1/report.txt"), so two
+    files of one base name in different sub-folders are two files. Hidden files and folders
+    (a name starting with ".") are skipped, each with a line in the report, never silently.
+    """
     from pathlib import Path
 
-    out = []
+    files, skipped = [], []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
-        else:
-            out.append(path)
-    return out
+        if not path.is_dir():
+            files.append((path.name, path))
+            continue
+        for p in sorted(path.rglob("*")):
+            rel = p.relative_to(path)
+            if any(part.startswith(".") for part in rel.parts):
+                if p.is_file() or p.is_symlink():
+                    skipped.append({"name": rel.as_posix(), "status": "skipped",
+                                    "note": "hidden (a name in its path starts with '.'); not ingested"})
+            elif p.is_file():
+                files.append((rel.as_posix(), p))
+    return files, skipped
 
 
 def run(args) -> int:
@@ -44,8 +57,8 @@ def run(args) -> int:
     from core.knowledge.pipeline import Source
     from core.runtime.errors import CrossroadsError
 
-    files = expand_paths(args.paths)
-    missing = [str(p) for p in files if not p.is_file()]
+    files, skipped = expand_paths(args.paths)
+    missing = [str(p) for _, p in files if not p.is_file()]
     if missing:
         raise CrossroadsError(f"No such file: {missing[0]}", hint="Check the path.")
     chunking = None
@@ -63,8 +76,10 @@ def run(args) -> int:
         if not args.quiet:
             print(f"\r{p.describe()}   ", end="", file=sys.stderr, flush=True)
 
-    report = ingest(args.kb, [Source(p.name, path=p) for p in files], chunking=chunking, progress=progress)
+    report = ingest(args.kb, [Source(name, path=p) for name, p in files], chunking=chunking, progress=progress)
     if not args.quiet:
         print(file=sys.stderr)
-    print_json(report.as_dict())
+        for s in skipped:
+            print(f"skipped {s['name']}: {s['note']}", file=sys.stderr)
+    print_json(report.as_dict() | {"skipped": skipped})
     return 0 if report.ok else 1

@@ -57,16 +57,30 @@ def delete_file(kb: str, file_id: str, *, settings: Settings | None = None, embe
         entry = manifest["files"].get(file_id)
         if entry is None:
             raise KnowledgeError(f"No file with id {file_id!r} in {kb!r}.")
-        ids = list(entry.get("chunk_ids", []))
-        other = claimed_ids(manifest, exclude=file_id)
-        doomed = [i for i in ids if i not in other]
-        for start in range(0, len(doomed), batch_limit(settings)):
-            vs.delete(ids=doomed[start:start + batch_limit(settings)])
-        del manifest["files"][file_id]
-        write_manifest(kb, manifest, settings)
+        doomed = _remove_entry(vs, kb, manifest, file_id, settings)
         keyword_index.sync(kb, vs, manifest, settings)
-        (kb_dir(kb, settings) / "files" / file_id).unlink(missing_ok=True)
-        return len(doomed)
+        return doomed
+
+
+def _remove_entry(vs, kb: str, manifest: dict, file_id: str, settings: Settings) -> int:
+    """Drop one file: its chunks no other file claims, its manifest entry, its kept original."""
+    ids = list(manifest["files"][file_id].get("chunk_ids", []))
+    other = claimed_ids(manifest, exclude=file_id)
+    doomed = [i for i in ids if i not in other]
+    for start in range(0, len(doomed), batch_limit(settings)):
+        vs.delete(ids=doomed[start:start + batch_limit(settings)])
+    del manifest["files"][file_id]
+    write_manifest(kb, manifest, settings)
+    (kb_dir(kb, settings) / "files" / file_id).unlink(missing_ok=True)
+    return len(doomed)
+
+
+def file_identity(name: str) -> str:
+    """A file's identity in a knowledge base: its path relative to what was uploaded, each part
+    made safe ("sub1/report.txt" and "sub2/report.txt" are two files); never a filesystem path
+    (originals are stored under generated ids), never with "." or ".." parts."""
+    parts = [p for p in str(name or "").replace("\\", "/").split("/") if p.strip() not in ("", ".", "..")]
+    return "/".join(safe_display_name(p) for p in parts) or "unnamed"
 
 
 
@@ -128,10 +142,10 @@ def ingest(kb: str, sources: Iterable, *, chunking: ChunkSettings | None = None,
         pipeline = Pipeline(kb, vs, manifest, kb_chunking, settings, limits, progress, len(sources))
         planned = []  # (result, entry, check, replaces, future)
         seen: dict[str, str] = {}
-        last_of_name = {safe_display_name(s.name): i for i, s in enumerate(sources)}
+        last_of_name = {file_identity(s.name): i for i, s in enumerate(sources)}
         pipeline.report()
         for position, source in enumerate(sources):
-            name = safe_display_name(source.name)
+            name = file_identity(source.name)
             result = FileResult(name, "error")
             results.append(result)
             if last_of_name[name] != position:
@@ -161,6 +175,9 @@ def ingest(kb: str, sources: Iterable, *, chunking: ChunkSettings | None = None,
             if twin is not None or check.sha256 in seen:
                 result.status, result.chunks = "indexed", (twin or {}).get("chunks", 0)
                 result.note = f"same content as {twin['name'] if twin else seen[check.sha256]}; not added again"
+                if complete:  # an edit always replaces the file's chunks: its old text must not be served
+                    _remove_entry(vs, kb, manifest, complete[0][0], settings)
+                    result.note += "; its earlier version's chunks were removed"
                 pipeline.files_done += 1
                 continue
             seen[check.sha256] = name
