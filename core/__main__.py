@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen fault: one line, the traceback on request
+        if os.environ.get("CROSSROADS_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {str(exc)[:300]} "
+              "(run again with CROSSROADS_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 def print_json(payload) -> None:

@@ -52,3 +52,17 @@ def test_ingest_help_states_the_real_chunking_default():
     default = ChunkSettings()
     text = " ".join(run_cli("ingest", "--help").stdout.split())
     assert f"(default {default.size})" in text and f"(default {default.overlap})" in text
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch, capsys, tmp_path):
+    import core.commands.info
+    from core.__main__ import main
+
+    def broken(args):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(core.commands.info, "run", broken)
+    assert main(["info", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines() == [err.strip()]
+    assert err.startswith("error: unexpected RuntimeError: disk on fire")
