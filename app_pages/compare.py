@@ -12,7 +12,7 @@ from core.evaluation.conversation import (
     save_conversation,
 )
 from core.knowledge.manifest import list_kbs
-from core.knowledge.rag import SEARCH_TYPES, RetrievalConfig
+from core.knowledge.retrieval import SEARCH_TYPES, RetrievalConfig
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.training.adapters import get_adapter, list_adapters

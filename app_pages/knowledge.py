@@ -8,7 +8,8 @@ from core.knowledge import manifest as KM
 from core.knowledge import pipeline as KP
 from core.knowledge import store as KS
 from core.knowledge.documents import DEFAULT_LIMITS, UPLOAD_TYPES, ChunkSettings
-from core.knowledge.rag import answer_rag, retrieve
+from core.knowledge.rag import answer_rag
+from core.knowledge.retrieval import kb_retrieval, retrieve
 from core.knowledge.sanitize import answer_markdown
 from core.knowledge.splitting import preview_split
 from core.runtime.errors import CrossroadsError
@@ -23,6 +24,7 @@ from ui.knowledge_view import (
     render_timings,
     retrieval_controls,
 )
+from ui.retrieval_lab_view import render_lab
 
 SAMPLE = ("Brindlemoor Instrument Works designs weather stations and data loggers. The company was founded in "
           "2009 in Carrowhaven.\n\nEvery station ships with a 36-month warranty. Support answers within one "
@@ -92,7 +94,9 @@ chunking = ChunkSettings.from_dict(info.get("chunking"))
 st.caption(f"{info['files']} files · {info['chunks']} chunks · chunking {chunking.size}/{chunking.overlap} "
            f"{chunking.unit} · embedder {md_escape(info.get('embedder') or '?')}")
 
-docs_tab, chunk_tab, search_tab, ask_tab = st.tabs(["Documents", "Chunking", "Test retrieval", "Ask"])
+docs_tab, chunk_tab, search_tab, lab_tab, ask_tab = st.tabs(["Documents", "Chunking", "Test retrieval",
+                                                             "Retrieval lab", "Ask"])
+kb_setting = _run(kb_retrieval, kb)
 
 # ---------------------------------------------------------------- documents
 with docs_tab:
@@ -173,20 +177,24 @@ with chunk_tab:
 with search_tab:
     st.caption("Retrieval only, no generation: if the right chunk is not here, the answer cannot be right — "
                "that is a retrieval miss, not a generation error.")
-    cfg = retrieval_controls("search")
+    cfg = retrieval_controls("search", kb_setting)
     with st.form("search_form", border=False):
         query = st.text_input("Query", key="search_query")
         go = st.form_submit_button("Search", type="primary")
     if go and query.strip():
-        hits = _run(retrieve, kb, query, k=cfg.k, search_type=cfg.search_type, min_score=cfg.min_score)
+        hits = _run(retrieve, kb, query, cfg)
         if hits is not None:
             render_retrieved(hits, "hit")
+
+# ---------------------------------------------------------------- retrieval lab
+with lab_tab:
+    render_lab(kb, _run)
 
 # ---------------------------------------------------------------- ask
 with ask_tab:
     st.caption("Answers come from the base model reading the retrieved chunks. With nothing relevant "
                "retrieved it says it does not know instead of guessing.")
-    cfg = retrieval_controls("ask")
+    cfg = retrieval_controls("ask", kb_setting)
     with st.form("ask_form", border=False):
         question = st.text_input("Question", key="ask_question")
         asked = st.form_submit_button("Ask", type="primary")

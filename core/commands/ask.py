@@ -12,7 +12,7 @@ import sys
 
 
 def register(subparsers) -> None:
-    from core.knowledge.rag import DEFAULT_K, DEFAULT_MIN_SCORE, SEARCH_TYPES
+    from core.knowledge.retrieval import DEFAULT_K, DEFAULT_MIN_SCORE, SEARCH_TYPES
     from core.runtime.generation import Decoding
 
     parser = subparsers.add_parser("ask", help="answer a question with the chosen arms (JSON on stdout)")
@@ -20,9 +20,10 @@ def register(subparsers) -> None:
     parser.add_argument("--kb", help="knowledge base for the retrieval arms (rag, hybrid)")
     parser.add_argument("--adapter", help="LoRA adapter for the fine-tuned arms (ft, hybrid)")
     parser.add_argument("--arms", default="rag", help="comma-separated arms: base,rag,ft,hybrid (default rag)")
-    parser.add_argument("--k", type=int, default=DEFAULT_K, help=f"chunks retrieved (default {DEFAULT_K})")
-    parser.add_argument("--search-type", default="similarity", choices=SEARCH_TYPES)
-    parser.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE,
+    parser.add_argument("--k", type=int, help=f"chunks retrieved (default: the kb's setting, else {DEFAULT_K})")
+    parser.add_argument("--search-type", choices=SEARCH_TYPES,
+                        help="default: the kb's setting (retrieval lab), else hybrid")
+    parser.add_argument("--min-score", type=float,
                         help=f"relevance a chunk needs (default {DEFAULT_MIN_SCORE}); none passing = \"I don't know\"")
     parser.add_argument("--max-new-tokens", type=int, default=Decoding().max_new_tokens)
     parser.add_argument("--stream", action="store_true", help="stream answer text to stderr as it is generated")
@@ -47,15 +48,19 @@ def apply_engine_argument(args) -> None:
 
 
 def run(args) -> int:
+    from dataclasses import replace
+
     from core.__main__ import print_json
     from core.evaluation.arms import Arms, ArmSetup, parse_arms
-    from core.knowledge.rag import RetrievalConfig
+    from core.knowledge.retrieval import RetrievalConfig, kb_retrieval
     from core.runtime.generation import Decoding
 
     apply_engine_argument(args)
     arms = parse_arms(args.arms)
-    setup = ArmSetup(arms=arms, kb=args.kb, adapter=args.adapter,
-                     retrieval=RetrievalConfig(k=args.k, search_type=args.search_type, min_score=args.min_score),
+    retrieval = kb_retrieval(args.kb) if args.kb else RetrievalConfig()
+    given = {"k": args.k, "search_type": args.search_type, "min_score": args.min_score}
+    retrieval = replace(retrieval, **{name: value for name, value in given.items() if value is not None})
+    setup = ArmSetup(arms=arms, kb=args.kb, adapter=args.adapter, retrieval=retrieval,
                      decoding=Decoding(max_new_tokens=args.max_new_tokens))
     engine = Arms(setup, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     prepared = engine.prepare(args.question)
@@ -66,6 +71,7 @@ def run(args) -> int:
         print(file=sys.stderr)
     results = {arm: answer.record() for arm, answer in prepared.items()}
     payload = {"question": args.question, "kb": args.kb, "adapter": args.adapter, **engine.engine.describe(),
+               "retrieval": setup.describe()["retrieval"] if args.kb else None,
                "arms": results}
     if len(arms) == 1:
         payload.update(results[arms[0]])

@@ -30,10 +30,11 @@ def build_setup(args):
     from dataclasses import replace
 
     from core.evaluation.arms import ArmSetup, parse_arms
-    from core.knowledge.rag import RetrievalConfig
+    from core.knowledge.retrieval import RetrievalConfig, kb_retrieval
     from core.runtime.generation import Decoding
 
-    retrieval = RetrievalConfig() if args.k is None else replace(RetrievalConfig(), k=args.k)
+    retrieval = kb_retrieval(args.kb) if args.kb else RetrievalConfig()  # the kb's own setting (retrieval lab)
+    retrieval = retrieval if args.k is None else replace(retrieval, k=args.k)
     decoding = Decoding() if args.max_new_tokens is None else replace(Decoding(), max_new_tokens=args.max_new_tokens)
     arms = parse_arms(args.arms)
     # --kb / --adapter are optional when no chosen arm needs them: drop what cannot run only if

@@ -17,13 +17,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from core.knowledge.rag import (
-    RetrievalConfig,
-    Retrieved,
-    dont_know_message,
-    rag_messages,
-    retrieve,
-)
+from core.knowledge.rag import dont_know_message, rag_messages
+from core.knowledge.retrieval import RetrievalConfig, Retrieved, kb_retrieval, retrieval_record, retrieve
 from core.knowledge.sanitize import sanitize_answer
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import ChatRow, Decoding
@@ -61,10 +56,18 @@ class ArmSetup:
     arms: tuple[str, ...] = ARMS
     kb: str | None = None
     adapter: str | None = None
-    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    retrieval: RetrievalConfig | None = None  # None: the knowledge base's own setting (retrieval lab)
     decoding: Decoding = field(default_factory=Decoding)
 
     def __post_init__(self):
+        if self.retrieval is None:
+            resolved = RetrievalConfig()
+            if self.kb:
+                try:
+                    resolved = kb_retrieval(self.kb)
+                except CrossroadsError:
+                    pass  # a missing kb is reported where it is opened
+            object.__setattr__(self, "retrieval", resolved)
         if needs := [a for a in self.arms if a in RETRIEVAL_ARMS] if not self.kb else []:
             raise ArmsError(f"The {', '.join(needs)} arm(s) need a knowledge base.",
                             hint="Choose a knowledge base (Knowledge page), or leave those arms out.")
@@ -74,7 +77,7 @@ class ArmSetup:
 
     def describe(self) -> dict:
         return {"arms": list(self.arms), "kb": self.kb, "adapter": self.adapter,
-                "retrieval": vars(self.retrieval).copy(), "decoding": vars(self.decoding).copy()}
+                "retrieval": retrieval_record(self.retrieval, self.kb), "decoding": vars(self.decoding).copy()}
 
 
 @dataclass
@@ -189,10 +192,7 @@ class Arms:
 
     def _retrieve(self, question: str) -> tuple[list[Retrieved], float]:
         start = time.perf_counter()
-        cfg = self.setup.retrieval
-        hits = retrieve(self.setup.kb, question, k=cfg.k, search_type=cfg.search_type, min_score=cfg.min_score,
-                        fetch_k=cfg.fetch_k, lambda_mult=cfg.lambda_mult, embedder=self._embedder,
-                        settings=self.settings)
+        hits = retrieve(self.setup.kb, question, self.setup.retrieval, embedder=self._embedder, settings=self.settings)
         return hits, (time.perf_counter() - start) * 1000
 
     def prepare(self, question: str, histories: dict[str, Sequence[Turn]] | None = None,

@@ -284,11 +284,11 @@ def start_evaluation(eval_set: EvalSet, setup: ArmSetup, *, batch_size: int = 4,
 
 
 def setup_from_dict(spec: dict) -> ArmSetup:
-    from core.knowledge.rag import RetrievalConfig
+    from core.knowledge.retrieval import RetrievalConfig
     from core.runtime.generation import Decoding
 
     return ArmSetup(arms=tuple(spec["arms"]), kb=spec.get("kb"), adapter=spec.get("adapter"),
-                    retrieval=RetrievalConfig(**spec.get("retrieval", {})), decoding=Decoding(**spec.get("decoding", {})))
+                    retrieval=RetrievalConfig.from_dict(spec.get("retrieval")), decoding=Decoding(**spec.get("decoding", {})))
 
 
 def _worker(run_dir: Path) -> None:

@@ -29,6 +29,10 @@ def describe_setup(setup: dict) -> str:
     if setup.get("kb"):
         text += (f" · top-{retrieval.get('k')} {retrieval.get('search_type')} chunks from `{setup['kb']}`, "
                  f"relevance ≥ {retrieval.get('min_score')}")
+        if retrieval.get("search_type") == "hybrid":
+            text += f", keyword weight {retrieval.get('keyword_weight')}"
+        if (chunking := retrieval.get("chunking")) and isinstance(chunking, dict):
+            text += f", chunks of {chunking.get('size')}/{chunking.get('overlap')} {chunking.get('unit', '')}".rstrip()
     return text
 
 

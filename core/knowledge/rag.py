@@ -1,7 +1,7 @@
 """Retrieval and the RAG chain: retriever -> prompt -> local generator -> streamed text + sources.
 
 Reusable pieces (the Compare and Evaluate features build on them):
-- `retrieve(kb, question, k=..., search_type=...)` -> ranked `Retrieved` chunks with scores;
+- retrieval itself (search types, settings) lives in core.knowledge.retrieval;
 - `rag_messages(question, retrieved, history=())` -> the chat messages the generator receives;
 - `answer_rag(kb, question, ...)` -> a `RagStream`: iterate for text pieces, then `.record`;
 - `build_rag_chain(...)` -> the LCEL chain itself (`.stream({"question": ...})` yields the
@@ -18,139 +18,23 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 
+from core.knowledge.retrieval import (
+    RetrievalConfig,
+    RetrievalError,
+    Retrieved,
+    kb_retrieval,
+    retriever_runnable,
+)
 from core.knowledge.sanitize import sanitize_answer
-from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.runtime.settings import Settings, get_settings
 
-SEARCH_TYPES = ("similarity", "mmr", "similarity_score_threshold")
-DEFAULT_K = 4  # demo test set: contains 0.45 at k=4 vs 0.33 at k=3 (n=40); hit@k 0.80 vs 0.775
-DEFAULT_MIN_SCORE = 0.3
 MAX_CONTEXT_CHARS = 700  # per chunk in the prompt: keeps the 135M model's prompt short
 
 # Tuned on demo/qa_test.jsonl with SmolLM2-135M (see README "Knowledge bases"): short system
 # instruction, numbered passages with the best one last (closest to the question), then the question.
 SYSTEM_PROMPT = "Answer the question only from the context. If the answer is not there, say \"I don't know\"."
-
-
-class RetrievalError(CrossroadsError):
-    pass
-
-
-@dataclass(frozen=True)
-class RetrievalConfig:
-    """How chunks are retrieved for an answer."""
-
-    k: int = field(default=DEFAULT_K, metadata={"help": "How many chunks go into the prompt."})
-    search_type: str = field(default="similarity", metadata={
-        "help": "similarity: the k closest chunks; mmr: close but diverse; "
-                "similarity_score_threshold: only chunks above the score threshold."})
-    min_score: float = field(default=DEFAULT_MIN_SCORE, metadata={
-        "help": "Relevance (cosine similarity, 0–1) a chunk needs to be used; below it the answer is \"I don't know\"."})
-    fetch_k: int = field(default=20, metadata={"help": "Candidates MMR chooses from."})
-    lambda_mult: float = field(default=0.5, metadata={"help": "MMR: 1 = pure relevance, 0 = pure diversity."})
-
-    def __post_init__(self):
-        if self.search_type not in SEARCH_TYPES:
-            raise RetrievalError(f"Unknown search type {self.search_type!r}.", hint=f"Use one of {', '.join(SEARCH_TYPES)}.")
-        if not 1 <= self.k <= 50:
-            raise RetrievalError(f"k must be between 1 and 50, got {self.k}.")
-
-
-@dataclass(frozen=True)
-class Retrieved:
-    """One retrieved chunk: text, where it came from, and its relevance score (cosine, 0–1)."""
-
-    text: str
-    source: str
-    chunk: int
-    score: float
-    page: int | None = None
-    row: int | None = None
-    file_id: str | None = None
-    id: str | None = None
-
-    @property
-    def location(self) -> str:
-        parts = []
-        if self.page is not None:
-            parts.append(f"p. {self.page}")
-        if self.row is not None:
-            parts.append(f"row {self.row}")
-        parts.append(f"chunk {self.chunk}")
-        return ", ".join(parts)
-
-    def as_source(self) -> dict:
-        """The citation record (CLI JSON, reports)."""
-        return {"file": self.source, "page": self.page, "row": self.row, "chunk": self.chunk,
-                "score": round(self.score, 4), "text": self.text}
-
-
-def _from_hit(doc_text: str, meta: dict | None, score: float, id_: str | None = None) -> Retrieved:
-    meta = meta or {}
-    return Retrieved(text=doc_text or "", source=str(meta.get("source", "?")), chunk=int(meta.get("chunk", 0)),
-                     score=float(score), page=meta.get("page"), row=meta.get("row"),
-                     file_id=meta.get("file_id"), id=id_)
-
-
-def retrieve(kb: str, question: str, k: int = DEFAULT_K, search_type: str = "similarity", *,
-             min_score: float | None = None, fetch_k: int = 20, lambda_mult: float = 0.5,
-             embedder=None, settings: Settings | None = None) -> list[Retrieved]:
-    """Ranked chunks for a question; scores are cosine similarities (1 = identical).
-
-    `min_score` filters for every search type; `similarity_score_threshold` uses
-    DEFAULT_MIN_SCORE when no `min_score` is given.
-    """
-    import numpy as np
-    from langchain_chroma.vectorstores import maximal_marginal_relevance
-
-    from core.knowledge.store import open_store
-
-    RetrievalConfig(k=k, search_type=search_type)  # validates
-    question = (question or "").strip()
-    if not question:
-        raise RetrievalError("The question is empty.", hint="Type a question.")
-    if search_type == "similarity_score_threshold" and min_score is None:
-        min_score = DEFAULT_MIN_SCORE
-    vs, _ = open_store(kb, embedder=embedder, settings=settings)
-    collection = vs._collection
-    count = collection.count()
-    if count == 0:
-        return []
-    query_vec = vs.embeddings.embed_query(question)
-    n = min(count, max(k, fetch_k) if search_type == "mmr" else k)
-    include = ["documents", "metadatas", "distances"] + (["embeddings"] if search_type == "mmr" else [])
-    res = collection.query(query_embeddings=[query_vec], n_results=n, include=include)
-    ids, docs, metas, dists = res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
-    hits = [_from_hit(d, m, 1.0 - float(dist), i) for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)]
-    if search_type == "mmr" and hits:
-        order = maximal_marginal_relevance(np.array(query_vec, dtype=np.float32),
-                                           list(res["embeddings"][0]), k=min(k, len(hits)), lambda_mult=lambda_mult)
-        hits = [hits[i] for i in order]
-    hits = hits[:k]
-    if min_score is not None:
-        hits = [h for h in hits if h.score >= min_score]
-    return hits
-
-
-def retriever_runnable(kb: str, config: RetrievalConfig = RetrievalConfig(), *, embedder=None,
-                       settings: Settings | None = None, timings: dict | None = None):
-    """The retriever as an LCEL Runnable: question -> list[Retrieved] (records its time in `timings`)."""
-    from langchain_core.runnables import RunnableLambda
-
-    def _run(question: str) -> list[Retrieved]:
-        start = time.perf_counter()
-        try:
-            return retrieve(kb, question, k=config.k, search_type=config.search_type, min_score=config.min_score,
-                            fetch_k=config.fetch_k, lambda_mult=config.lambda_mult, embedder=embedder,
-                            settings=settings)
-        finally:
-            if timings is not None:
-                timings["retrieval_ms"] = (time.perf_counter() - start) * 1000
-
-    return RunnableLambda(_run, name="retriever")
 
 
 def _clean_context(text: str) -> str:
@@ -236,7 +120,7 @@ def local_generator(engine=None, decoding: Decoding | None = None, settings: Set
     return _generator_class()(engine, decoding)
 
 
-def build_rag_chain(kb: str, config: RetrievalConfig = RetrievalConfig(), *, engine=None,
+def build_rag_chain(kb: str, config: RetrievalConfig | None = None, *, engine=None,
                     decoding: Decoding | None = None, embedder=None, settings: Settings | None = None,
                     timings: dict | None = None, generator=None):
     """retriever -> prompt -> local generator -> text, with the retrieved chunks travelling along.
@@ -249,6 +133,7 @@ def build_rag_chain(kb: str, config: RetrievalConfig = RetrievalConfig(), *, eng
 
     if generator is None:
         generator = local_generator(engine, decoding, settings)
+    config = config or kb_retrieval(kb, settings)
     retriever = retriever_runnable(kb, config, embedder=embedder, settings=settings, timings=timings)
     prompt = RunnableLambda(lambda x: rag_messages(x["question"], x["retrieved"], x.get("history") or ()),
                             name="rag_prompt")
@@ -304,15 +189,18 @@ class RagStream:
         }
 
 
-def answer_rag(kb: str, question: str, *, k: int = DEFAULT_K, search_type: str = "similarity",
-               min_score: float = DEFAULT_MIN_SCORE, history: Sequence[dict] = (), decoding: Decoding | None = None,
+def answer_rag(kb: str, question: str, *, history: Sequence[dict] = (), decoding: Decoding | None = None,
                settings: Settings | None = None, embedder=None, engine=None,
-               config: RetrievalConfig | None = None) -> RagStream:
-    """Stream a RAG answer. Timings: first_token_ms and total_ms count from the call (retrieval included)."""
+               config: RetrievalConfig | None = None, **overrides) -> RagStream:
+    """Stream a RAG answer with `config` (default: the knowledge base's own setting; keyword
+    arguments such as `k=` override single fields). Timings: first_token_ms and total_ms count
+    from the call (retrieval included)."""
+    from dataclasses import replace
+
     settings = settings or get_settings()
     if not (question or "").strip():
         raise RetrievalError("The question is empty.", hint="Type a question.")
-    config = config or RetrievalConfig(k=k, search_type=search_type, min_score=min_score)
+    config = replace(config or kb_retrieval(kb, settings), **overrides)
     return RagStream(kb, question, config, history, decoding or Decoding(), settings, embedder, engine)
 
 
