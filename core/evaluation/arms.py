@@ -18,11 +18,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from core.knowledge.rag import dont_know_message, rag_messages
-from core.knowledge.retrieval import RetrievalConfig, Retrieved, kb_retrieval, retrieval_record, retrieve
+from core.knowledge.retrieval import (
+    RetrievalConfig,
+    Retrieved,
+    kb_retrieval,
+    retrieval_record,
+    retrieve,
+)
 from core.knowledge.sanitize import sanitize_answer
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import ChatRow, Decoding
 from core.runtime.settings import Settings, get_settings
+from core.training.raft import adapter_mode
 
 ARMS = ("base", "rag", "ft", "hybrid")
 ARM_TITLES = {"base": "Base", "rag": "RAG", "ft": "Fine-tuned", "hybrid": "Hybrid (FT + RAG)"}
@@ -32,8 +39,16 @@ ARM_HELP = {
     "ft": "The base model with the LoRA adapter, no context.",
     "hybrid": "The LoRA adapter and the same retrieved context as RAG.",
 }
+RAFT_HYBRID_TITLE = "Hybrid (RAFT)"  # the hybrid arm with an adapter trained to read context (core/training/raft.py)
 RETRIEVAL_ARMS = frozenset({"rag", "hybrid"})
 ADAPTER_ARMS = frozenset({"ft", "hybrid"})
+
+
+def arm_title(arm: str, adapter_mode: str | None = None) -> str:
+    """The arm's display title; `adapter_mode` is the adapter's (`raft` or `closed_book`)."""
+    if arm == "hybrid" and adapter_mode == "raft":
+        return RAFT_HYBRID_TITLE
+    return ARM_TITLES.get(arm, arm)
 
 
 class ArmsError(CrossroadsError):
@@ -145,6 +160,7 @@ class Arms:
         self.settings = settings or get_settings()
         self._embedder = embedder  # None: retrieval uses the configured (cached) embedder
         self.adapter_meta: dict = {}
+        self.adapter_mode: str | None = None  # raft or closed_book (core/training/raft.py)
         self.labels: tuple[str, ...] = ()
         start = time.perf_counter()
         warm = engine_is_loaded(self.settings)
@@ -155,6 +171,7 @@ class Arms:
 
             record = get_adapter(setup.adapter, self.settings)
             self.adapter_meta = record.meta
+            self.adapter_mode = adapter_mode(record.meta)
             self.labels = tuple((record.meta.get("data") or {}).get("labels") or ())
             check_adapter_folder(record.path, self.settings)
             self.engine.load_adapters({setup.adapter: record.path}, progress)
@@ -162,6 +179,9 @@ class Arms:
         # What the first answer waited for before generating (conversion, loading); None when warm.
         waited_ms = (time.perf_counter() - start) * 1000
         self._pending_load_ms: float | None = None if warm and waited_ms < 1000 else waited_ms
+
+    def title(self, arm: str) -> str:
+        return arm_title(arm, self.adapter_mode)
 
     def warm_up(self) -> None:
         """One tiny generation and one query embedding, so the first real answer's timings are not
@@ -260,8 +280,9 @@ class Arms:
     def answer_many(self, questions: Sequence[str], labels: Sequence[str] = (),
                     should_stop: Callable[[], bool] | None = None) -> list[dict[str, ArmAnswer]]:
         """Several questions at once (evaluation). Rows are batched by prompt shape: the
-        no-context arms together and the retrieval arms together, so little is padded.
-        When `should_stop` turns true the answers are cut short: the caller discards them."""
+        no-context arms together and the retrieval arms together, so little is padded (the ct2
+        engine runs a group's base and adapter rows side by side, one per core). When
+        `should_stop` turns true the answers are cut short: the caller discards them."""
         prepared = [self.prepare(q, labels=labels) for q in questions]
         for group in (("base", "ft"), ("rag", "hybrid")):
             rows = [p[arm] for p in prepared for arm in group if arm in p]

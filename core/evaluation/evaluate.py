@@ -172,11 +172,13 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
         "eval_set": {"name": eval_set.name, "size": len(eval_set), "labels": list(labels)},
         "setup": setup.describe(),
         "engine": engine.engine.describe(),  # which engine and quantization produced every answer
-        "arms": {arm: _summary(arm, rows, eval_set.kind, labels, engine.adapter_meta) for arm in arms},
+        "arms": {arm: _summary(arm, rows, eval_set.kind, labels, engine.adapter_meta) | {"title": engine.title(arm)}
+                 for arm in arms},
         "deltas": _deltas(arms, rows, eval_set.kind),
         "questions": [{k: v for k, v in r.items() if k != "records"} | {"figures": r["records"]} for r in rows],
         "meta": {
             "kb": setup.kb, "adapter": setup.adapter, "device": settings.resolved_device,
+            "adapter_mode": engine.adapter_mode,  # raft or closed_book: "Hybrid (RAFT)" is titled from it
             "generator": settings.generator, "seconds": round(time.perf_counter() - start, 2),
             "train_seconds": engine.adapter_meta.get("duration_s"),
             "trainable_params": engine.adapter_meta.get("trainable_params"),

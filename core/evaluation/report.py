@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from core.evaluation.arms import ARM_TITLES
+from core.evaluation.arms import arm_title
 from core.evaluation.verdict import verdict_of
 
 PERCENT_METRICS = ("exact_match", "f1", "contains", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr",
@@ -70,11 +70,17 @@ def missing_explanations(report: dict) -> list[str]:
     return notes
 
 
+def report_arm_title(report: dict, arm: str) -> str:
+    """The arm's title in this report: "Hybrid (RAFT)" when its adapter was trained for retrieval."""
+    return (((report.get("arms") or {}).get(arm) or {}).get("title")
+            or arm_title(arm, (report.get("meta") or {}).get("adapter_mode")))
+
+
 def metric_rows(report: dict) -> list[dict]:
     """One row per arm: the arm's metrics, in the order of METRIC_TITLES."""
     rows = []
     for arm, values in report["arms"].items():
-        row = {"arm": ARM_TITLES.get(arm, arm)}
+        row = {"arm": report_arm_title(report, arm)}
         for key, title in METRIC_TITLES.items():
             if values.get(key) is not None:
                 row[title] = values[key]
@@ -98,7 +104,7 @@ def delta_rows(report: dict) -> list[dict]:
         a, b = pair.split("-")
         for metric, interval in by_metric.items():
             low, mean, high = interval
-            rows.append({"comparison": f"{ARM_TITLES.get(a, a)} − {ARM_TITLES.get(b, b)}",
+            rows.append({"comparison": f"{report_arm_title(report, a)} − {report_arm_title(report, b)}",
                          "metric": METRIC_TITLES.get(metric, metric), "difference": mean, "CI low": low,
                          "CI high": high, "reading": reading(interval)})
     return rows
@@ -111,12 +117,12 @@ def question_rows(report: dict) -> list[dict]:
     for n, q in enumerate(report.get("questions", []), 1):
         row = {"#": n, "question": q["question"], "gold": " | ".join(q["gold"])}
         for arm in q["answers"]:  # scores and failure labels first: they are what a reader scans
-            title = ARM_TITLES.get(arm, arm)
+            title = report_arm_title(report, arm)
             row[f"{title} ✓"] = mark(q["scores"][arm].get(metric))
             if arm in (q.get("failure") or {}):
                 row[f"{title} failure"] = q["failure"][arm] or ""
         for arm, answer in q["answers"].items():
-            row[ARM_TITLES.get(arm, arm)] = answer
+            row[report_arm_title(report, arm)] = answer
         rows.append(row)
     return rows
 
@@ -155,7 +161,7 @@ def to_markdown(report: dict) -> str:
         *(["> **Partial report**: the run was cancelled before every question was answered.", ""]
           if report.get("partial") or report.get("complete") is False else []),
         f"- Eval set: **{report.get('eval_set', {}).get('name')}** ({report['n']} items, {report.get('kind')})",
-        f"- Arms: {', '.join(ARM_TITLES.get(a, a) for a in report['arms'])}",
+        f"- Arms: {', '.join(report_arm_title(report, a) for a in report['arms'])}",
         f"- Knowledge base: {setup.get('kb') or '—'} · adapter: {setup.get('adapter') or '—'}",
         f"- Decoding and retrieval: {describe_setup(setup)}",
         f"- Device: {meta.get('device')} · run time {meta.get('seconds')} s · created {report.get('created')}",
@@ -173,8 +179,8 @@ def to_markdown(report: dict) -> str:
     for q in report.get("questions", []):
         for arm, label in (q.get("failure") or {}).items():
             if label:
-                failures.setdefault(ARM_TITLES.get(arm, arm), {}).setdefault(label, 0)
-                failures[ARM_TITLES.get(arm, arm)][label] += 1
+                failures.setdefault(report_arm_title(report, arm), {}).setdefault(label, 0)
+                failures[report_arm_title(report, arm)][label] += 1
     if failures:
         lines += ["", "## Failures of the retrieval arms", ""]
         lines += [f"- {arm}: " + ", ".join(f"{n} {label}" for label, n in counts.items()) for arm, counts in failures.items()]
