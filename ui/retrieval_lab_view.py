@@ -102,7 +102,7 @@ def render_lab(kb: str, run_safely) -> None:
     st.caption(md_escape(result["rule"]) + " · " + md_escape(result["ci"]))
     st.scatter_chart([{"context tokens": r["context_tokens"], "hit@k": r["hit_at_k"],
                        "search": r["setting"]["search_type"]} for r in result["settings"]],
-                     x="context tokens", y="hit@k", color="search", key="lab_chart")
+                     x="context tokens", y="hit@k", color="search")
     st.dataframe(_table(result), hide_index=True, width="stretch", key="lab_table")
     if best["current"]:
         st.info("The current setting is already the best.", icon=":material/check:")

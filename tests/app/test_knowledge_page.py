@@ -135,9 +135,11 @@ def test_retrieval_lab_tab_sweeps_marks_the_best_and_applies_it(kpage, data_dir,
     button(at, "lab_run").click()
     at.run(timeout=900)  # the first run loads the generator's tokenizer (a one-time conversion)
     assert not at.exception, [e.value for e in at.exception]
-    best = next(s.value for s in at.success if s.value.startswith("Best:"))
+    shown = [s.value for s in at.success] + [e.value for e in at.error] + [i.value for i in at.info]
+    best = next((s.value for s in at.success if s.value.startswith("Best:")), None)
+    assert best, shown
     assert "9 settings" in best
-    table = next(d for d in at.dataframe if d.key == "lab_table").value
+    table = next(d.value for d in at.dataframe if "Setting" in d.value.columns)
     assert len(table) == 9 and (table[""] == "★ best").sum() == 1
     best_label = table.loc[table[""] == "★ best", "Setting"].iloc[0]
     if (table[""] == "current").any():  # the best is not the current setting: apply it

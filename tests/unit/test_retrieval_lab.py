@@ -114,7 +114,7 @@ def test_cli_tune_retrieval_json_and_apply(data_dir, tmp_path):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
-    assert result["n_settings"] == 4 and sum(r["best"] for r in result["settings"]) == 1
+    assert result["n_settings"] == 6 and sum  # k=1,3 and the current k=4, two search types(r["best"] for r in result["settings"]) == 1
     assert result["applied"]["search_type"] == result["best"]["setting"]["search_type"]
     assert "retrievals" in out.stderr  # progress went to stderr
     manifest = json.loads((data_dir / "kb" / "cli" / "manifest.json").read_text())
