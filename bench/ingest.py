@@ -6,7 +6,7 @@
     split + embed + Chroma writes + manifest bookkeeping) on the same files, into a fresh
     knowledge base; ratio b/a (goal >= 0.9). a and b alternate (a, b, a, b) and the medians
     are compared, so a load change on the machine hits both sides.
-Retrieval latency p50/p95 (`core.knowledge.rag.retrieve`: query embedding + Chroma query) at 1k and 20k
+Retrieval latency p50/p95 (`core.knowledge.retrieval.retrieve`: query embedding + Chroma query) at 1k and 20k
 chunks: the real chunks plus perturbed copies of their vectors (embedding 20k chunks would take
 ~10 minutes on a laptop CPU; the index does not care where vectors come from).
 End-to-end RAG answer latency (first token, total) on demo questions.
@@ -109,9 +109,9 @@ def main(argv=None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     os.environ["CROSSROADS_DATA_DIR"] = str(tmp / "data")
-    from core.knowledge import rag
     from core.knowledge import demo as KD
     from core.knowledge import indexing as KI
+    from core.knowledge import rag, retrieval
     from core.knowledge import store as KS
     from core.runtime.models import embedder_name, load_embedder
     from core.runtime.settings import get_settings, reset_settings
@@ -161,12 +161,12 @@ def main(argv=None) -> int:
                         documents=[base["documents"][i] for i in idx], metadatas=[base["metadatas"][i] for i in idx])
             assert col.count() == size
             for q in questions[:5]:  # warm
-                rag.retrieve(kb, q, k=3)
+                retrieval.retrieve(kb, q, k=3, search_type="dense")
             times, store_times = [], []
             for i in range(args.queries):
                 q = questions[i % len(questions)]
                 t0 = time.perf_counter()
-                rag.retrieve(kb, q, k=3)
+                retrieval.retrieve(kb, q, k=3, search_type="dense")
                 times.append((time.perf_counter() - t0) * 1000)
                 qv = embedder.embed_query(q)
                 t1 = time.perf_counter()
