@@ -68,7 +68,7 @@ def render_lab(kb: str, run_safely) -> None:
         st.success(f"Stored as this knowledge base's setting: {md_escape(applied)}", icon=":material/task_alt:")
     choice = st.radio("Questions", SOURCES, key="lab_source")
     upload = st.file_uploader("Eval file (JSONL / JSON / CSV with question and answer)", type=["jsonl", "json", "csv"],
-                              key="lab_upload") if choice == SOURCES[1] else None
+                              key="lab_upload", max_upload_size=50) if choice == SOURCES[1] else None
     c1, c2, c3 = st.columns(3)
     types = c1.multiselect("Search types", SEARCH_TYPES, default=list(SEARCH_TYPES), key="lab_types")
     ks = c2.multiselect("k", [1, 2, 3, 4, 5, 6, 8, 10], default=list(DEFAULT_KS), key="lab_ks")
