@@ -105,12 +105,12 @@ def test_compare_survives_a_reload_and_a_reload_mid_stream_stops_the_generation(
 
 def open_new_evaluation(page) -> None:
     """The "New evaluation" expander is open on an empty workspace and closed once reports exist."""
-    # Read the expander's own state (a <details> element), not the visibility of its content: the
-    # content may not be drawn yet, and clicking an open expander would close it.
+    # Read the expander's own state (its body is `inert` while collapsed), not the visibility of
+    # its content: the content may not be drawn yet, and clicking an open expander closes it.
     expander = page.get_by_test_id("stExpander").filter(has_text="New evaluation").first
     expander.wait_for(timeout=60_000)
-    if expander.locator("details").first.get_attribute("open") is None:
-        expander.locator("summary").first.click()
+    if expander.get_by_test_id("stExpanderDetails").first.get_attribute("inert") is not None:
+        expander.get_by_text("New evaluation").first.click()
     choice = expander.get_by_text("Demo Q&A test set")
     choice.wait_for(timeout=60_000)
     choice.click()
