@@ -7,7 +7,6 @@ import pytest
 from core.evaluation import retrieval_metrics as m
 
 
-
 def test_hit_at_k_and_reciprocal_rank_by_file_name():
     retrieved = ["docs/a.md", "/tmp/kb/b.md", "c.md"]
     assert m.hit_at_k(retrieved, "b.md", k=1) == 0.0
