@@ -32,7 +32,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------------------
 # Normalisation (SQuAD v1.1 evaluation script, made Unicode-aware)
-# --------------------------------------------------------------------------------------
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 
@@ -70,7 +69,6 @@ def _golds(golds: str | Iterable[str] | None) -> list[str]:
 
 # --------------------------------------------------------------------------------------
 # Free-text answers
-# --------------------------------------------------------------------------------------
 
 def exact_match(pred: str, golds: str | Iterable[str]) -> float:
     """1.0 when the normalised prediction equals a normalised gold answer, else 0.0.

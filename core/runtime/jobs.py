@@ -76,7 +76,6 @@ def _lock_path(group: str, settings: Settings | None = None) -> Path:
     return runs_root(settings) / f".{group}.lock"
 
 
-# ---------------------------------------------------------------------------------------------
 # Reading jobs
 
 
@@ -219,7 +218,6 @@ def active_job(group: str, settings: Settings | None = None) -> Job | None:
     return None
 
 
-# ---------------------------------------------------------------------------------------------
 # Starting and controlling
 
 
