@@ -16,7 +16,7 @@ from core.training.finetune import TrainOptions
 from tests.conftest import ROOT, data_dir_env, module_data_dir
 from tests.unit.test_quality_demo import train
 
-pytestmark = [pytest.mark.slow, pytest.mark.unverified]
+pytestmark = pytest.mark.slow
 DEMO = ROOT / "demo"
 
 
