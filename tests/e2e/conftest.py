@@ -132,3 +132,20 @@ def wait_for_app(page) -> None:
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000
     )
+
+
+def open_expander(page, title: str):
+    """Open the expander titled `title` (if it is closed) and return it.
+
+    Reads the expander's own state (its body is `inert` while collapsed) rather than clicking
+    blindly: after a reload or a rerun an expander may already be open, and clicking an open
+    expander closes it.
+    """
+    expander = page.get_by_test_id("stExpander").filter(has_text=title).first
+    expander.wait_for(timeout=60_000)
+    details = expander.get_by_test_id("stExpanderDetails").first
+    if details.get_attribute("inert") is not None:
+        expander.get_by_text(title).first.click()
+    page.wait_for_function(
+        "(el) => el && !el.hasAttribute('inert')", arg=details.element_handle(), timeout=30_000)
+    return expander

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.conftest import module_data_dir
-from tests.e2e.conftest import screenshot, serve_app, wait_for_app
+from tests.e2e.conftest import open_expander, screenshot, serve_app, wait_for_app
 from tests.helpers.adapters import make_random_adapter
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +42,7 @@ def open_page(page, server, label: str) -> None:
 
 def test_four_arms_stream_side_by_side(demo_app, page):
     open_page(page, demo_app, "Compare")
-    page.get_by_text("Decoding and retrieval (shared by every arm)").click()
+    open_expander(page, "Decoding and retrieval (shared by every arm)")
     tokens = page.get_by_role("spinbutton", name="Max new tokens")
     tokens.fill("48")  # shorter answers keep the test fast; the figures still come for every arm
     tokens.press("Enter")
@@ -62,7 +62,7 @@ def test_four_arms_stream_side_by_side(demo_app, page):
     sources.first.click()
     page.get_by_text("support_policy.md").first.wait_for(timeout=10_000)
     page.keyboard.press("Escape")
-    page.get_by_text("What changed: the prompt each arm received").click()
+    open_expander(page, "What changed: the prompt each arm received")
     page.get_by_text("<|im_start|>user").first.wait_for(timeout=10_000)  # the chat template, verbatim
     assert page.get_by_text("Answered on its own (no history)", exact=True).count() == 1
     assert page.get_by_text("Conversation mode", exact=True).count() == 1  # the visible switch, off
@@ -72,7 +72,7 @@ def test_four_arms_stream_side_by_side(demo_app, page):
 def test_compare_survives_a_reload_and_a_reload_mid_stream_stops_the_generation(demo_app, page):
     open_page(page, demo_app, "Compare")
     page.get_by_text("tok/s").nth(3).wait_for(timeout=60_000)  # the earlier exchange, read back from disk
-    page.get_by_text("Decoding and retrieval (shared by every arm)").click()
+    open_expander(page, "Decoding and retrieval (shared by every arm)")
     tokens = page.get_by_role("spinbutton", name="Max new tokens")
     tokens.fill("256")
     tokens.press("Enter")
@@ -84,7 +84,7 @@ def test_compare_survives_a_reload_and_a_reload_mid_stream_stops_the_generation(
     page.reload()  # abandon the stream
     wait_for_app(page)
     page.get_by_text("tok/s").nth(3).wait_for(timeout=60_000)  # the finished exchange is still there
-    page.get_by_text("Decoding and retrieval (shared by every arm)").click()
+    open_expander(page, "Decoding and retrieval (shared by every arm)")
     tokens = page.get_by_role("spinbutton", name="Max new tokens")
     tokens.fill("16")
     tokens.press("Enter")
@@ -105,12 +105,7 @@ def test_compare_survives_a_reload_and_a_reload_mid_stream_stops_the_generation(
 
 def open_new_evaluation(page) -> None:
     """The "New evaluation" expander is open on an empty workspace and closed once reports exist."""
-    # Read the expander's own state (its body is `inert` while collapsed), not the visibility of
-    # its content: the content may not be drawn yet, and clicking an open expander closes it.
-    expander = page.get_by_test_id("stExpander").filter(has_text="New evaluation").first
-    expander.wait_for(timeout=60_000)
-    if expander.get_by_test_id("stExpanderDetails").first.get_attribute("inert") is not None:
-        expander.get_by_text("New evaluation").first.click()
+    expander = open_expander(page, "New evaluation")
     choice = expander.get_by_text("Demo Q&A test set")
     choice.wait_for(timeout=60_000)
     choice.click()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import open_expander, screenshot, wait_for_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DEMO = Path(__file__).resolve().parents[2] / "demo"
@@ -33,7 +33,7 @@ def test_upload_validate_train_and_list_the_adapter(app_server, page):
     wait_for_app(page)
 
     # A Quick run of a few steps.
-    page.get_by_text("Advanced LoRA and training options").click()
+    open_expander(page, "Advanced LoRA and training options")
     steps = page.get_by_role("spinbutton", name="max steps")
     steps.fill("3")
     steps.press("Enter")
@@ -68,7 +68,7 @@ def test_upload_validate_train_and_list_the_adapter(app_server, page):
     expect(page.get_by_text("kept from your last upload")).to_be_visible(timeout=300_000)
     expect(page.get_by_text("Ready to train: 220 usable rows.")).to_be_visible(timeout=300_000)
     expect(page.get_by_role("textbox", name="Adapter name")).to_have_value("tickets-e2e")
-    page.get_by_text("Advanced LoRA and training options").click()
+    open_expander(page, "Advanced LoRA and training options")
     expect(page.get_by_role("spinbutton", name="max steps")).to_have_value("3")
     screenshot(page, "finetune-after-reload")
     assert app_server.network_violations() == []
