@@ -18,6 +18,7 @@ from core.runtime.generation import Decoding
 from core.training.adapters import get_adapter, list_adapters
 from ui.arms_view import get_arms, render_record, stream_into_columns
 from ui.common import show_error
+from ui.ingest_view import indexing_note
 
 st.title("Compare")
 st.caption("One question, up to four arms on the same base model with the same decoding. "
@@ -32,6 +33,7 @@ with st.container(border=True):
                       help="Used by the RAG and hybrid arms.")
     adapter = c2.selectbox("Adapter", adapters, index=0 if adapters else None, placeholder="none yet",
                            help="The LoRA adapter used by the fine-tuned and hybrid arms.")
+    indexing_note(kb)
     available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
     arms = c3.pills("Arms", available, default=available, selection_mode="multi",
                     format_func=ARM_TITLES.get, help="Arms that need a missing knowledge base or adapter are hidden.")

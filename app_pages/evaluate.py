@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
-from core.evaluation.cloze import cloze_set
+from core.evaluation.cloze import cloze_set, held_apart
 from core.evaluation.evalset_files import load_eval_bytes, load_eval_file
 from core.evaluation.evalsets import EvalSet
 from core.evaluation.evaluate import (
@@ -24,6 +24,7 @@ from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.training.adapters import list_adapters
 from ui.common import show_error
+from ui.ingest_view import indexing_note
 from ui.knowledge_view import md_escape
 from ui.report_view import render_report
 
@@ -90,7 +91,11 @@ def choose_eval_set(kb: str | None, adapter: str | None) -> EvalSet | None:
         st.info("Choose a knowledge base first.")
         return None
     n = st.slider("Questions", 5, 100, 30, 5)
-    return cloze_set(kb, n)
+    apart = held_apart(kb, adapter)
+    if apart:
+        st.caption(f"Leaves out the {len(apart)} chunks `{adapter}` was trained on (its rows were generated "
+                   "from this knowledge base).")
+    return cloze_set(kb, n, adapter=adapter)
 
 
 job_panel()
@@ -101,6 +106,7 @@ with st.expander("New evaluation", expanded=not list_reports(), icon=":material/
     c1, c2, c3 = st.columns([1, 1, 2])
     kb = c1.selectbox("Knowledge base", kbs, index=0 if kbs else None, placeholder="none yet")
     adapter = c2.selectbox("Adapter", adapters, index=0 if adapters else None, placeholder="none yet")
+    indexing_note(kb)
     available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
     arms = c3.pills("Arms", available, default=available, selection_mode="multi", format_func=ARM_TITLES.get,
                     key="eval_arms")

@@ -12,7 +12,7 @@ import streamlit as st
 
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import get_settings
-from core.training import chat_format, datasets
+from core.training import chat_format, datasets, raft
 from core.training.finetune_draft import clear_draft, load_draft, save_draft
 from core.training.schema import Schema
 from ui import finetune_views as views
@@ -67,8 +67,11 @@ if choice is not None:
         views.prompt_preview(previews)
 
 st.subheader("5 · Train")
+adapter_mode = mode.adapter_mode if choice is not None else None
+if choice is not None and choice.source == "generated" and (generated := raft.generated_mode(choice.path)):
+    adapter_mode = {**(adapter_mode or raft.closed_book_mode()), "generated": generated}
 active, adapter_name = train_section(mode.choice if choice is not None else None, preset, options, data, draft,
-                                     settings, adapter_mode=mode.adapter_mode if choice is not None else None)
+                                     settings, adapter_mode=adapter_mode)
 if choice is not None:
     demo_choice = next((k for k, v in DEMO_SETS.items() if v == choice.path), None)
     current = {**choice.draft(settings), "demo_choice": demo_choice, "preset": preset,

@@ -4,8 +4,8 @@ import streamlit as st
 
 from core.knowledge import demo as KD
 from core.knowledge import indexing as KI
+from core.knowledge import ingest_job as IJ
 from core.knowledge import manifest as KM
-from core.knowledge import pipeline as KP
 from core.knowledge import store as KS
 from core.knowledge.documents import DEFAULT_LIMITS, UPLOAD_TYPES, ChunkSettings
 from core.knowledge.rag import answer_rag
@@ -13,12 +13,11 @@ from core.knowledge.retrieval import kb_retrieval, retrieve
 from core.knowledge.sanitize import answer_markdown
 from core.knowledge.splitting import preview_split
 from core.runtime.errors import CrossroadsError
+from ui import ingest_view
 from ui.common import get_engine, show_error
 from ui.knowledge_view import (
     files_table,
     md_escape,
-    progress_callback,
-    render_ingest_results,
     render_retrieved,
     render_sources,
     render_timings,
@@ -66,10 +65,7 @@ with top[1].popover("New", icon=":material/add:", width="stretch"):
             st.rerun()
 if top[2].button("Load demo workspace", key="kb_demo", icon=":material/auto_awesome:", width="stretch",
                  help="Ingest the demo documents (a fictional company) into a knowledge base named 'demo'."):
-    bar = st.progress(0.0, text="Loading the demo documents…")
-    report = _run(KD.load_demo_workspace, progress=progress_callback(bar))
-    if report is not None:
-        ss["ingest_report"] = report.as_dict()
+    if ingest_view.start(IJ.start_demo):
         ss["kb_next"] = KD.DEMO_KB
         st.rerun()
 with top[3].popover("Manage", icon=":material/settings:", width="stretch", disabled=kb is None):
@@ -106,16 +102,13 @@ with docs_tab:
         max_upload_size=int(DEFAULT_LIMITS.max_file_mb),
         help=f"PDF, DOCX, TXT, MD, HTML, CSV — up to {DEFAULT_LIMITS.max_file_mb:g} MB each. "
              "Files are checked by their content, not their extension.")
-    if st.button(f"Ingest {len(uploads or [])} file(s)", key="ingest", type="primary", disabled=not uploads):
-        bar = st.progress(0.0, text="Checking files…")
-        sources = [KP.Source(f.name, data=f.getvalue()) for f in uploads]
-        report = _run(KI.ingest, kb, sources, progress=progress_callback(bar))
-        if report is not None:
-            ss["ingest_report"] = report.as_dict()
+    if st.button(f"Ingest {len(uploads or [])} file(s)", key="ingest", type="primary", disabled=not uploads,
+                 help="Runs as a background job: reload, switch pages or close the tab, it keeps indexing."):
+        # The uploads are stored with the job first: the job, not this page, owns them now.
+        if ingest_view.start(IJ.start_ingest, kb, [(f.name, f.getvalue()) for f in uploads]):
             ss["upload_nonce"] = nonce + 1  # a fresh, empty uploader
             st.rerun()
-    if ss.get("ingest_report") and ss["ingest_report"]["kb"] == kb:
-        render_ingest_results(ss["ingest_report"])
+    ingest_view.ingest_panel(kb)
 
     files = _run(KM.kb_files, kb) or []
     st.subheader("Files")
@@ -138,7 +131,6 @@ with docs_tab:
         if c2.button("Delete this file", key="file_delete", icon=":material/delete:"):
             removed = _run(KI.delete_file, kb, chosen)
             if removed is not None:
-                ss["ingest_report"] = None
                 st.toast(f"Removed {removed} chunks.")
                 st.rerun()
 
@@ -166,11 +158,9 @@ with chunk_tab:
         if wanted != chunking:
             st.warning(f"These settings differ from the knowledge base's ({chunking.size}/{chunking.overlap} "
                        f"{chunking.unit}).", icon=":material/sync_problem:")
-            if st.button("Re-index with these settings", key="reindex", type="primary"):
-                bar = st.progress(0.0, text="Re-indexing…")
-                report = _run(KI.rebuild, kb, wanted, progress=progress_callback(bar))
-                if report is not None:
-                    ss["ingest_report"] = report.as_dict()
+            if st.button("Re-index with these settings", key="reindex", type="primary",
+                         help="A background job (progress on the Documents tab); the current index serves until the swap."):
+                if ingest_view.start(IJ.start_rebuild, kb, wanted):
                     st.rerun()
 
 # ---------------------------------------------------------------- test retrieval
@@ -194,6 +184,7 @@ with lab_tab:
 with ask_tab:
     st.caption("Answers come from the base model reading the retrieved chunks. With nothing relevant "
                "retrieved it says it does not know instead of guessing.")
+    ingest_view.indexing_note(kb)
     cfg = retrieval_controls("ask", kb_setting)
     with st.form("ask_form", border=False):
         question = st.text_input("Question", key="ask_question")

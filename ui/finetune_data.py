@@ -30,7 +30,7 @@ CHOOSE = ""  # the empty choice of a mapping selectbox: nothing mapped yet
 class DataChoice:
     """The file the user chose and how its columns map to roles."""
 
-    source: str  # "upload" | "demo"
+    source: str  # "upload" | "demo" | "generated" (Q&A made from a knowledge base)
     path: Path
     display_name: str
     sha: str
@@ -41,7 +41,8 @@ class DataChoice:
 
     def draft(self, settings) -> dict:
         """The draft fields of this choice (an upload is named relative to the data directory)."""
-        path = str(self.path.relative_to(settings.data_dir)) if self.source == "upload" else str(self.path)
+        path = str(self.path.relative_to(settings.data_dir)) if self.source in ("upload", "generated") \
+            else str(self.path)
         return {"source": self.source, "path": path, "display_name": self.display_name,
                 "kind": self.schema.kind, "mapping": self.schema.mapping}
 
@@ -51,6 +52,7 @@ def _source(settings, draft: dict) -> tuple[str, Path, str] | None:
     with left:
         upload = st.file_uploader("Upload CSV, JSONL or JSON", type=["csv", "jsonl", "json"], key="ft_upload",
                                   max_upload_size=MAX_UPLOAD_MB,
+                                  on_change=lambda: st.session_state.update(ft_source="upload"),
                                   help="Columns: question/answer, instruction/input/output, prompt/completion, "
                                        "chat `messages`, or text/label for classification.")
     with right:
@@ -58,12 +60,13 @@ def _source(settings, draft: dict) -> tuple[str, Path, str] | None:
         if st.button("Load demo workspace", icon=":material/science:",
                      help="Use the demo Q&A and classification sets in demo/."):
             st.session_state["ft_source"] = "demo"
+        _generate_popover(settings)
         source = st.session_state.get("ft_source") or draft.get("source")
         if source == "demo":
             names = list(DEMO_SETS)
             saved = draft.get("demo_choice")
             st.radio("Demo set", names, key="ft_demo_choice", index=names.index(saved) if saved in names else 0)
-    if upload is not None:
+    if upload is not None and source != "generated":
         try:
             path = data_files.store_upload(upload.getvalue(), upload.name, settings)
         except CrossroadsError as exc:
@@ -75,6 +78,12 @@ def _source(settings, draft: dict) -> tuple[str, Path, str] | None:
     if source == "demo":
         choice = st.session_state.get("ft_demo_choice") or next(iter(DEMO_SETS))
         return "demo", DEMO_SETS[choice], DEMO_SETS[choice].name
+    if source == "generated" and (kept := st.session_state.get("ft_generated_kept") or
+                                  (draft.get("resolved_path"), draft.get("display_name"))) and kept[0]:
+        with left:
+            st.caption(f":material/auto_awesome: Using **{kept[1]}**: fill-in-the-blank Q&A rows generated from the "
+                       "knowledge base (each names its file and chunk; a cloze evaluation leaves those chunks out).")
+        return "generated", Path(kept[0]), kept[1]
     kept = st.session_state.get("ft_upload_kept")
     if source == "upload" and (kept or draft.get("resolved_path")):
         path, name = kept or (draft["resolved_path"], draft.get("display_name") or "upload")
@@ -82,6 +91,28 @@ def _source(settings, draft: dict) -> tuple[str, Path, str] | None:
             st.caption(f":material/history: Using **{name}**, kept from your last upload in this workspace.")
         return "upload", Path(path), name
     return None
+
+
+def _generate_popover(settings) -> None:
+    """No Q&A file? Make rows offline from a knowledge base's documents (core.training.raft)."""
+    from core.knowledge.manifest import list_kbs
+    from core.training.raft import generate_qa_file
+
+    kbs = [k["name"] for k in list_kbs(settings) if k["chunks"]]
+    with st.popover("Generate Q&A from documents", icon=":material/auto_awesome:", disabled=not kbs,
+                    help="No Q&A file? Make fill-in-the-blank rows from a knowledge base's sentences (offline)."):
+        kb = st.selectbox("Knowledge base", kbs, key="ft_gen_kb")
+        n = st.number_input("Rows", 10, 2000, 100, 10, key="ft_gen_n")
+        if st.button("Generate", key="ft_gen_go", type="primary") and kb:
+            name = f"generated-{kb}-{int(n)}.jsonl"
+            try:
+                path = generate_qa_file(kb, int(n), settings.path("ui", "generated", name))
+            except CrossroadsError as exc:
+                show_error(exc)
+                return
+            st.session_state["ft_source"] = "generated"
+            st.session_state["ft_generated_kept"] = (str(path), name)
+            st.session_state["ft_generated_kb"] = kb
 
 
 def _mapping(columns: list[str], detected: Schema | None, sha: str, draft: dict) -> Schema:

@@ -7,7 +7,6 @@ escaped markdown (model answers through core.knowledge.sanitize.answer_markdown)
 from __future__ import annotations
 
 import re
-import time
 
 import streamlit as st
 
@@ -31,30 +30,21 @@ def human_size(n: int | None) -> str:
     return f"{n:.1f} GB"
 
 
-def progress_callback(bar):
-    """A core.knowledge.store progress function that drives an st.progress bar."""
-    state = {"last": 0.0}
-
-    def update(p) -> None:
-        now = time.monotonic()
-        if now - state["last"] < 0.2 and p.files_done < p.files_total:
-            return
-        state["last"] = now
-        label = p.describe() + (f" · {p.current}" if p.current else "")
-        bar.progress(min(1.0, max(0.0, p.fraction)), text=label)
-
-    return update
-
-
 def render_ingest_results(report: dict) -> None:
     files = report["files"]
     ok = [f for f in files if f["status"] == "indexed"]
-    bad = [f for f in files if f["status"] != "indexed"]
-    summary = f"{len(ok)} indexed, {len(bad)} with errors · {report['chunks_total']} chunks · {report['seconds']:.1f} s"
-    (st.warning if bad else st.success)(md_escape(summary), icon=":material/task_alt:")
+    cancelled = [f for f in files if f["status"] == "cancelled"]
+    bad = [f for f in files if f["status"] not in ("indexed", "cancelled")]
+    summary = f"{len(ok)} indexed, {len(bad)} with errors" + (f", {len(cancelled)} not indexed (cancelled)"
+                                                              if cancelled else "")
+    summary += f" · {report['chunks_total']} chunks · {report['seconds']:.1f} s"
+    if bad or cancelled:
+        st.warning(md_escape(summary), icon=":material/warning:")
+    else:
+        st.success(md_escape(summary), icon=":material/task_alt:")
     rows = [{"File": f["name"],
              "Result": (f"indexed ({f['chunks']} chunks)" + (f" — {f['note']}" if f.get("note") else ""))
-             if f["status"] == "indexed" else "error"}
+             if f["status"] == "indexed" else f.get("note") or f["status"] if f["status"] == "cancelled" else "error"}
             for f in files]
     st.dataframe(rows, hide_index=True, width="stretch", key="ingest_results_table")
     for f in bad:

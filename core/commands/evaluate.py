@@ -54,7 +54,7 @@ def load_set(args):
             raise CrossroadsError("--cloze needs --kb: the questions come from its documents.")
         from core.evaluation.cloze import cloze_set
 
-        eval_set = cloze_set(args.kb, args.cloze)
+        eval_set = cloze_set(args.kb, args.cloze, adapter=getattr(args, "adapter", None))
     elif args.data:
         eval_set = load_eval_file(Path(args.data))
     else:

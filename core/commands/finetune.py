@@ -41,7 +41,11 @@ def register(subparsers) -> None:
                         help="override the detected data format (columns by their usual names)")
     parser.add_argument("--raft", action="store_true", help="train for use with retrieval (RAFT): each Q&A row "
                         "gets the retrieved passages of --kb in the RAG prompt (core/training/raft.py)")
-    parser.add_argument("--kb", help="--raft: the knowledge base the adapter will read from")
+    parser.add_argument("--kb", help="--raft: the knowledge base the adapter will read from; --generate-qa: "
+                        "the one the rows are made from")
+    parser.add_argument("--generate-qa", type=int, metavar="N", default=None,
+                        help="instead of --data: N fill-in-the-blank Q&A rows made offline from --kb's documents "
+                             "(recorded in the adapter's meta; a cloze evaluation then leaves their chunks out)")
     parser.add_argument("--raft-p", type=float, default=0.8,
                         help="--raft: share of rows whose context holds the answer's passage (default 0.8)")
     parser.add_argument("--distractors", type=int, default=None,
@@ -99,6 +103,21 @@ def _raft_file(args, path, options, max_length_given: bool):
     return out, build.mode_meta(), options
 
 
+def _generated_file(args):
+    from core.runtime.errors import CrossroadsError
+    from core.runtime.settings import get_settings
+    from core.training.raft import generate_qa_file
+
+    if not args.kb or args.data:
+        raise CrossroadsError("--generate-qa needs --kb and no --data.", hint="e.g. --generate-qa 100 --kb demo")
+    if not 1 <= args.generate_qa <= 5000:
+        raise CrossroadsError(f"--generate-qa must be between 1 and 5000, got {args.generate_qa}.")
+    path = get_settings().path("ui", "generated", f"{args.kb}-{args.generate_qa}.jsonl")
+    path = generate_qa_file(args.kb, args.generate_qa, path)
+    print(f"generated Q&A rows from {args.kb}: {path}", file=sys.stderr)
+    return path
+
+
 def run(args) -> int:
     from dataclasses import replace
     from pathlib import Path
@@ -114,6 +133,8 @@ def run(args) -> int:
     if args.resume:
         job = jobs.resume(args.resume)
     else:
+        if args.generate_qa is not None:
+            args.data = str(_generated_file(args))
         if not args.data or not args.name:
             raise CrossroadsError("--data and --name are required.", hint="e.g. --data demo/tickets.csv --name tickets")
         path = Path(args.data)
@@ -134,9 +155,16 @@ def run(args) -> int:
         from core.runtime.models import load_tokenizer
 
         adapter_mode = None
+        generated = None
+        if args.generate_qa is not None:
+            from core.training.raft import generated_mode
+
+            generated = generated_mode(path)
         if args.raft:  # the RAFT rows are built here and trained as an ordinary chat file
             path, adapter_mode, options = _raft_file(args, path, options, "max_length" in overrides)
             schema = None
+        if generated:
+            adapter_mode = {**(adapter_mode or {"mode": "closed_book"}), "generated": generated}
 
         data = datasets.load_labeled(path, schema=schema, tokenizer=load_tokenizer(), max_length=options.max_length)
         for issue in data.report.warnings:

@@ -38,6 +38,9 @@ class AnswerError(ValueError):
     """An answers file holds a value the wizard does not know."""
 
 
+MAX_NUMBER = 1e12  # beyond any real count (examples, queries a day); 1e400 parses as inf
+
+
 def normalize_answers(answers: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Check and clean answers. Returns (clean answers, notes about ignored keys).
 
@@ -60,8 +63,8 @@ def normalize_answers(answers: Mapping[str, Any]) -> tuple[dict[str, Any], list[
                 number = float(value)
             except (TypeError, ValueError):
                 raise AnswerError(f"{key} must be a number, got {value!r}.") from None
-            if isinstance(value, bool) or math.isnan(number) or number < q.min_value:
-                raise AnswerError(f"{key} must be a number >= {q.min_value:g}, got {value!r}.")
+            if isinstance(value, bool) or not math.isfinite(number) or number < q.min_value or number > MAX_NUMBER:
+                raise AnswerError(f"{key} must be a number from {q.min_value:g} to {MAX_NUMBER:.0e}, got {value!r}.")
             clean[key] = int(number) if number.is_integer() else number
         else:
             value = str(value).strip().lower()

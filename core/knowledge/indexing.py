@@ -36,7 +36,16 @@ from core.knowledge.manifest import (
     writer,
 )
 from core.knowledge.parsing import collect_parsed, parser_pool
-from core.knowledge.pipeline import FileResult, IngestReport, Pipeline, ProgressFn, as_sources
+from core.knowledge.pipeline import (
+    FileFn,
+    FileResult,
+    IngestCancelled,
+    IngestReport,
+    Pipeline,
+    ProgressFn,
+    StopFn,
+    as_sources,
+)
 from core.knowledge.store import (
     batch_limit,
     chroma_client,
@@ -119,12 +128,16 @@ def _recover(vs, kb: str, manifest: dict, settings: Settings) -> None:
 
 
 def ingest(kb: str, sources: Iterable, *, chunking: ChunkSettings | None = None, progress: ProgressFn | None = None,
-           limits: Limits = DEFAULT_LIMITS, embedder=None, create: bool = True,
-           settings: Settings | None = None) -> IngestReport:
+           limits: Limits = DEFAULT_LIMITS, embedder=None, create: bool = True, on_file: FileFn | None = None,
+           should_stop: StopFn | None = None, settings: Settings | None = None) -> IngestReport:
     """Ingest files into a knowledge base; each file ends indexed or with its own error.
 
     `sources`: paths, (name, path | bytes) pairs or `Source`s. `chunking` applies when the
     knowledge base is created here; an existing one keeps its own (change it with `rebuild`).
+    `on_file(result)`: each file's result as soon as it is final. `should_stop()`: polled
+    before every file and every embed batch; when it says stop, the partial file's chunks are
+    removed (the knowledge base holds exactly its complete files), the files not reached are
+    reported "cancelled", and running the same ingestion again completes it without duplicates.
     """
     settings = settings or get_settings()
     kb = validate_kb_name(kb)
@@ -139,87 +152,111 @@ def ingest(kb: str, sources: Iterable, *, chunking: ChunkSettings | None = None,
         _recover(vs, kb, manifest, settings)
         kb_chunking = ChunkSettings.from_dict(manifest.get("chunking"))
         results: list[FileResult] = []
-        pipeline = Pipeline(kb, vs, manifest, kb_chunking, settings, limits, progress, len(sources))
+        pipeline = Pipeline(kb, vs, manifest, kb_chunking, settings, limits, progress, len(sources),
+                            on_file=on_file, should_stop=should_stop)
         planned = []  # (result, entry, check, replaces, future)
-        seen: dict[str, str] = {}
-        last_of_name = {file_identity(s.name): i for i, s in enumerate(sources)}
-        pipeline.report()
-        for position, source in enumerate(sources):
-            name = file_identity(source.name)
-            result = FileResult(name, "error")
-            results.append(result)
-            if last_of_name[name] != position:
-                result.error = f"{name}: this name appears again later in the same upload; the later file was used."
-                pipeline.files_done += 1
-                continue
-            try:
-                data = source.read(limits)
-                check = check_bytes(data, name, limits)
-            except DocumentError as exc:
-                result.error = exc.message + (f" — {exc.hint}" if exc.hint else "")
-                pipeline.files_done += 1
-                continue
-            except OSError as exc:
-                result.error = f"{name}: cannot be read ({exc.strerror or exc})."
-                pipeline.files_done += 1
-                continue
-            existing = [(fid, e) for fid, e in manifest["files"].items() if e["name"] == name]
-            complete = [(fid, e) for fid, e in existing if e.get("status") == "complete"]
-            if complete and complete[0][1]["sha256"] == check.sha256:
-                result.status, result.chunks, result.file_id = "indexed", complete[0][1]["chunks"], complete[0][0]
-                result.note = "already indexed (unchanged)"
-                pipeline.files_done += 1
-                continue
-            twin = next((e for e in manifest["files"].values()
-                         if e["sha256"] == check.sha256 and e.get("status") == "complete"), None)
-            if twin is not None or check.sha256 in seen:
-                result.status, result.chunks = "indexed", (twin or {}).get("chunks", 0)
-                result.note = f"same content as {twin['name'] if twin else seen[check.sha256]}; not added again"
-                if complete:  # an edit always replaces the file's chunks: its old text must not be served
-                    _remove_entry(vs, kb, manifest, complete[0][0], settings)
-                    result.note += "; its earlier version's chunks were removed"
-                pipeline.files_done += 1
-                continue
-            seen[check.sha256] = name
-            # Reuse an interrupted entry of this name (its original is kept) or make a new one.
-            interrupted = next((fid for fid, e in existing if e.get("status") != "complete"), None)
-            file_id = interrupted or uuid.uuid4().hex
-            original = kb_dir(kb, settings) / "files" / file_id
-            original.parent.mkdir(parents=True, exist_ok=True)
-            tmp = original.with_name(f".{file_id}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, original)
-            del data
-            entry = {"id": file_id, "name": name, "kind": check.kind, "size": check.size, "sha256": check.sha256,
-                     "encoding": check.encoding, "added": now_iso(), "status": "pending", "chunks": 0}
-            pipeline.bytes_total += check.size
-            future = parser_pool(limits).submit(str(original), check, limits)
-            planned.append((result, entry, check, complete[0][0] if complete else None, future))
-        for result, entry, check, replaces, future in planned:
-            pipeline.current = entry["name"]
-            result.file_id = entry["id"]
-            try:
-                waited = time.perf_counter()
-                docs = collect_parsed(future, check, limits)
-                pipeline.bytes_parsed += check.size
-                pipeline.add_file(entry, docs, result, replaces, time.perf_counter() - waited)
-            except DocumentError as exc:
-                pipeline.bytes_parsed += check.size
-                result.error = exc.message + (f" — {exc.hint}" if exc.hint else "")
-                pipeline.files_done += 1
-                if entry["id"] not in manifest["files"]:
-                    (kb_dir(kb, settings) / "files" / entry["id"]).unlink(missing_ok=True)
-                pipeline.report()
-        pipeline.flush()
+        try:
+            _plan_and_write(kb, sources, vs, manifest, pipeline, results, planned, limits, settings)
+        except IngestCancelled:
+            for _result, _entry, _check, _replaces, future in planned:
+                future.cancel()
+            _recover(vs, kb, manifest, settings)  # the partial file's chunks go; complete files stay
+            for result in results:
+                if result.status == "error" and not result.error:
+                    result.status, result.note = "cancelled", "cancelled before it was indexed"
+            results += [FileResult(file_identity(s.name), "cancelled", note="cancelled before it was read")
+                        for s in sources[len(results):]]
+            keyword_index.sync(kb, vs, manifest, settings)
+            return IngestReport(kb, results, time.perf_counter() - start, cancelled=True)
         keyword_index.sync(kb, vs, manifest, settings)  # the keyword index follows the collection
         pipeline.current = ""
         pipeline.report()
     return IngestReport(kb, results, time.perf_counter() - start)
 
 
+def _plan_and_write(kb: str, sources: list, vs, manifest: dict, pipeline: Pipeline, results: list[FileResult],
+                    planned: list, limits: Limits, settings: Settings) -> None:
+    """Check each file and hand it to the parser pool, then split, embed and store them in order."""
+    seen: dict[str, str] = {}
+    last_of_name = {file_identity(s.name): i for i, s in enumerate(sources)}
+    pipeline.report()
+    for position, source in enumerate(sources):
+        pipeline.check_stop()
+        name = file_identity(source.name)
+        result = FileResult(name, "error")
+        results.append(result)
+        if last_of_name[name] != position:
+            result.error = f"{name}: this name appears again later in the same upload; the later file was used."
+            pipeline.done(result)
+            continue
+        try:
+            data = source.read(limits)
+            check = check_bytes(data, name, limits)
+        except DocumentError as exc:
+            result.error = exc.message + (f" — {exc.hint}" if exc.hint else "")
+            pipeline.done(result)
+            continue
+        except OSError as exc:
+            result.error = f"{name}: cannot be read ({exc.strerror or exc})."
+            pipeline.done(result)
+            continue
+        existing = [(fid, e) for fid, e in manifest["files"].items() if e["name"] == name]
+        complete = [(fid, e) for fid, e in existing if e.get("status") == "complete"]
+        if complete and complete[0][1]["sha256"] == check.sha256:
+            result.status, result.chunks, result.file_id = "indexed", complete[0][1]["chunks"], complete[0][0]
+            result.note = "already indexed (unchanged)"
+            pipeline.done(result)
+            continue
+        twin = next((e for e in manifest["files"].values()
+                     if e["sha256"] == check.sha256 and e.get("status") == "complete"), None)
+        if twin is not None or check.sha256 in seen:
+            result.status, result.chunks = "indexed", (twin or {}).get("chunks", 0)
+            result.note = f"same content as {twin['name'] if twin else seen[check.sha256]}; not added again"
+            if complete:  # an edit always replaces the file's chunks: its old text must not be served
+                _remove_entry(vs, kb, manifest, complete[0][0], settings)
+                result.note += "; its earlier version's chunks were removed"
+            pipeline.done(result)
+            continue
+        seen[check.sha256] = name
+        # Reuse an interrupted entry of this name (its original is kept) or make a new one.
+        interrupted = next((fid for fid, e in existing if e.get("status") != "complete"), None)
+        file_id = interrupted or uuid.uuid4().hex
+        original = kb_dir(kb, settings) / "files" / file_id
+        original.parent.mkdir(parents=True, exist_ok=True)
+        tmp = original.with_name(f".{file_id}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, original)
+        del data
+        entry = {"id": file_id, "name": name, "kind": check.kind, "size": check.size, "sha256": check.sha256,
+                 "encoding": check.encoding, "added": now_iso(), "status": "pending", "chunks": 0}
+        pipeline.bytes_total += check.size
+        future = parser_pool(limits).submit(str(original), check, limits)
+        planned.append((result, entry, check, complete[0][0] if complete else None, future))
+    for result, entry, check, replaces, future in planned:
+        pipeline.current = entry["name"]
+        result.file_id = entry["id"]
+        try:
+            waited = time.perf_counter()
+            docs = collect_parsed(future, check, limits)
+            pipeline.bytes_parsed += check.size
+            pipeline.add_file(entry, docs, result, replaces, time.perf_counter() - waited)
+        except DocumentError as exc:
+            pipeline.bytes_parsed += check.size
+            result.error = exc.message + (f" — {exc.hint}" if exc.hint else "")
+            pipeline.done(result)
+            if entry["id"] not in manifest["files"]:
+                (kb_dir(kb, settings) / "files" / entry["id"]).unlink(missing_ok=True)
+            pipeline.report()
+    pipeline.flush()
+
+
 def rebuild(kb: str, chunking: ChunkSettings | None = None, *, progress: ProgressFn | None = None,
-            limits: Limits = DEFAULT_LIMITS, embedder=None, settings: Settings | None = None) -> IngestReport:
-    """Re-index every kept original into a fresh collection (new chunking or embedder), then swap."""
+            limits: Limits = DEFAULT_LIMITS, embedder=None, on_file: FileFn | None = None,
+            should_stop: StopFn | None = None, settings: Settings | None = None) -> IngestReport:
+    """Re-index every kept original into a fresh collection (new chunking or embedder), then swap.
+
+    A stop (IngestCancelled) or any error before the swap drops the new collection: the
+    knowledge base stays exactly as it was."""
     settings = settings or get_settings()
     start = time.perf_counter()
     with writer(settings):
@@ -231,7 +268,7 @@ def rebuild(kb: str, chunking: ChunkSettings | None = None, *, progress: Progres
         fresh = {**manifest, "collection": new_collection, "embedder": info.name, "dimension": info.dimension,
                  "chunking": chunking.as_dict(), "files": {}}
         pipeline = Pipeline(kb, vs, fresh, chunking, settings, limits, progress, len(manifest["files"]),
-                             persist=False)
+                            persist=False, on_file=on_file, should_stop=should_stop)
         results, planned = [], []
         for fid, entry in manifest["files"].items():
             original = kb_dir(kb, settings) / "files" / fid
@@ -239,7 +276,7 @@ def rebuild(kb: str, chunking: ChunkSettings | None = None, *, progress: Progres
             results.append(result)
             if not original.is_file():
                 result.error = f"{entry['name']}: the kept original is missing; upload the file again."
-                pipeline.files_done += 1
+                pipeline.done(result)
                 continue
             check = FileCheck(entry["name"], entry["kind"], entry["size"], entry["sha256"], entry.get("encoding"))
             pipeline.bytes_total += check.size
@@ -254,7 +291,7 @@ def rebuild(kb: str, chunking: ChunkSettings | None = None, *, progress: Progres
                     pipeline.add_file(entry, docs, result, None, time.perf_counter() - waited)
                 except DocumentError as exc:
                     result.error = exc.message
-                    pipeline.files_done += 1
+                    pipeline.done(result)
             pipeline.flush()
         except BaseException:
             try:

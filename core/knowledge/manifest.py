@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -126,6 +127,24 @@ def write_manifest(kb: str, manifest: dict, settings: Settings) -> None:
     tmp = path.with_name(f".manifest.{uuid.uuid4().hex}.tmp")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
+    mark_written(settings)
+
+
+def written_stamp_path(settings: Settings) -> Path:
+    return settings.path("chroma.written")
+
+
+def mark_written(settings: Settings) -> None:
+    """Record that this process wrote the store (pid + time). An embedded Chroma client keeps its
+    vector index in memory and does not see another process's writes (an ingestion job), so
+    readers compare this stamp and reopen their client when someone else wrote (store.py)."""
+    path = written_stamp_path(settings)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(f"{os.getpid()} {time.time_ns()}", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # a full disk: the manifest write above would have failed first
+        pass
 
 
 _process_lock = threading.RLock()
@@ -162,6 +181,7 @@ def writer(settings: Settings | None = None, timeout: float = 5.0):
             yield
         finally:
             _lock_state.depth = 0
+            mark_written(settings)  # Chroma writes without a manifest write (a dropped collection)
             lock.release()
     finally:
         _process_lock.release()

@@ -20,7 +20,7 @@ from core.knowledge.documents import (
     Limits,
     safe_display_name,
 )
-from core.knowledge.manifest import claimed_ids, kb_dir, write_manifest
+from core.knowledge.manifest import KnowledgeError, claimed_ids, kb_dir, write_manifest
 from core.knowledge.splitting import split_documents
 from core.knowledge.store import batch_limit
 from core.runtime.settings import Settings
@@ -44,11 +44,37 @@ class FileResult:
         return out
 
 
+class IngestCancelled(KnowledgeError):
+    """A stop was asked for: raised between two embed batches (the caller cleans up)."""
+
+
+class DiskFull(KnowledgeError):
+    """The store or the manifest could not be written: no space left."""
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC as an OSError, or as the text of Chroma's / SQLite's own errors (chromadb wraps it)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return "no space left" in text or "disk is full" in text or "database or disk is full" in text
+
+
+def raise_if_disk_full(exc: BaseException) -> None:
+    if _disk_full(exc):
+        raise DiskFull("The disk is full: the knowledge base could not be written.",
+                       hint="Free some disk space and ingest again; the files indexed before stay, "
+                            "the partial one is removed on the next write.") from exc
+
+
 @dataclass
 class IngestReport:
     kb: str
     files: list[FileResult]
     seconds: float
+    cancelled: bool = False
 
     @property
     def chunks_total(self) -> int:
@@ -60,7 +86,8 @@ class IngestReport:
 
     def as_dict(self) -> dict:
         return {"kb": self.kb, "files": [f.as_dict() for f in self.files],
-                "chunks_total": self.chunks_total, "seconds": round(self.seconds, 2)}
+                "chunks_total": self.chunks_total, "seconds": round(self.seconds, 2),
+                **({"cancelled": True} if self.cancelled else {})}
 
 
 @dataclass(frozen=True)
@@ -88,6 +115,8 @@ class IngestProgress:
 
 
 ProgressFn = Callable[[IngestProgress], None]
+FileFn = Callable[[FileResult], None]  # called once per file, when it is indexed or has failed
+StopFn = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -142,10 +171,12 @@ class Pipeline:
     """Parse (in the worker) -> split -> embed + store in batches, with manifest bookkeeping."""
 
     def __init__(self, kb: str, vs, manifest: dict, chunking: ChunkSettings, settings: Settings,
-                 limits: Limits, progress: ProgressFn | None, total_files: int, persist: bool = True):
+                 limits: Limits, progress: ProgressFn | None, total_files: int, persist: bool = True,
+                 on_file: FileFn | None = None, should_stop: StopFn | None = None):
         self.kb, self.vs, self.manifest, self.chunking = kb, vs, manifest, chunking
         self.persist = persist  # False while rebuilding: the new manifest is written once, at the swap
         self.settings, self.limits, self.progress = settings, limits, progress
+        self.on_file, self.should_stop = on_file, should_stop
         self.batch = batch_limit(settings)
         self.buffer: list[tuple[str, str, dict]] = []  # (id, text, metadata)
         self.outstanding: dict[str, int] = {}  # file id -> chunks not yet stored
@@ -156,9 +187,23 @@ class Pipeline:
         self.bytes_total, self.bytes_parsed = 0, 0
         self.current = ""
 
+    def done(self, result: FileResult) -> None:
+        """One more file has its final result (indexed or an error)."""
+        self.files_done += 1
+        if self.on_file:
+            self.on_file(result)
+
+    def check_stop(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise IngestCancelled("The ingestion was cancelled.")
+
     def save(self) -> None:
         if self.persist:
-            write_manifest(self.kb, self.manifest, self.settings)
+            try:
+                write_manifest(self.kb, self.manifest, self.settings)
+            except OSError as exc:
+                raise_if_disk_full(exc)
+                raise
 
     def report(self) -> None:
         if not self.progress:
@@ -198,10 +243,15 @@ class Pipeline:
 
     def flush(self, limit: int | None = None) -> None:
         while self.buffer:
+            self.check_stop()  # between two batches: a cancel waits for one batch at most
             part, self.buffer = self.buffer[: limit or self.batch], self.buffer[limit or self.batch:]
             ids = [p[0] for p in part]
             started = time.perf_counter()
-            self.vs.add_texts([p[1] for p in part], metadatas=[p[2] for p in part], ids=ids)
+            try:
+                self.vs.add_texts([p[1] for p in part], metadatas=[p[2] for p in part], ids=ids)
+            except Exception as exc:  # noqa: BLE001 - chromadb raises its own types for ENOSPC
+                raise_if_disk_full(exc)
+                raise
             share = (time.perf_counter() - started) / len(part)
             for _, _, meta in part:  # embedding + store time, attributed per chunk to its file
                 entry = self.manifest["files"][meta["file_id"]]
@@ -235,5 +285,5 @@ class Pipeline:
         self.save()
         result = self.results[fid]
         result.status, result.chunks = "indexed", entry["chunks"]
-        self.files_done += 1
+        self.done(result)
 

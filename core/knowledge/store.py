@@ -26,6 +26,7 @@ from core.knowledge.manifest import (
     validate_kb_name,
     write_manifest,
     writer,
+    written_stamp_path,
 )
 from core.runtime.settings import Settings, get_settings
 
@@ -36,6 +37,19 @@ EMBED_BATCH = int(os.environ.get("CROSSROADS_INGEST_BATCH", "256"))
 
 _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
+_stamps: dict[tuple, str] = {}  # persistent key -> the write stamp when its client was made
+
+
+def _foreign_write(key: tuple, settings: Settings) -> bool:
+    """True when another process (an ingestion job) wrote the embedded store since this
+    process's client was made: an embedded client serves queries from the vector index it loaded
+    and would miss those chunks, so it must be reopened (measured: count() saw them, query() not)."""
+    try:
+        stamp = written_stamp_path(settings).read_text(encoding="utf-8")
+    except OSError:
+        stamp = ""
+    seen, _stamps[key] = _stamps.get(key), stamp
+    return seen is not None and stamp != seen and not stamp.startswith(f"{os.getpid()} ")
 
 
 def chroma_client(settings: Settings | None = None):
@@ -47,6 +61,12 @@ def chroma_client(settings: Settings | None = None):
     key = ("http", settings.chroma_host, settings.chroma_port) if settings.chroma_host else (
         "persistent", str(settings.path("chroma").resolve()))
     with _clients_lock:
+        if key[0] == "persistent" and _foreign_write(key, settings) and key in _clients:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            # Chroma caches one system per path: drop them all (every cached client with them).
+            SharedSystemClient.clear_system_cache()
+            _clients.clear()
         if key not in _clients:
             chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
             try:

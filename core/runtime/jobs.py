@@ -64,8 +64,7 @@ def read_json(path: Path, default=None):
 
 def read_json_object(path: Path) -> dict:
     """A JSON object from `path`, or {} when the file is missing, unreadable or not an object."""
-    value = read_json(path)
-    return value if isinstance(value, dict) else {}
+    return value if isinstance(value := read_json(path), dict) else {}
 
 
 def runs_root(settings: Settings | None = None) -> Path:
@@ -74,7 +73,6 @@ def runs_root(settings: Settings | None = None) -> Path:
 
 def _lock_path(group: str, settings: Settings | None = None) -> Path:
     return runs_root(settings) / f".{group}.lock"
-
 
 # Reading jobs
 
@@ -257,11 +255,12 @@ def create(
     *,
     group: str | None = None,
     settings: Settings | None = None,
-    files: dict[str, Path] | None = None,
+    files: dict[str, Path | bytes] | None = None,
 ) -> Path:
     """Create a run directory with spec.json and a queued status.json; start nothing.
 
-    `files`: copied into the run directory under the given names (the job's own inputs).
+    `files`: the job's own inputs, written into the run directory under the given relative
+    names (a path is copied, bytes are written).
     """
     settings = settings or get_settings()
     root = runs_root(settings)
@@ -270,7 +269,9 @@ def create(
     run_dir = root / job_id
     run_dir.mkdir()
     for name, src in (files or {}).items():
-        shutil.copyfile(src, run_dir / name)
+        target = run_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(src) if isinstance(src, bytes) else shutil.copyfile(src, target)
     write_json_atomic(run_dir / "spec.json", spec)
     write_json_atomic(run_dir / "status.json", {
         "id": job_id, "kind": kind, "group": group, "module": module, "state": "queued",
@@ -286,7 +287,7 @@ def start(
     group: str | None = None,
     settings: Settings | None = None,
     min_free_bytes: int = 0,
-    files: dict[str, Path] | None = None,
+    files: dict[str, Path | bytes] | None = None,
 ) -> Job:
     """Create a run directory (see `create`) and start `python -m module --run-dir D` in it.
 
@@ -331,7 +332,7 @@ def _check_free(group: str, settings: Settings) -> None:
     raise JobBusy(
         f"Another {group} job is running in this data directory"
         + (f" ({busy.id}, {busy.state})." if busy else "."),
-        hint="Wait for it to finish or cancel it; one training run at a time per data directory.",
+        hint=f"Wait for it to finish or cancel it; one {group} job at a time per data directory.",
     )
 
 

@@ -46,7 +46,8 @@ def load_draft(settings: Settings | None = None) -> tuple[dict, str]:
         return {}, (f"The saved Fine-tune draft ({path}) could not be read ({exc}); it was set aside as "
                     f"{path.name}.corrupt and the page starts empty.")
     if draft.get("path"):
-        stored = settings.data_dir / draft["path"] if draft.get("source") == "upload" else Path(draft["path"])
+        stored = settings.data_dir / draft["path"] if draft.get("source") in ("upload", "generated") \
+            else Path(draft["path"])
         if not stored.is_file():
             return {}, f"The file of the saved Fine-tune draft ({draft.get('display_name')}) is gone; upload it again."
         draft["resolved_path"] = str(stored)

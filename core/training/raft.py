@@ -83,6 +83,7 @@ class QARow:
     question: str
     answer: str
     source: str | None = None
+    chunk_id: str | None = None  # generated rows: the chunk the question was made from
 
 
 @dataclass(frozen=True)
@@ -256,9 +257,59 @@ def qa_rows_from_file(path: Path, schema=None) -> list[QARow]:
     records = dict(read_records(path.read_bytes(), path.name)[0])
     out = []
     for row in data.rows:
-        source = (records.get(row.number) or {}).get("source")
-        out.append(QARow(row.number, row.prompt, row.target, str(source) if source else None))
+        record = records.get(row.number) or {}
+        source, chunk = record.get("source"), record.get("chunk_id")
+        out.append(QARow(row.number, row.prompt, row.target, str(source) if source else None,
+                         str(chunk) if chunk else None))
     return out
+
+
+# ------------------------------------------------------------------------------ Q&A from the documents
+
+GENERATED_METHOD = "cloze (fill-in-the-blank from the knowledge base's sentences, offline)"
+
+
+def generate_qa_file(kb: str, n: int, path: Path, *, seed: int = 0, settings: Settings | None = None) -> Path:
+    """Q&A rows made offline from a knowledge base when the user has none: each is a
+    fill-in-the-blank question on one sentence of a chunk (core.knowledge.cloze), with its file
+    as `source` and its `chunk_id`, so RAFT finds the oracle and an evaluation can leave those
+    chunks out. Written as an ordinary Q&A JSONL (question, answer, source, chunk_id)."""
+    from core.knowledge.cloze import kb_cloze_items
+
+    items = kb_cloze_items(kb, n=n, seed=seed, settings=settings)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for item in items:
+            fh.write(json.dumps({"question": item.question, "answer": item.answer, "source": item.source,
+                                 "chunk_id": item.chunk_id}, ensure_ascii=False) + "\n")
+    _generated_note(path).write_text(json.dumps({"kb": kb, "method": GENERATED_METHOD}), encoding="utf-8")
+    return path
+
+
+def _generated_note(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".generated.json")
+
+
+def generated_mode(path: Path) -> dict | None:
+    """What an adapter trained on a generated file records (its meta's `mode.generated`): the
+    chunks behind its rows, which a cloze evaluation then leaves out (`trained_chunk_ids`).
+    None for a file `generate_qa_file` did not make."""
+    try:
+        note = json.loads(_generated_note(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    rows = qa_rows_from_file(Path(path))
+    return {"method": note.get("method", GENERATED_METHOD), "kb": note.get("kb"), "rows": len(rows),
+            "chunk_ids": sorted({r.chunk_id for r in rows if r.chunk_id})}
+
+
+def trained_chunk_ids(meta: dict | None, kb: str | None = None) -> list[str]:
+    """The chunks an adapter's generated training rows came from (none for a user's own file)."""
+    generated = ((meta or {}).get("mode") or {}).get("generated") or {}
+    if not isinstance(generated, dict) or (kb and generated.get("kb") != kb):
+        return []
+    return [str(i) for i in generated.get("chunk_ids", [])]
 
 
 def fitted_max_length(build: RaftBuild, tokenizer, current: int = 0) -> int:

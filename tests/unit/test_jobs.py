@@ -66,7 +66,7 @@ def test_kill_9_marks_interrupted_and_resume_continues(data_dir):
 
 def test_one_job_per_group_at_a_time(data_dir):
     first = _start({"steps": 400, "sleep": 0.05})
-    with pytest.raises(jobs.JobBusy, match="one training run at a time"):
+    with pytest.raises(jobs.JobBusy, match="one train job at a time"):
         _start({"steps": 1})
     other = _start({"steps": 1, "sleep": 0.01}, group=None, kind="estimate")  # other groups are not blocked
     assert jobs.wait(other.id, timeout=60).state == "completed"

@@ -144,7 +144,9 @@ def test_unanswered_is_neutral_and_unknown_ids_are_noted():
 
 
 @pytest.mark.parametrize("bad", [{"goal": "vibes"}, {"labeled_examples": -3},
-                                 {"labeled_examples": "many"}, {"labeled_examples": True}])
+                                 {"labeled_examples": "many"}, {"labeled_examples": True},
+                                 {"labeled_examples": json.loads("1e400")}, {"labeled_examples": float("nan")},
+                                 {"queries_per_day": 1e15}])
 def test_bad_answers_raise(bad):
     with pytest.raises(AnswerError):
         recommend(bad)
