@@ -57,27 +57,31 @@ if ss.get("kb_select") not in names:
 
 top = st.columns([2.6, 0.9, 1.6, 1], vertical_alignment="bottom")
 kb = top[0].selectbox("Knowledge base", names, key="kb_select", placeholder="No knowledge base yet")
-with top[1].popover("New", icon=":material/add:", width="stretch"):
+if ss.pop("kb_close_popovers", False):  # a done Create / Rename closes its popover (Streamlit keeps it open)
+    ss["kb_new_popover"] = ss["kb_manage_popover"] = False
+with top[1].popover("New", icon=":material/add:", width="stretch", key="kb_new_popover", on_change="rerun"):
     new_name = st.text_input("Name", key="kb_new_name", help="Letters, digits, '-' and '_' (up to 48).")
     if st.button("Create", key="kb_create", type="primary"):
         if _run(KS.create_kb, new_name) is not None:
-            ss["kb_next"] = new_name.strip()
+            ss["kb_next"], ss["kb_close_popovers"] = new_name.strip(), True
             st.rerun()
 if top[2].button("Load demo workspace", key="kb_demo", icon=":material/auto_awesome:", width="stretch",
                  help="Ingest the demo documents (a fictional company) into a knowledge base named 'demo'."):
     if ingest_view.start(IJ.start_demo):
         ss["kb_next"] = KD.DEMO_KB
         st.rerun()
-with top[3].popover("Manage", icon=":material/settings:", width="stretch", disabled=kb is None):
+with top[3].popover("Manage", icon=":material/settings:", width="stretch", disabled=kb is None,
+                    key="kb_manage_popover", on_change="rerun"):
     renamed = st.text_input("Rename to", key="kb_rename_to")
     if st.button("Rename", key="kb_rename") and kb:
         if _run(KS.rename_kb, kb, renamed) is not None:
-            ss["kb_next"] = renamed.strip()
+            ss["kb_next"], ss["kb_close_popovers"] = renamed.strip(), True
             st.rerun()
     st.divider()
     confirm = st.checkbox(f"Yes, delete {kb} and all its files", key="kb_delete_confirm")
     if st.button("Delete knowledge base", key="kb_delete", type="primary", disabled=not confirm) and kb:
         _run(KS.delete_kb, kb)
+        ss["kb_close_popovers"] = True
         st.rerun()
 
 if kb is None:

@@ -53,7 +53,7 @@ def render_ingest_results(report: dict) -> None:
 
 def files_table(files: list[dict]) -> list[dict]:
     return [{"File": f["name"], "Type": f["kind"].upper(), "Size": human_size(f.get("size")),
-             "Pages": f.get("pages") or "–", "Chunks": f.get("chunks", 0),
+             "Pages": str(f.get("pages") or "–"), "Chunks": f.get("chunks", 0),
              "Added": (f.get("added") or "").replace("T", " ").replace("+00:00", " UTC"),
              "Status": f.get("status", "")} for f in files]
 

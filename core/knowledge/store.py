@@ -62,11 +62,7 @@ def chroma_client(settings: Settings | None = None):
         "persistent", str(settings.path("chroma").resolve()))
     with _clients_lock:
         if key[0] == "persistent" and _foreign_write(key, settings) and key in _clients:
-            from chromadb.api.shared_system_client import SharedSystemClient
-
-            # Chroma caches one system per path: drop them all (every cached client with them).
-            SharedSystemClient.clear_system_cache()
-            _clients.clear()
+            _drop_clients()
         if key not in _clients:
             chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
             try:
@@ -81,6 +77,14 @@ def chroma_client(settings: Settings | None = None):
                 raise StoreUnavailable(f"Cannot open the Chroma store at {where} ({exc}).",
                                        hint="Check CROSSROADS_CHROMA_HOST/PORT, or that the server is running.") from exc
         return _clients[key]
+
+
+def _drop_clients() -> None:
+    """Forget every cached client and Chroma's own per-path systems (the caller holds the lock)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+    _clients.clear()
 
 
 def reset_clients() -> None:
@@ -155,8 +159,19 @@ def open_store(kb: str, *, embedder=None, settings: Settings | None = None):
     manifest = read_manifest(kb, settings)
     info = embedder_info(embedder, settings)
     vs = vectorstore(manifest["collection"], info, settings)
+    if not settings.chroma_host and _stale(vs, manifest):
+        with _clients_lock:  # this process's embedded client missed another process's writes
+            _drop_clients()
+        vs = vectorstore(manifest["collection"], info, settings)
     _check_embedder(vs, manifest, info)
     return vs, manifest
+
+
+def _stale(vs, manifest: dict) -> bool:
+    """Fewer chunks in the collection than the manifest's complete files hold: this client missed
+    writes (the write stamp is the first line of defence; the manifest is the truth)."""
+    expected = sum(len(e.get("chunk_ids", [])) for e in manifest["files"].values() if e.get("status") == "complete")
+    return expected > 0 and vs._collection.count() < expected
 
 
 def batch_limit(settings: Settings) -> int:
