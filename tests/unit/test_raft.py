@@ -189,3 +189,36 @@ def test_cli_raft_flags_and_errors(tmp_path):
     bad_p = cli("--raft", "--kb", "demo", "--raft-p", "1.5", "--data", data, "--name", "r")
     assert bad_p.returncode == 1 and "P must be between 0 and 1" in bad_p.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_qa_generated_from_the_documents_is_recorded_and_kept_apart_from_a_cloze_eval(data_dir, tmp_path):
+    """No Q&A file: rows made offline from the knowledge base name their file and chunk; an
+    adapter trained on them records those chunks, and a cloze evaluation leaves them out."""
+    from core.evaluation.cloze import cloze_set, held_apart
+    from core.knowledge.indexing import ingest
+
+    facts = [(f"sheet{i}.txt", (f"The Model-{i} logger was released on {i + 1} March 2021. "
+                                 f"It weighs {200 + i} grams and runs for {10 + i} days on one battery. "
+                                 f"Its designer was Ada Lovelace-{i} of the Carrowhaven office.").encode())
+             for i in range(20)]
+    assert ingest("facts", facts).ok
+    path = raft.generate_qa_file("facts", 12, tmp_path / "generated.jsonl")
+    rows = raft.qa_rows_from_file(path)
+    assert len(rows) == 12 and all(r.source and r.chunk_id and r.question.startswith("Fill in the blank") for r in rows)
+    mode = raft.generated_mode(path)
+    assert mode["kb"] == "facts" and mode["rows"] == 12 and set(mode["chunk_ids"]) == {r.chunk_id for r in rows}
+    assert raft.generated_mode(tmp_path / "elsewhere.jsonl") is None  # a user's own file is not "generated"
+    build = raft.build_raft_rows(rows, RaftOptions(kb="facts", retrieval=RetrievalConfig(k=3, search_type="keyword")))
+    assert not build.missing  # every generated row finds its oracle
+
+    adapter = data_dir / "adapters" / "gen"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "meta.json").write_text(json.dumps({"mode": {"mode": "raft", "generated": mode}}))
+    apart = held_apart("facts", "gen")
+    assert set(apart) == set(mode["chunk_ids"])
+    assert held_apart("other", "gen") == [] and held_apart("facts", None) == []
+    evaluated = cloze_set("facts", n=30, adapter="gen")
+    assert len(evaluated) and not {i.chunk_id for i in evaluated.items} & set(apart)
+    assert {i.chunk_id for i in cloze_set("facts", n=30).items} & set(apart)  # without the adapter they would overlap

@@ -25,6 +25,8 @@ INTRA_THREADS = 1
 # 10.3 s to the first token, each alone 0.5 s; 546 with 469 tokens: 3.1 s). So rows share a batch
 # only when their prompts are equally long, or all short enough that feeding them token by token
 # costs less than the batching saves in decoding.
+# Measured on a 16-question four-arm evaluation: also merging long prompts up to 32 or 96 tokens
+# apart took 47.1 / 53.8 s against 45.2 s for equal lengths only.
 SHORT_PROMPT = 96
 
 
