@@ -151,7 +151,15 @@ with chunk_tab:
                            key=f"chunk_size_{unit}", help=help_["size"])
     overlap = c3.number_input("Overlap", 0, 4000, chunking.overlap if unit == chunking.unit else
                               (120 if unit == "chars" else 24), key=f"chunk_overlap_{unit}", help=help_["overlap"])
-    sample = st.text_area("Sample text", SAMPLE, height=140, key="chunk_sample")
+    kb_files = _run(KM.kb_files, kb) or []
+    complete = {f["id"]: f["name"] for f in kb_files if f.get("status") == "complete"}
+    source = st.selectbox("Preview on", ["sample", *complete], key="chunk_source",
+                          format_func=lambda v: "A sample text (edit it below)" if v == "sample" else complete[v],
+                          help="One of this knowledge base's files (its first 20,000 characters), or a sample.")
+    if source == "sample":
+        sample = st.text_area("Sample text", SAMPLE, height=140, key="chunk_sample")
+    else:
+        sample = _run(KS.file_text, kb, source) or ""
     wanted = _run(ChunkSettings, size=int(size), overlap=int(overlap), unit=unit)
     if wanted is not None:
         parts = _run(preview_split, sample, wanted) or []

@@ -9,6 +9,7 @@ all are, so a crash can always be undone exactly (see core.knowledge.indexing).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -186,6 +187,8 @@ class Pipeline:
         self.chunks_done, self.chunks_known = 0, 0
         self.bytes_total, self.bytes_parsed = 0, 0
         self.current = ""
+        self.unsaved = False  # manifest changes not on disk yet (written once per batch, not per file)
+        self._writing = None  # (part, started, thread, result box) of the batch being written
 
     def done(self, result: FileResult) -> None:
         """One more file has its final result (indexed or an error)."""
@@ -193,11 +196,8 @@ class Pipeline:
         if self.on_file:
             self.on_file(result)
 
-    def check_stop(self) -> None:
-        if self.should_stop is not None and self.should_stop():
-            raise IngestCancelled("The ingestion was cancelled.")
-
     def save(self) -> None:
+        self.unsaved = False
         if self.persist:
             try:
                 write_manifest(self.kb, self.manifest, self.settings)
@@ -232,7 +232,7 @@ class Pipeline:
         if replaces:
             entry["replaces"] = replaces
         self.manifest["files"][entry["id"]] = entry
-        self.save()  # pending, with its ids, before any chunk is written
+        self.unsaved = True  # saved (pending, with its ids) by flush before any of its chunks is written
         self.results[entry["id"]] = result
         self.outstanding[entry["id"]] = len(chunks)
         self.chunks_known += len(chunks)
@@ -242,32 +242,75 @@ class Pipeline:
             self.flush(self.batch)
 
     def flush(self, limit: int | None = None) -> None:
-        while self.buffer:
-            self.check_stop()  # between two batches: a cancel waits for one batch at most
-            part, self.buffer = self.buffer[: limit or self.batch], self.buffer[limit or self.batch:]
-            ids = [p[0] for p in part]
-            started = time.perf_counter()
+        """Embed and store the buffer in batches; `limit`: one batch only (more chunks follow).
+
+        A batch is embedded here while the previous one is written to Chroma in a thread (the
+        write was ~6% of ingestion time, now mostly hidden). A file is marked complete only
+        after its last chunk's write has returned."""
+        try:
+            while self.buffer:
+                self.check_stop()  # between two batches: a cancel waits for one batch at most
+                part, self.buffer = self.buffer[: limit or self.batch], self.buffer[limit or self.batch:]
+                if self.unsaved:  # every file with chunks in this batch is "pending" on disk first
+                    self.save()
+                started = time.perf_counter()
+                vectors = self.vs.embeddings.embed_documents([p[1] for p in part])
+                self._finish_write()
+                self._start_write(part, vectors, started)
+                if limit:
+                    return
+            self._finish_write()
+        except BaseException:
+            self._finish_write(quiet=True)  # never leave a write running under a cleanup
+            raise
+
+    def check_stop(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            self._finish_write(quiet=True)
+            raise IngestCancelled("The ingestion was cancelled.")
+
+    def _start_write(self, part: list, vectors: list, started: float) -> None:
+        box: dict = {}
+
+        def write() -> None:
             try:
-                self.vs.add_texts([p[1] for p in part], metadatas=[p[2] for p in part], ids=ids)
-            except Exception as exc:  # noqa: BLE001 - chromadb raises its own types for ENOSPC
-                raise_if_disk_full(exc)
-                raise
-            share = (time.perf_counter() - started) / len(part)
-            for _, _, meta in part:  # embedding + store time, attributed per chunk to its file
-                entry = self.manifest["files"][meta["file_id"]]
-                entry["seconds"] = entry.get("seconds", 0.0) + share
-            self.chunks_done += len(part)
-            finished = []
-            for _, _, meta in part:
-                fid = meta["file_id"]
-                self.outstanding[fid] -= 1
-                if self.outstanding[fid] == 0:
-                    finished.append(fid)
-            for fid in finished:
-                self._complete(fid)
-            self.report()
-            if limit:
+                self.vs._collection.upsert(ids=[p[0] for p in part], embeddings=vectors,
+                                           documents=[p[1] for p in part], metadatas=[p[2] for p in part])
+            except BaseException as exc:  # noqa: BLE001 - re-raised by _finish_write in the caller's thread
+                box["error"] = exc
+
+        thread = threading.Thread(target=write, name="chroma-write", daemon=True)
+        thread.start()
+        self._writing = (part, started, thread, box)
+
+    def _finish_write(self, quiet: bool = False) -> None:
+        """Wait for the batch being written, then record it (files complete, progress)."""
+        if self._writing is None:
+            return
+        part, started, thread, box = self._writing
+        self._writing = None
+        thread.join()
+        if "error" in box:
+            if quiet:
                 return
+            raise_if_disk_full(box["error"])
+            raise box["error"]
+        share = (time.perf_counter() - started) / len(part)
+        for _, _, meta in part:  # embedding + store time, attributed per chunk to its file
+            entry = self.manifest["files"][meta["file_id"]]
+            entry["seconds"] = entry.get("seconds", 0.0) + share
+        self.chunks_done += len(part)
+        finished = []
+        for _, _, meta in part:
+            fid = meta["file_id"]
+            self.outstanding[fid] -= 1
+            if self.outstanding[fid] == 0:
+                finished.append(fid)
+        for fid in finished:
+            self._complete(fid)
+        if self.unsaved:
+            self.save()  # the batch's complete files, in one write
+        self.report()
 
     def _complete(self, fid: str) -> None:
         entry = self.manifest["files"][fid]
@@ -281,8 +324,9 @@ class Pipeline:
             for start in range(0, len(doomed), self.batch):
                 self.vs.delete(ids=doomed[start:start + self.batch])
             del self.manifest["files"][old]
+            self.save()  # at once: the old version's chunks are gone, its entry must go with them
             (kb_dir(self.kb, self.settings) / "files" / old).unlink(missing_ok=True)
-        self.save()
+        self.unsaved = True
         result = self.results[fid]
         result.status, result.chunks = "indexed", entry["chunks"]
         self.done(result)

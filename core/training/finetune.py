@@ -216,11 +216,17 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
             from core.training import worker
 
             return worker.execute(run, resume)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own SafetensorError for ENOSPC
+            if _disk_full(exc):
                 raise TrainingError("The disk is full: the checkpoint or adapter could not be written.",
                                     hint="Free some disk space, then resume the run.") from exc
             raise
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "no space left" in str(exc).lower() or "disk is full" in str(exc).lower()
 
 
 def main(argv: list[str] | None = None) -> int:

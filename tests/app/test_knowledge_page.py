@@ -27,6 +27,20 @@ def button(at, key):
     return next(b for b in at.button if b.key == key)
 
 
+def ingest_and_wait(at) -> None:
+    """Click Ingest: the page starts a background job; wait for it, then rerun the page (in the
+    browser the panel's fragment follows the job; AppTest does not run timed fragments)."""
+    from core.knowledge import ingest_job as IJ
+    from core.runtime import jobs
+
+    button(at, "ingest").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = jobs.list_jobs(IJ.KIND)[0]
+    assert jobs.wait(job.id, timeout=600).state == "completed"
+    at.run()
+
+
 def test_empty_state_offers_create_and_demo(kpage):
     assert kpage.title[0].value == "Knowledge"
     assert any("No knowledge base yet" in i.value for i in kpage.info)
@@ -47,8 +61,7 @@ def test_knowledge_page_flow(kpage):
         ("broken.pdf", b"%PDF-1.4 this is not a pdf", "application/pdf"),
     ])
     at.run()
-    button(at, "ingest").click()
-    at.run()
+    ingest_and_wait(at)
     assert not at.exception, [e.value for e in at.exception]
     warnings = " ".join(w.value for w in at.warning)
     assert "2 indexed, 1 with errors" in warnings.replace("\\", "")
@@ -65,11 +78,16 @@ def test_knowledge_page_flow(kpage):
     assert not at.exception
     assert len(at.text) >= 2
 
-    # chunking preview
+    # chunking preview, on the sample and on one of the knowledge base's own files
     at.number_input(key="chunk_size_chars").set_value(200)
     at.run()
     assert any("chunks** with these settings" in m.value for m in at.markdown)
     assert button(at, "reindex")
+    shown = at.selectbox(key="chunk_source").options  # the formatted labels: file names
+    at.selectbox(key="chunk_source").select_index(next(i for i, o in enumerate(shown) if "security_policy" in o))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Vaultkeel" in c.value for c in at.code)  # the user's own text, split with the new settings
 
     # retrieval test: ranked chunks with scores and the source file
     at.text_input(key="search_query").set_value("Which password manager is used?")
@@ -120,8 +138,7 @@ def test_retrieval_lab_tab_sweeps_marks_the_best_and_applies_it(kpage, data_dir,
         ("price_list.csv", (DEMO / "price_list.csv").read_bytes(), "text/csv"),
     ])
     at.run()
-    button(at, "ingest").click()
-    at.run()
+    ingest_and_wait(at)
     assert not at.exception, [e.value for e in at.exception]
     rows = [json.loads(line) for line in (DEMO.parent / "qa_test.jsonl").read_text().splitlines()]
     mine = "\n".join(json.dumps({"question": r["question"], "answer": r["answer"]}) for r in rows

@@ -26,9 +26,9 @@ def test_other_errors_pass_through():
 
 
 def test_a_full_disk_mid_ingest_is_clear_and_the_next_run_completes(data_dir, monkeypatch):
-    from langchain_chroma import Chroma
+    from chromadb.api.models.Collection import Collection
 
-    real = Chroma.add_texts
+    real = Collection.upsert
     calls = {"n": 0}
 
     def filling_up(self, *args, **kwargs):
@@ -39,13 +39,13 @@ def test_a_full_disk_mid_ingest_is_clear_and_the_next_run_completes(data_dir, mo
 
     monkeypatch.setenv("CROSSROADS_INGEST_BATCH", "4")
     monkeypatch.setattr(KS, "EMBED_BATCH", 4)
-    monkeypatch.setattr(Chroma, "add_texts", filling_up)
+    monkeypatch.setattr(Collection, "upsert", filling_up)
     files = [(f"n{i}.txt", (f"Note {i}. " + " ".join(f"Line {j} of note {i}." for j in range(40))).encode())
              for i in range(3)]
     with pytest.raises(DiskFull) as caught:
         KI.ingest("full", files)
     assert "Free some disk space" in caught.value.hint
-    monkeypatch.setattr(Chroma, "add_texts", real)
+    monkeypatch.setattr(Collection, "upsert", real)
     report = KI.ingest("full", files)
     assert report.ok, report.as_dict()
     manifest = KM.read_manifest("full")

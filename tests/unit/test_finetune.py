@@ -261,13 +261,25 @@ def test_estimate_measures_real_steps(workspace):
     assert not (workspace / "adapters" / "estimate").exists()
 
 
-def test_disk_full_while_checkpointing_fails_the_run_cleanly(workspace, monkeypatch):
+def _enospc():
     import errno
 
+    return OSError(errno.ENOSPC, "No space left on device")
+
+
+def _safetensors_enospc():  # what safetensors raises when the disk fills while it writes
+    from safetensors import SafetensorError
+
+    return SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '
+                           'message: "No space left on device" })')
+
+
+@pytest.mark.parametrize("error", [_enospc, _safetensors_enospc])
+def test_disk_full_while_checkpointing_fails_the_run_cleanly(workspace, monkeypatch, error):
     from transformers import Trainer
 
     def disk_full(self, *args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise error()
 
     monkeypatch.setattr(Trainer, "_save_checkpoint", disk_full)
     path = write_facts(workspace / "diskfull.jsonl")

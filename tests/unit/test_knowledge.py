@@ -132,12 +132,11 @@ def test_progress_reports_files_chunks_and_eta(data_dir, tmp_path, fake):
 def test_batches_respect_max_batch_size(data_dir, tmp_path, fake, monkeypatch):
     client = KS.chroma_client()
     monkeypatch.setattr(type(client), "get_max_batch_size", lambda self: 7)
-    from langchain_chroma import Chroma
+    from chromadb.api.models.Collection import Collection
 
     sizes = []
-    original = Chroma.add_texts
-    monkeypatch.setattr(Chroma, "add_texts", lambda self, texts, metadatas=None, ids=None, **kw: (
-        sizes.append(len(list(texts))) or original(self, texts, metadatas=metadatas, ids=ids)))
+    original = Collection.upsert
+    monkeypatch.setattr(Collection, "upsert", lambda self, ids, **kw: (sizes.append(len(ids)) or original(self, ids, **kw)))
     KI.ingest("kb5", [text_file(tmp_path, "long.txt", story("kiwi", 60))], embedder=fake,
              chunking=ChunkSettings(100, 10))
     assert sizes and max(sizes) <= 7 and sum(sizes) > 7
