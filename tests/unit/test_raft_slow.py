@@ -10,7 +10,7 @@ import pytest
 
 from tests.app.test_raft_page import FACTS
 
-pytestmark = [pytest.mark.slow, pytest.mark.unverified]
+pytestmark = pytest.mark.slow
 
 TRAIN = [("Who manages the Harbour office?", "Olwen Brask", "harbour.md"),
          ("Which person is the manager of the Harbour office?", "Olwen Brask", "harbour.md"),
