@@ -24,6 +24,7 @@ from core.knowledge.documents import (
 from core.knowledge.manifest import KnowledgeError, claimed_ids, kb_dir, write_manifest
 from core.knowledge.splitting import split_documents
 from core.knowledge.store import batch_limit
+from core.runtime.errors import is_disk_full
 from core.runtime.settings import Settings
 
 # ---------------------------------------------------------------- records
@@ -53,18 +54,8 @@ class DiskFull(KnowledgeError):
     """The store or the manifest could not be written: no space left."""
 
 
-def _disk_full(exc: BaseException) -> bool:
-    """ENOSPC as an OSError, or as the text of Chroma's / SQLite's own errors (chromadb wraps it)."""
-    import errno
-
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    text = str(exc).lower()
-    return "no space left" in text or "disk is full" in text or "database or disk is full" in text
-
-
 def raise_if_disk_full(exc: BaseException) -> None:
-    if _disk_full(exc):
+    if is_disk_full(exc):
         raise DiskFull("The disk is full: the knowledge base could not be written.",
                        hint="Free some disk space and ingest again; the files indexed before stay, "
                             "the partial one is removed on the next write.") from exc

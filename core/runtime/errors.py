@@ -23,3 +23,14 @@ class ConfigError(CrossroadsError):
 
 class AdapterRefused(ModelNotFound):
     """An adapter folder we will not load (missing, pickle weights, wrong base model)."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC as an OSError, or inside the text of a library's own error (chromadb, SQLite and
+    safetensors wrap it in their own types)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return "no space left" in text or "disk is full" in text

@@ -15,13 +15,12 @@ Trainer (arguments, collator, callback, checkpoints) is core/training/trainer_se
 from __future__ import annotations
 
 import argparse
-import errno
 import math
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from core.runtime.errors import CrossroadsError
+from core.runtime.errors import CrossroadsError, is_disk_full
 from core.runtime.settings import get_settings
 
 KIND = "finetune"
@@ -217,16 +216,10 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
 
             return worker.execute(run, resume)
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own SafetensorError for ENOSPC
-            if _disk_full(exc):
+            if is_disk_full(exc):
                 raise TrainingError("The disk is full: the checkpoint or adapter could not be written.",
                                     hint="Free some disk space, then resume the run.") from exc
             raise
-
-
-def _disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return "no space left" in str(exc).lower() or "disk is full" in str(exc).lower()
 
 
 def main(argv: list[str] | None = None) -> int:

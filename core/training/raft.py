@@ -163,8 +163,13 @@ def _file_name(value: str | None) -> str | None:
 
 
 def find_oracle(row: QARow, ranked: Sequence[Retrieved], all_chunks: Callable[[], Sequence[Retrieved]]) -> Retrieved | None:
-    """The chunk holding the row's answer (see the module doc); `all_chunks` is called only when
-    the ranked candidates have none."""
+    """The chunk holding the row's answer (see the module doc; a generated row's own chunk first);
+    `all_chunks` is called only when the ranked candidates have none."""
+    if row.chunk_id:  # a generated row names the very chunk its question was made from
+        by_id = next((c for c in ranked if c.id == row.chunk_id), None)
+        by_id = by_id or next((c for c in all_chunks() if c.id == row.chunk_id), None)
+        if by_id is not None:
+            return by_id
     source = _file_name(row.source)
 
     def pick(chunks: Sequence[Retrieved]) -> Retrieved | None:
