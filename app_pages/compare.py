@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
+from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup, arm_title
 from core.evaluation.conversation import (
     Conversation,
     clear_conversation,
@@ -16,6 +16,7 @@ from core.knowledge.retrieval import SEARCH_TYPES, RetrievalConfig
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.training.adapters import get_adapter, list_adapters
+from core.training.raft import adapter_mode
 from ui.arms_view import get_arms, render_record, stream_into_columns
 from ui.common import show_error
 from ui.ingest_view import indexing_note
@@ -35,9 +36,11 @@ with st.container(border=True):
                            help="The LoRA adapter used by the fine-tuned and hybrid arms.")
     indexing_note(kb)
     available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
+    meta = get_adapter(adapter).meta if adapter else {}
+    mode = adapter_mode(meta) if adapter else None  # a RAFT adapter's hybrid arm is "Hybrid (RAFT)"
     arms = c3.pills("Arms", available, default=available, selection_mode="multi",
-                    format_func=ARM_TITLES.get, help="Arms that need a missing knowledge base or adapter are hidden.")
-    labels = (get_adapter(adapter).meta.get("data") or {}).get("labels") if adapter else None
+                    format_func=lambda a: arm_title(a, mode), help="Arms that need a missing knowledge base or adapter are hidden.")
+    labels = (meta.get("data") or {}).get("labels") if adapter else None
     if labels:
         st.caption(f"`{adapter}` is a text classifier ({', '.join(labels)}): the base and fine-tuned arms get its "
                    "classification prompt, so they answer with a label.")
@@ -92,7 +95,7 @@ def show_exchange(exchange) -> None:
         with column:
             render_record(arm, record)
     with st.expander("What changed: the prompt each arm received"):
-        tabs = st.tabs([ARM_TITLES[arm] for arm in exchange.answers])
+        tabs = st.tabs([record.get("title") or ARM_TITLES[arm] for arm, record in exchange.answers.items()])
         for tab, record in zip(tabs, exchange.answers.values(), strict=True):
             tab.code(record["prompt"], language=None, wrap_lines=True)
 

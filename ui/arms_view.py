@@ -27,8 +27,8 @@ def get_arms(setup: ArmSetup) -> Arms:
     return _arms(setup)
 
 
-def arm_header(arm: str) -> None:
-    st.markdown(f"**{ARM_TITLES[arm]}**", help=ARM_HELP[arm])
+def arm_header(arm: str, title: str | None = None) -> None:
+    st.markdown(f"**{title or ARM_TITLES[arm]}**", help=ARM_HELP[arm])
 
 
 def render_sources(sources: list[dict]) -> None:
@@ -44,7 +44,7 @@ def render_sources(sources: list[dict]) -> None:
 def render_record(arm: str, record: dict) -> None:
     """A finished answer: text, figures, sources."""
     with st.container(border=True):
-        arm_header(arm)
+        arm_header(arm, record.get("title"))
         st.markdown(answer_markdown(record["answer"]) or "_(empty answer)_")
         st.caption(figures_line(record))
         if record.get("engine"):
@@ -59,7 +59,7 @@ def stream_into_columns(engine: Arms, prepared: dict, columns: dict) -> None:
     slots = {}
     for arm, column in columns.items():
         with column, st.container(border=True):
-            arm_header(arm)
+            arm_header(arm, engine.title(arm))
             slots[arm] = st.empty()
     texts = {arm: "" for arm in prepared}
     last_draw = 0.0

@@ -7,10 +7,16 @@ import pandas as pd
 import streamlit as st
 
 from core.evaluation import report as R
-from core.evaluation.arms import ARM_TITLES, ARMS
+from core.evaluation.arms import ARM_TITLES, ARMS, RAFT_HYBRID_TITLE
 from core.evaluation.verdict import verdict_of
 
-ARM_COLORS = alt.Scale(domain=[ARM_TITLES[a] for a in ARMS], range=["#9ca3af", "#2563eb", "#f59e0b", "#16a34a"])
+ARM_COLORS = alt.Scale(domain=[*(ARM_TITLES[a] for a in ARMS), RAFT_HYBRID_TITLE],
+                       range=["#9ca3af", "#2563eb", "#f59e0b", "#16a34a", "#16a34a"])
+
+
+def arm_name(report: dict, arm: str) -> str:
+    """The arm's title in this report ("Hybrid (RAFT)" when its adapter was trained with RAFT)."""
+    return ((report.get("arms") or {}).get(arm) or {}).get("title") or ARM_TITLES.get(arm, arm)
 
 
 def _cell(metric_title: str, value) -> str:
@@ -51,7 +57,7 @@ def metric_chart(report: dict) -> None:
     for arm, values in report["arms"].items():
         for metric in metrics:
             low, mean, high = values.get("ci", {}).get(metric, [None, values.get(metric), None])
-            rows.append({"arm": ARM_TITLES.get(arm, arm), "metric": R.METRIC_TITLES[metric], "value": mean,
+            rows.append({"arm": arm_name(report, arm), "metric": R.METRIC_TITLES[metric], "value": mean,
                          "low": low, "high": high})
     frame = pd.DataFrame(rows)
     base = alt.Chart(frame).encode(x=alt.X("arm:N", title=None, sort=None),
@@ -67,7 +73,7 @@ def metric_chart(report: dict) -> None:
 
 def quality_latency_chart(report: dict) -> None:
     metric = R.primary_metric(report)
-    frame = pd.DataFrame([{"arm": ARM_TITLES.get(arm, arm), R.METRIC_TITLES[metric]: v.get(metric),
+    frame = pd.DataFrame([{"arm": arm_name(report, arm), R.METRIC_TITLES[metric]: v.get(metric),
                            "latency p50 (ms)": v.get("latency_p50_ms")} for arm, v in report["arms"].items()])
     chart = alt.Chart(frame).mark_circle(size=160).encode(
         x=alt.X("latency p50 (ms):Q", scale=alt.Scale(zero=True)),
@@ -108,7 +114,7 @@ def drill_down(report: dict, key: str) -> None:
         with column, st.container(border=True):
             score = q["scores"][arm]
             failure = (q.get("failure") or {}).get(arm)
-            st.markdown(f"**{ARM_TITLES.get(arm, arm)}** {R.mark(score.get(metric))}"
+            st.markdown(f"**{arm_name(report, arm)}** {R.mark(score.get(metric))}"
                         + (f" · *{failure}*" if failure else ""))
             st.text(q["answers"][arm] or "(empty answer)")  # plain text: answers are never rendered as markup
             if metric == "contains" and "f1" in score:

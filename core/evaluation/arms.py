@@ -111,6 +111,7 @@ class ArmAnswer:
     answer_tokens: int = 0
     engine: dict = field(default_factory=dict)  # {"engine": "ct2", "quantization": "int8", ...}
     load_ms: float | None = None  # model conversion/loading this answer waited for (first answer only)
+    title: str = ""  # the arm's display title for this setup ("Hybrid (RAFT)" with a RAFT adapter)
 
     @property
     def answer(self) -> str:
@@ -124,6 +125,7 @@ class ArmAnswer:
         """The JSON record of the CLI, the exports and the reports."""
         round2 = lambda v: None if v is None else round(v, 2)  # noqa: E731
         return {
+            "title": self.title or arm_title(self.arm),
             "answer": self.answer,
             "sources": [s.as_source() if with_text else {**s.as_source(), "text": s.text[:300]} for s in self.sources],
             "retrieval_ms": round2(self.retrieval_ms),
@@ -236,6 +238,7 @@ class Arms:
                     answer.fixed, answer.text = True, dont_know_message(self.setup.kb)
             else:
                 answer = ArmAnswer(arm, self.plain_messages(question, history, labels))
+            answer.title = self.title(arm)
             prepared[arm] = answer
         return prepared
 

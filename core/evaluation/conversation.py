@@ -86,7 +86,7 @@ class Conversation:
         for n, exchange in enumerate(self.exchanges, 1):
             lines += [f"## {n}. {exchange.question}", "", f"_{exchange.history_note}_", ""]
             for arm, record in exchange.answers.items():
-                lines += [f"### {ARM_TITLES.get(arm, arm)}", "", record["answer"] or "_(empty answer)_", "",
+                lines += [f"### {record.get('title') or ARM_TITLES.get(arm, arm)}", "", record["answer"] or "_(empty answer)_", "",
                           f"_{figures_line(record)}_", ""]
                 for i, source in enumerate(record.get("sources", []), 1):
                     lines.append(f"{i}. {source['file']} ({_where(source)}), score {source['score']:.2f}")

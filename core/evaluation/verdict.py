@@ -19,6 +19,14 @@ SMALL_SET = 20  # fewer questions than this: the intervals are rough, say so
 
 ARM_NAMES = {"base": "the base model", "rag": "RAG", "ft": "the fine-tuned arm", "hybrid": "hybrid (FT + RAG)"}
 SHORT_NAMES = {"base": "base", "rag": "RAG", "ft": "the fine-tuned arm", "hybrid": "hybrid"}
+
+
+def _names(report: dict) -> tuple[dict, dict]:
+    """The arms' names for this report: the hybrid arm of a RAFT adapter is "hybrid (RAFT)"."""
+    title = ((report.get("arms") or {}).get("hybrid") or {}).get("title") or ""
+    if "RAFT" not in title:
+        return ARM_NAMES, SHORT_NAMES
+    return {**ARM_NAMES, "hybrid": "hybrid (RAFT)"}, {**SHORT_NAMES, "hybrid": "hybrid (RAFT)"}
 METRIC_PHRASES = {
     "contains": "Scored by whether the answer contains the gold answer",
     "f1": "Scored by token F1 (word overlap with the gold answers, which are long here)",
@@ -94,42 +102,43 @@ def build_verdict(report: dict) -> dict:
         size = (report.get("eval_set") or {}).get("size")
         prefix = f"Partial run (stopped after {n}{f' of {size}' if size else ''} questions): "
     means = {a: report["arms"][a].get(metric) for a in arms}
+    names, short = _names(report)  # this report's names (a RAFT hybrid is named so)
     scored = [a for a in arms if isinstance(means[a], int | float)]
     phrase = METRIC_PHRASES[metric]
     if not scored:
         return {"verdict": prefix + "No arm could be scored.", "verdict_metric": metric}
     if len(scored) == 1:
         arm = scored[0]
-        text = (f"Only {ARM_NAMES[arm]} was run: {means[arm] * 100:.0f}% on {n} questions; add the base arm to "
+        text = (f"Only {names[arm]} was run: {means[arm] * 100:.0f}% on {n} questions; add the base arm to "
                 f"see what it changes. {phrase}.")
         return {"verdict": prefix + text[0].upper() + text[1:], "verdict_metric": metric}
     best = max(scored, key=lambda a: (means[a], -ARMS.index(a)))  # ties go to the simpler arm
     ref = "base" if "base" in scored else min(scored, key=lambda a: (means[a], ARMS.index(a)))
     others = [a for a in scored if a not in (best, ref)]
     if best == ref:
-        lead = f"no arm beats {ARM_NAMES[ref]} on {n} questions"
-        tail = [f"{SHORT_NAMES[a]} {_relation(_pair(report, a, ref, metric), SHORT_NAMES[ref])}" for a in others]
+        lead = f"no arm beats {names[ref]} on {n} questions"
+        tail = [f"{short[a]} {_relation(_pair(report, a, ref, metric), short[ref])}" for a in others]
         sentence = lead + ("; " + "; ".join(tail) if tail else "") + "."
     else:
         d = _pair(report, best, ref, metric)
         if d is not None and d[0] > 0:
-            lead = f"{ARM_NAMES[best]} {_more(metric, d[1], n, kind)} than {ARM_NAMES[ref]} ({_ci(d)})"
+            lead = f"{names[best]} {_more(metric, d[1], n, kind)} than {names[ref]} ({_ci(d)})"
         elif d is not None:
-            lead = (f"{ARM_NAMES[best]} scores highest but is not clearly better than {ARM_NAMES[ref]} "
+            lead = (f"{names[best]} scores highest but is not clearly better than {names[ref]} "
                     f"on {n} questions ({_points(d[1])} points, {_ci(d)})")
         else:
-            lead = f"{ARM_NAMES[best]} scores highest on {n} questions"
+            lead = f"{names[best]} scores highest on {n} questions"
         tail = []
         for a in others:
             vs_ref = _pair(report, a, ref, metric)
             if vs_ref is None or vs_ref[0] <= 0:
-                tail.append(f"{SHORT_NAMES[a]} {_relation(vs_ref, SHORT_NAMES[ref])}")
+                tail.append(f"{short[a]} {_relation(vs_ref, short[ref])}")
             else:
                 vs_best = _pair(report, a, best, metric)
                 if vs_best is not None and vs_best[2] < 0:
-                    tail.append(f"{SHORT_NAMES[a]} beats {SHORT_NAMES[ref]} but is worse than {SHORT_NAMES[best]}")
+                    tail.append(f"{short[a]} beats {short[ref]} but is worse than {short[best]}")
                 else:
-                    tail.append(f"{SHORT_NAMES[a]} is about as good as {SHORT_NAMES[best]}")
+                    tail.append(f"{short[a]} is about as good as {short[best]}")
         sentence = lead + ("; " + "; ".join(tail) if tail else "") + "."
     sentence = sentence[0].upper() + sentence[1:] + f" {phrase}"
     sentence += f"; with only {n} questions the intervals are wide, run more before deciding." if n < SMALL_SET else "."
