@@ -14,9 +14,7 @@ from core.runtime.errors import CrossroadsError
 from ui.common import show_error
 from ui.knowledge_view import md_escape, render_ingest_results
 
-_STATE_ICON = {"queued": ":material/schedule:", "running": ":material/sync:", "stopping": ":material/stop_circle:",
-               "completed": ":material/task_alt:", "cancelled": ":material/block:",
-               "interrupted": ":material/warning:", "failed": ":material/error:"}
+_STATE_ICON = {"cancelled": ":material/block:", "interrupted": ":material/warning:", "failed": ":material/error:"}
 _MODE = {"ingest": "Ingesting uploads", "demo": "Loading the demo documents", "rebuild": "Re-indexing"}
 
 
