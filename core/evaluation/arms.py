@@ -282,13 +282,15 @@ class Arms:
 
     def answer_many(self, questions: Sequence[str], labels: Sequence[str] = (),
                     should_stop: Callable[[], bool] | None = None) -> list[dict[str, ArmAnswer]]:
-        """Several questions at once (evaluation). Rows are batched by prompt shape: the
-        no-context arms together and the retrieval arms together, so little is padded (the ct2
-        engine runs a group's base and adapter rows side by side, one per core). When
-        `should_stop` turns true the answers are cut short: the caller discards them."""
+        """Several questions at once (evaluation). On an engine that pads a batch to its longest
+        prompt (hf) the no-context arms go together and the retrieval arms together, so little is
+        padded; the ct2 engine gets every row at once and schedules them over the cores itself.
+        When `should_stop` turns true the answers are cut short: the caller discards them."""
         prepared = [self.prepare(q, labels=labels) for q in questions]
-        for group in (("base", "ft"), ("rag", "hybrid")):
+        groups = (("base", "ft"), ("rag", "hybrid")) if self.engine.pads_rows else (tuple(self.setup.arms),)
+        for group in groups:
             rows = [p[arm] for p in prepared for arm in group if arm in p]
-            for _ in self.stream(rows, should_stop):
-                pass
+            if rows:
+                for _ in self.stream(rows, should_stop):
+                    pass
         return prepared

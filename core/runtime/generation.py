@@ -199,6 +199,9 @@ class Engine(ABC):
 
     name: str = ""
     quantization: str = ""
+    # True when a batch's rows are padded to its longest prompt: callers then batch rows of
+    # similar prompt length together (evaluation: closed-book rows apart from retrieval rows).
+    pads_rows: bool = True
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer

@@ -324,7 +324,10 @@ def _check_free(group: str, settings: Settings) -> None:
     if busy is None:
         lock = FileLock(str(_lock_path(group, settings)))
         try:
-            lock.acquire(timeout=0)
+            # No live job, yet the lock may still be held for a moment: a killed worker's leader
+            # thread shows as a zombie (so the job reads "interrupted") while its other threads
+            # are still exiting with the lock file open (seen as a failed resume right after kill -9).
+            lock.acquire(timeout=10)
             lock.release()
             return
         except Timeout:

@@ -1,5 +1,7 @@
 """The four arms on the real bundled model: one model, adapter routed per row, fair prompts."""
 
+import re
+
 import pytest
 
 from core.evaluation.arms import ARMS, Arms, ArmsError, ArmSetup, Turn, parse_arms
@@ -53,6 +55,18 @@ def test_adapter_is_routed_per_row_without_a_second_model(adapter_arms):
     if engine.name == "hf":  # one copy of the weights: the PEFT model wraps the very same base module
         base_model, _ = models.load_generator()
         assert engine.model.get_base_model() is base_model
+
+
+def test_answer_many_gives_each_row_its_own_answer(adapter_arms):
+    """Evaluation batches many questions' rows at once (ct2: every arm in one call); each answer
+    still belongs to its own question and arm. Checked by content, not against the answer given
+    alone: a different batch can move a greedy answer by a token (int8 and fp32 alike)."""
+    questions = ["What is 2 + 2?", "Describe the sea in one sentence.", "What is the capital of France?"]
+    many = adapter_arms.answer_many(questions)
+    assert "4" in many[0]["base"].text
+    assert re.search(r"sea|ocean|water", many[1]["base"].text, re.IGNORECASE)
+    assert "Paris" in many[2]["base"].text
+    assert all(answers["base"].text != answers["ft"].text for answers in many)  # ft rows went through the adapter
 
 
 def test_answers_carry_figures_and_history_is_per_arm(adapter_arms):

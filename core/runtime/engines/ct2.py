@@ -54,6 +54,7 @@ def _cores() -> int:
 class CT2Engine(Engine):
     name = "ct2"
     quantization = ct2_cache.CT2_QUANTIZATION
+    pads_rows = False  # length_batches groups the rows itself
 
     def __init__(self, settings: Settings, progress: Progress | None = None):
         import ctranslate2
