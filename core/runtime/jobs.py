@@ -324,19 +324,16 @@ def _check_free(group: str, settings: Settings) -> None:
     if busy is None:
         lock = FileLock(str(_lock_path(group, settings)))
         try:
-            # No live job, yet the lock may still be held for a moment: a killed worker's leader
-            # thread shows as a zombie (so the job reads "interrupted") while its other threads
-            # are still exiting with the lock file open (seen as a failed resume right after kill -9).
+            # Held a moment more after kill -9: the job reads "interrupted" (its leader thread is a zombie)
+            # while its other threads still exit with the lock open.
             lock.acquire(timeout=10)
             lock.release()
             return
         except Timeout:
             pass
-    raise JobBusy(
-        f"Another {group} job is running in this data directory"
-        + (f" ({busy.id}, {busy.state})." if busy else "."),
-        hint=f"Wait for it to finish or cancel it; one {group} job at a time per data directory.",
-    )
+    which = f" ({busy.id}, {busy.state})." if busy else "."
+    raise JobBusy(f"Another {group} job is running in this data directory{which}",
+                  hint=f"Wait for it to finish or cancel it; one {group} job at a time per data directory.")
 
 
 def resume(job_id: str, settings: Settings | None = None) -> Job:
