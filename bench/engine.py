@@ -1,5 +1,7 @@
 """Engines: ct2 (CTranslate2 int8) vs hf (transformers fp32, at its best thread setting), on the
-demo workspace, same prompts, greedy decoding, in one process and run.
+demo workspace, same prompts, greedy decoding, in one process and run. hf runs each part with its
+best torch thread count, measured first: one stream with the single stream's best, the four-arm
+answers and the evaluation with the best for a four-arm answer.
 
 Measured for each engine: one stream (tokens/s and first-token time, streamed through the engine
 interface vs the same engine called without streaming), a four-arm Compare answer (base, rag, ft,
@@ -80,6 +82,23 @@ def best_hf_threads(settings, messages, decoding) -> dict:
     return {"best": best, "tokens_per_s_by_threads": speeds}
 
 
+def best_hf_batched_threads(arms, question: str) -> dict:
+    """hf's best torch thread count for batched work (a four-arm answer), which can differ from
+    the single stream's: the four-arm answers and the evaluation run with it."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0))
+    seconds = {}
+    for threads in sorted({1, cores}):
+        torch.set_num_threads(threads)
+        start = time.perf_counter()
+        arms.answer(question)
+        seconds[threads] = time.perf_counter() - start
+    best = min(seconds, key=seconds.get)
+    torch.set_num_threads(best)
+    return {"best": best, "four_arm_answer_s_by_threads": seconds}
+
+
 def measure(name: str, settings, questions, eval_set, decoding, repeats: int, batch_size: int) -> dict:
     from core.evaluation.arms import Arms, ArmSetup
     from core.evaluation.evaluate import evaluate
@@ -95,6 +114,9 @@ def measure(name: str, settings, questions, eval_set, decoding, repeats: int, ba
         out["threads"] = best_hf_threads(settings, [{"role": "user", "content": questions[0]}], decoding)
         out["engine"] = engine.describe()
     out["single_stream"] = single_stream(engine, [{"role": "user", "content": questions[0]}], decoding, repeats)
+    if name == "hf":
+        out["batched_threads"] = best_hf_batched_threads(arms, questions[-1])
+        out["engine"] = engine.describe()
     four = []
     for question in questions:
         start = time.perf_counter()
@@ -180,6 +202,9 @@ def main() -> None:
     ]
     for label, cell in rows:
         print(f"| {label} | " + " | ".join(cell(r) for r in results.values()) + " |")
+    if "hf" in results:
+        hf = results["hf"]
+        print(f"hf torch threads: {hf['threads']['best']} for one stream, {hf['batched_threads']['best']} for batched work")
     if "ct2_vs_hf" in result:
         ratios = result["ct2_vs_hf"]
         print(f"ct2 vs hf: one stream {ratios['single_stream']:.2f}x, four-arm answer {ratios['four_arm_answer']:.2f}x, "

@@ -183,6 +183,7 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
             "train_seconds": engine.adapter_meta.get("duration_s"),
             "trainable_params": engine.adapter_meta.get("trainable_params"),
             **({"kb_chunks": kb_info["chunks"], "reindex_seconds": kb_info["seconds"]} if kb_info else {}),
+            "batch_size": batch_size,
             "ci": "paired bootstrap, 2000 resamples, 95%",
         },
     }
