@@ -6,18 +6,10 @@ escaped markdown (model answers through core.knowledge.sanitize.answer_markdown)
 
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
 from core.knowledge.retrieval import SEARCH_TYPES, RetrievalConfig
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
-
-
-def md_escape(text: str) -> str:
-    """Text safe to place inside markdown (labels, captions): every markdown character escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+from core.runtime.text import md_escape  # noqa: F401 (re-exported for the pages)
 
 
 def human_size(n: int | None) -> str:

@@ -1,0 +1,17 @@
+"""Untrusted text made inert for markdown: file names, eval-set names, gold answers, column
+headers, adapter names. Streamlit labels and captions and the Markdown exports all render
+markdown, so every such string goes through `md_escape` before it is placed in one."""
+
+from __future__ import annotations
+
+import re
+
+# Every character that starts markdown, Streamlit's own `:color[...]` / `:icon:` directives and
+# LaTeX (`$`): escaped, so `![x](https://…)` can never become an image request.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def md_escape(text: object) -> str:
+    """`text` safe to place inside markdown (labels, captions, tables, exports): every markdown
+    character escaped, line breaks flattened so it cannot start a heading or a list."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\r", " ").replace("\n", " ")
