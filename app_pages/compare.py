@@ -15,6 +15,7 @@ from core.knowledge.manifest import list_kbs
 from core.knowledge.retrieval import SEARCH_TYPES, RetrievalConfig
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
+from core.runtime.text import md_escape
 from core.training.adapters import get_adapter, list_adapters
 from core.training.raft import adapter_mode
 from ui.arms_view import get_arms, render_record, stream_into_columns
@@ -42,7 +43,7 @@ with st.container(border=True):
                     format_func=lambda a: arm_title(a, mode), help="Arms that need a missing knowledge base or adapter are hidden.")
     labels = (meta.get("data") or {}).get("labels") if adapter else None
     if labels:
-        st.caption(f"`{adapter}` is a text classifier ({', '.join(labels)}): the base and fine-tuned arms get its "
+        st.caption(f"{md_escape(adapter)} is a text classifier ({md_escape(', '.join(labels))}): the base and fine-tuned arms get its "
                    "classification prompt, so they answer with a label.")
     if len(available) < len(ARMS):
         st.caption("RAG and hybrid need a knowledge base (Knowledge page); fine-tuned and hybrid need an "

@@ -53,17 +53,17 @@ def job_panel() -> None:
             if records and step:
                 elapsed = records[-1].get("elapsed_s", 0)
                 eta = f" · elapsed {elapsed:.0f} s · ETA {elapsed / step * (total - step):.0f} s"
-            st.progress(step / total if total else 0.0, text=f"Evaluation {job.id}: {status.get('message', '')}{eta}")
+            st.progress(step / total if total else 0.0, text=f"Evaluation {job.id}: {md_escape(status.get('message', ''))}{eta}")
             if st.button("Cancel evaluation", icon=":material/stop:"):
                 jobs.cancel(job.id)
         elif job.state == "completed":
-            st.success(f"Evaluation {job.id} finished: report {status.get('result', {}).get('report')}.",
+            st.success(f"Evaluation {job.id} finished: report {md_escape(status.get('result', {}).get('report'))}.",
                        icon=":material/check_circle:")
         elif job.state == "cancelled":
             st.warning(f"Evaluation {job.id} was cancelled after {step} of {total} questions"
                        + (" (partial report saved)." if status.get("result") else "."), icon=":material/block:")
         else:
-            st.error(f"Evaluation {job.id} {job.state}: {status.get('error') or status.get('message')}",
+            st.error(f"Evaluation {job.id} {job.state}: {md_escape(status.get('error') or status.get('message'))}",
                      icon=":material/error:")
     if st.session_state.get("eval_job_state", {}).get(job.id) != job.state:
         was_active = st.session_state.setdefault("eval_job_state", {}).get(job.id) in jobs.ACTIVE
@@ -93,7 +93,7 @@ def choose_eval_set(kb: str | None, adapter: str | None) -> EvalSet | None:
     n = st.slider("Questions", 5, 100, 30, 5)
     apart = held_apart(kb, adapter)
     if apart:
-        st.caption(f"Leaves out the {len(apart)} chunks `{adapter}` was trained on (its rows were generated "
+        st.caption(f"Leaves out the {len(apart)} chunks {md_escape(adapter)} was trained on (its rows were generated "
                    "from this knowledge base).")
     return cloze_set(kb, n, adapter=adapter)
 
@@ -127,7 +127,7 @@ with st.expander("New evaluation", expanded=not list_reports(), icon=":material/
         estimate = estimate_seconds(n_items, arms or [], int(max_new)) if arms else None
         if estimate:
             st.caption(f":material/schedule: Estimated **{estimate['seconds'] / 60:.1f} min** "
-                       f"({estimate['basis']}), plus loading the model if it is not loaded yet.")
+                       f"({md_escape(estimate['basis'])}), plus loading the model if it is not loaded yet.")
         elif arms:
             st.caption(f":material/schedule: {n_items} questions × {len(arms)} arms: no answer has been timed in "
                        "this workspace yet, so there is no estimate; the progress bar shows an ETA after the "
@@ -204,6 +204,6 @@ with st.expander("Run a freshness test", icon=":material/update:"):
             st.dataframe(rows, hide_index=True)
             m1, m2 = st.columns(2)
             m1.metric("Re-index time (measured now)", f"{result['reindex_seconds']:.1f} s",
-                      help=f"{result['chunks_reindexed']} chunks embedded and stored.")
+                      help=f"{md_escape(result['chunks_reindexed'])} chunks embedded and stored.")
             retrain = result.get("retrain_seconds")
             m2.metric("Retraining time (this adapter's run)", f"{retrain:.0f} s" if retrain else "not recorded")

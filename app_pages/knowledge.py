@@ -78,7 +78,7 @@ with top[3].popover("Manage", icon=":material/settings:", width="stretch", disab
             ss["kb_next"], ss["kb_close_popovers"] = renamed.strip(), True
             st.rerun()
     st.divider()
-    confirm = st.checkbox(f"Yes, delete {kb} and all its files", key="kb_delete_confirm")
+    confirm = st.checkbox(f"Yes, delete {md_escape(kb)} and all its files", key="kb_delete_confirm")
     if st.button("Delete knowledge base", key="kb_delete", type="primary", disabled=not confirm) and kb:
         _run(KS.delete_kb, kb)
         ss["kb_close_popovers"] = True
@@ -91,7 +91,7 @@ if kb is None:
 
 info = next(k for k in kbs if k["name"] == kb)
 chunking = ChunkSettings.from_dict(info.get("chunking"))
-st.caption(f"{info['files']} files · {info['chunks']} chunks · chunking {chunking.size}/{chunking.overlap} "
+st.caption(f"{info['files']:d} files · {info['chunks']:d} chunks · chunking {chunking.size}/{chunking.overlap} "
            f"{chunking.unit} · embedder {md_escape(info.get('embedder') or '?')}")
 
 docs_tab, chunk_tab, search_tab, lab_tab, ask_tab = st.tabs(["Documents", "Chunking", "Test retrieval",
@@ -128,7 +128,7 @@ with docs_tab:
             for c in chunks[:50]:
                 where = " · ".join(x for x in (f"p. {c['page']}" if c.get("page") else "",
                                                f"row {c['row']}" if c.get("row") else "") if x)
-                st.caption(f"Chunk {c['chunk']}" + (f" · {where}" if where else ""))
+                st.caption(f"Chunk {md_escape(c['chunk'])}" + (f" · {md_escape(where)}" if where else ""))
                 st.text(c["text"])
             if len(chunks) > 50:
                 st.caption(f"… and {len(chunks) - 50} more chunks.")

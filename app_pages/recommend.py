@@ -139,12 +139,11 @@ wv = vc.radio("Answer instead", wopts, key=f"rec_whatif_v_{wq}",
               index=wopts.index(answers.get(wq, W.SKIP)),
               format_func=lambda v: "Skip / not sure" if v == W.SKIP else dict(q.options)[v])
 wi = what_if(answers, wq, None if wv == W.SKIP else wv, report)
-after = OPTION_LABELS[wi["after"]]
 if wi["flipped"]:
-    st.warning(f"With that answer the recommendation **flips** to **{after}** "
+    st.warning(f"With that answer the recommendation **flips** to **{OPTION_LABELS[wi['after']]}** "
                f"(confidence {wi['record']['confidence']:.2f}).", icon=":material/swap_horiz:")
 else:
-    st.info(f"With that answer it **stays** {after} (confidence {wi['record']['confidence']:.2f}).", icon=":material/check:")
+    st.info(f"With that answer it **stays** {OPTION_LABELS[wi['after']]} (confidence {wi['record']['confidence']:.2f}).", icon=":material/check:")
 flips = flips(answers, report)
 with st.expander(f"Every single answer that would flip it ({len(flips)})"):
     if flips:

@@ -37,7 +37,7 @@ def render_sources(sources: list[dict]) -> None:
     with st.popover(f"Sources ({len(sources)})", width="stretch"):
         for n, source in enumerate(sources, 1):
             where = f"p. {source['page']}, " if source.get("page") is not None else ""
-            st.markdown(f"**[{n}]** {md_escape(source['file'])} · {where}chunk {source['chunk']} · score {source['score']:.2f}")
+            st.markdown(f"**[{n}]** {md_escape(source['file'])} · {md_escape(where)}chunk {md_escape(source['chunk'])} · score {source['score']:.2f}")
             st.text(source["text"])
 
 
@@ -50,7 +50,7 @@ def render_record(arm: str, record: dict) -> None:
         if record.get("engine"):
             loading = f" · waited {record['load_ms'] / 1000:.1f} s for the model first (not in the figures)" \
                 if record.get("load_ms") else ""
-            st.caption(f"engine {record['engine']} {record.get('quantization') or ''}{loading}")
+            st.caption(f"engine {md_escape(record['engine'])} {md_escape(record.get('quantization') or '')}{loading}")
         render_sources(record.get("sources", []))
 
 

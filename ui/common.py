@@ -9,6 +9,7 @@ import streamlit as st
 from core.runtime import models
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import get_settings
+from core.runtime.text import md_escape
 
 log = logging.getLogger("crossroads")
 
@@ -56,7 +57,9 @@ def get_embedder():
 def show_error(exc: Exception) -> None:
     """A CrossroadsError as message + hint; anything else as a generic message (details in the log)."""
     if isinstance(exc, CrossroadsError):
-        st.error(exc.message + (f"\n\n**What to do:** {exc.hint}" if exc.hint else ""), icon=":material/error:")
+        # messages name files, zip members, columns and adapters: escaped, so a name is never markup
+        st.error(md_escape(exc.message) + (f"\n\n**What to do:** {md_escape(exc.hint)}" if exc.hint else ""),
+                 icon=":material/error:")
     else:
         log.exception("unexpected error")
         st.error("Something went wrong. The details are in the app's log.", icon=":material/error:")

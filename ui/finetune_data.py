@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.runtime.errors import CrossroadsError
+from core.runtime.text import md_escape
 from core.training import data_files
 from core.training.schema import ALIASES, KIND_TITLES, KINDS, Schema, detect_schema
 from ui.common import show_error
@@ -81,14 +82,14 @@ def _source(settings, draft: dict) -> tuple[str, Path, str] | None:
     if source == "generated" and (kept := st.session_state.get("ft_generated_kept") or
                                   (draft.get("resolved_path"), draft.get("display_name"))) and kept[0]:
         with left:
-            st.caption(f":material/auto_awesome: Using **{kept[1]}**: fill-in-the-blank Q&A rows generated from the "
+            st.caption(f":material/auto_awesome: Using **{md_escape(kept[1])}**: fill-in-the-blank Q&A rows generated from the "
                        "knowledge base (each names its file and chunk; a cloze evaluation leaves those chunks out).")
         return "generated", Path(kept[0]), kept[1]
     kept = st.session_state.get("ft_upload_kept")
     if source == "upload" and (kept or draft.get("resolved_path")):
         path, name = kept or (draft["resolved_path"], draft.get("display_name") or "upload")
         with left:
-            st.caption(f":material/history: Using **{name}**, kept from your last upload in this workspace.")
+            st.caption(f":material/history: Using **{md_escape(name)}**, kept from your last upload in this workspace.")
         return "upload", Path(path), name
     return None
 
@@ -119,7 +120,7 @@ def _mapping(columns: list[str], detected: Schema | None, sha: str, draft: dict)
     """The mapping widgets. Nothing is guessed for an undetected format: each role starts unchosen."""
     title = KIND_TITLES[detected.kind] if detected else "not detected"
     saved = draft.get("mapping") if draft.get("kind") else None
-    with st.expander(f"Format: **{title}** · columns {', '.join(columns)} — change the mapping",
+    with st.expander(f"Format: **{title}** · columns {md_escape(', '.join(columns))} — change the mapping",
                      expanded=detected is None):
         if detected is None:
             st.caption("No column names match a known format: choose the format and which column plays each role.")
@@ -135,7 +136,7 @@ def _mapping(columns: list[str], detected: Schema | None, sha: str, draft: dict)
                 default = detected.mapping.get(role) if detected.kind == kind else None
                 default = default or next((c for c in columns if c.lower() in ALIASES[role]), None)
             choices = [CHOOSE, *columns]
-            mapping[role] = col.selectbox(f"{role} column", choices,
+            mapping[role] = col.selectbox(f"{md_escape(role)} column", choices,
                                           index=choices.index(default) if default in choices else 0,
                                           format_func=lambda c: c or "— choose —",
                                           key=f"ft_map_{sha}_{kind}_{role}")

@@ -72,7 +72,7 @@ def options_section(kind: str | None, n_rows: int, sha: str, draft: dict) -> tup
     base = preset_options(preset, kind, n_rows)
     figures = measured_figures().get((task, preset))
     st.caption(f"For **{TASK_TITLES[task]}**: {PRESETS[task][preset].help} On this file: "
-               f"{base.epochs:g} epochs, ~{finetune.plan_steps(n_rows - round(n_rows * base.eval_fraction), base)} "
+               f"{base.epochs:g} epochs, ~{finetune.plan_steps(n_rows - round(n_rows * base.eval_fraction), base):d} "
                f"steps." + (f"  \n:material/monitoring: Measured on the demo data: {figures}" if figures else ""))
     saved = draft.get("options") if draft.get("preset") == preset else None
     saved_options = TrainOptions.from_dict(saved) if isinstance(saved, dict) else base

@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
+from core.runtime.text import md_escape
 from core.training import adapters, finetune
 from core.training.trainer_setup import complete_checkpoints
 from ui import finetune_views as views
@@ -132,7 +133,7 @@ def adapters_section(settings) -> None:
 
         @st.dialog("Delete adapter")
         def _confirm_delete(name: str):
-            st.write(f"Delete adapter **{name}**? This cannot be undone.")
+            st.write(f"Delete adapter **{md_escape(name)}**? This cannot be undone.")
             if st.button("Delete", type="primary", key="ft_delete_confirm"):
                 adapters.delete(name, settings)
                 st.rerun()
@@ -149,7 +150,7 @@ def adapters_section(settings) -> None:
         if st.button("Import", disabled=zip_upload is None, key="ft_import"):
             try:
                 record = adapters.import_zip(zip_upload.getvalue(), name=zip_name or None, settings=settings)
-                st.success(f"Imported **{record.name}**.")
+                st.success(f"Imported **{md_escape(record.name)}**.")
                 st.rerun()
             except CrossroadsError as exc:
                 show_error(exc)

@@ -85,10 +85,10 @@ def prompt_preview(previews) -> None:
 
 def estimate_view(job) -> None:
     if job.active:
-        st.info(f"Measuring real training steps… ({job.status.get('message', '')})", icon=":material/timer:")
+        st.info(f"Measuring real training steps… ({md_escape(job.status.get('message', ''))})", icon=":material/timer:")
         return
     if job.state != "completed":
-        st.error(f"The estimate failed: {job.status.get('error') or job.status.get('message')}",
+        st.error(f"The estimate failed: {md_escape(job.status.get('error') or job.status.get('message'))}",
                  icon=":material/warning:")
         return
     r = job.status.get("result") or {}
@@ -144,8 +144,8 @@ def run_panel(job: jobs.Job) -> None:
     state = job.state
     step, total = int(s.get("step") or 0), int(s.get("total_steps") or 0)
     spec = job.spec
-    st.markdown(f"{STATE_ICONS.get(state, '')} **Run `{job.id}`** → adapter **{spec.get('name', '?')}** "
-                f"on {spec.get('data_name', '?')} · {state}")
+    st.markdown(f"{STATE_ICONS.get(state, '')} **Run `{job.id}`** → adapter **{md_escape(spec.get('name', '?'))}** "
+                f"on {md_escape(spec.get('data_name', '?'))} · {state}")
     if total:
         st.progress(min(1.0, step / total), text=f"Step {step} / {total} · epoch {float(s.get('epoch') or 0):.2f}")
     cols = st.columns(5)
@@ -158,7 +158,7 @@ def run_panel(job: jobs.Job) -> None:
                    help="Loss on the held-out rows (seeded split), at the last evaluation.")
     loss_chart(job.progress())
     if state == "failed":
-        st.error(f"{s.get('error') or s.get('message')}" + (f"\n\n**What to do:** {s['hint']}" if s.get("hint") else ""),
+        st.error(f"{md_escape(s.get('error') or s.get('message'))}" + (f"\n\n**What to do:** {md_escape(s['hint'])}" if s.get("hint") else ""),
                  icon=":material/error:")
     elif state == "interrupted":
         st.warning(s.get("message", "Interrupted."), icon=":material/warning:")
@@ -166,9 +166,9 @@ def run_panel(job: jobs.Job) -> None:
         st.info(s.get("message", "Cancelled."), icon=":material/stop_circle:")
     elif state == "completed":
         r = s.get("result") or {}
-        st.success(f"Adapter **{r.get('adapter')}** saved · train loss {r.get('train_loss') or 0:.4f}"
+        st.success(f"Adapter **{md_escape(r.get('adapter'))}** saved · train loss {r.get('train_loss') or 0:.4f}"
                    + (f" · eval loss {r['eval_loss']:.4f}" if r.get("eval_loss") is not None else "")
-                   + f" · {r.get('steps', '?')} steps · {fmt_seconds(r.get('seconds'))}",
+                   + f" · {md_escape(r.get('steps', '?'))} steps · {fmt_seconds(r.get('seconds'))}",
                    icon=":material/check_circle:")
         train_recall_view(r.get("train_recall"))
     elif job.active:

@@ -75,8 +75,9 @@ def _render(job: jobs.Job) -> None:
     p = IJ.job_progress(job)
     if job.active:
         fraction = p.fraction if p else 0.0
+        # the current file's name is the uploader's text: escaped, the label renders markdown
         label = (p.describe() + (f" · {p.current}" if p.current else "")) if p else job.status.get("message", "Starting…")
-        st.progress(min(1.0, max(0.0, fraction)), text=label)
+        st.progress(min(1.0, max(0.0, fraction)), text=md_escape(label))
         st.caption("Runs in the background: you can reload, switch pages or close the tab; it keeps indexing. "
                    "Ask, Compare and Evaluate use the files indexed so far.")
     elif job.status.get("result"):

@@ -95,5 +95,5 @@ def render_timings(record: dict) -> None:
         st.caption(f"Retrieval {record['retrieval_ms']:.0f} ms · no generation (nothing relevant retrieved)")
         return
     st.caption(f"Retrieval {record['retrieval_ms']:.0f} ms · first token {record['first_token_ms'] or 0:.0f} ms · "
-               f"total {record['total_ms'] / 1000:.1f} s · {record['tokens']} tokens · "
+               f"total {record['total_ms'] / 1000:.1f} s · {record['tokens']:d} tokens · "
                f"{record['tokens_per_s']:.1f} tokens/s")

@@ -17,6 +17,7 @@ import streamlit as st
 from core.knowledge.manifest import list_kbs
 from core.knowledge.retrieval import kb_retrieval
 from core.runtime.errors import CrossroadsError
+from core.runtime.text import md_escape
 from core.training import raft
 from core.training.raft import DEFAULT_P, RaftOptions
 from core.training.schema import Schema
@@ -91,7 +92,7 @@ def mode_section(choice, settings) -> TrainingMode:
     p = c2.slider("P (answer passage in context)", 0.0, 1.0, DEFAULT_P, 0.05, key="ft_raft_p", help=_help("p"))
     distractors = c3.number_input("Distractors", 0, 20, max(0, retrieval.k - 1), key="ft_raft_distractors",
                                   help=_help("distractors"))
-    st.caption(f"Retrieval as the arms use it: {retrieval.describe()}.")
+    st.caption(f"Retrieval as the arms use it: {md_escape(retrieval.describe())}.")
     missing = st.radio("Rows whose answer passage is not found", list(MISSING_TITLES),
                        format_func=MISSING_TITLES.get, horizontal=True, key="ft_raft_missing",
                        help=_help("missing"))

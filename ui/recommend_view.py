@@ -16,6 +16,7 @@ from core.decision.decision_report import to_markdown
 from core.decision.evidence import arm_labels, describe_others, metric_name
 from core.decision.next_steps import PAGE_TITLES
 from core.decision.questions import OPTION_LABELS, OPTIONS, QUESTIONS
+from core.runtime.text import md_escape
 
 # ------------------------------------------------------------------------------ result sections
 
@@ -50,7 +51,7 @@ def headline(rec: dict[str, Any]) -> None:
     c3.metric("Questions answered", f"{rec['answered']} of {len(QUESTIONS) - 1}")
     c3.caption("Unanswered questions count as neutral.")
     for o in rec["overrides"]:
-        st.warning(f"**Measurement overrode the prior.** {o['text']}", icon=":material/straighten:")
+        st.warning(f"**Measurement overrode the prior.** {md_escape(o['text'])}", icon=":material/straighten:")
     if rec["close_call"]:
         st.info("This is a close call: measure the top two options on your own data before "
                 "committing (Evaluate page).", icon=":material/balance:")
@@ -103,9 +104,9 @@ def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
                  "published results.")
         return
     if report and report.get("verdict"):
-        st.info(f"**The report's verdict:** {report['verdict']}", icon=":material/gavel:")
-    st.write(f"Report **{ev['id']}**, n = {ev['n']} questions, read on **{metric_name(ev['metric'])}** "
-             f"({ev['metric_why']}). Differences are in percentage points; a difference is *clear* only "
+        st.info(f"**The report's verdict:** {md_escape(report['verdict'])}", icon=":material/gavel:")
+    st.write(f"Report **{md_escape(ev['id'])}**, n = {md_escape(ev['n'])} questions, read on **{metric_name(ev['metric'])}** "
+             f"({md_escape(ev['metric_why'])}). Differences are in percentage points; a difference is *clear* only "
              "when its 95% confidence interval excludes zero, and only clear differences can override "
              "your answers.")
     rows = [{
@@ -161,7 +162,7 @@ def projection(proj: dict[str, Any], measured_from: dict[str, Any]) -> None:
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for m in proj["missing"]:
-        st.caption("• " + m)
+        st.caption("• " + md_escape(m))
 
 
 def next_steps(rec: dict[str, Any]) -> None:

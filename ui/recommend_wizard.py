@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.decision.questions import QUESTION_BY_ID, Question
 from core.decision.wizard_file import load_wizard, save_wizard
+from core.runtime.text import md_escape
 
 SKIP = "__skip__"
 STATE_STEP = "rec_step"
@@ -125,7 +126,7 @@ def persist(data_dir: Path) -> None:
     try:
         save_wizard(data_dir, now["answers"], now["step"])
     except OSError as exc:
-        st.caption(f"Your answers could not be saved to the workspace ({exc.strerror}); they are kept "
+        st.caption(f"Your answers could not be saved to the workspace ({md_escape(exc.strerror)}); they are kept "
                    "until you close this tab.")
         return
     st.session_state[STATE_SAVED] = now

@@ -9,6 +9,7 @@ import streamlit as st
 from core.evaluation import report as R
 from core.evaluation.arms import ARM_TITLES, ARMS, RAFT_HYBRID_TITLE
 from core.evaluation.verdict import verdict_of
+from core.runtime.text import md_escape
 
 ARM_COLORS = alt.Scale(domain=[*(ARM_TITLES[a] for a in ARMS), RAFT_HYBRID_TITLE],
                        range=["#9ca3af", "#2563eb", "#f59e0b", "#16a34a", "#16a34a"])
@@ -38,7 +39,7 @@ def metrics_table(report: dict) -> None:
     frame.index.name = "metric"
     st.dataframe(frame, width="stretch", height=36 + 35 * len(titles))
     for note in R.missing_explanations(report):
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {md_escape(note)}")
 
 
 def deltas_table(report: dict) -> None:
@@ -108,14 +109,15 @@ def drill_down(report: dict, key: str) -> None:
                      format_func=lambda i: f"{i + 1}. {questions[i]['question'][:110]}")
     q = questions[n]
     metric = "accuracy" if report.get("kind") == "label" else "contains"
-    st.markdown(f"**Gold:** {' | '.join(q['gold'])}" + (f" · source `{q['source']}`" if q.get("source") else ""))
+    st.markdown(f"**Gold:** {md_escape(' | '.join(q['gold']))}"
+                + (f" · source {md_escape(q['source'])}" if q.get("source") else ""))
     arms = list(q["answers"])
     for column, arm in zip(st.columns(len(arms)), arms, strict=True):
         with column, st.container(border=True):
             score = q["scores"][arm]
             failure = (q.get("failure") or {}).get(arm)
-            st.markdown(f"**{arm_name(report, arm)}** {R.mark(score.get(metric))}"
-                        + (f" · *{failure}*" if failure else ""))
+            st.markdown(f"**{md_escape(arm_name(report, arm))}** {md_escape(R.mark(score.get(metric)))}"
+                        + (f" · *{md_escape(failure)}*" if failure else ""))
             st.text(q["answers"][arm] or "(empty answer)")  # plain text: answers are never rendered as markup
             if metric == "contains" and "f1" in score:
                 st.caption(f"token F1 {score['f1']:.2f}")
@@ -124,7 +126,8 @@ def drill_down(report: dict, key: str) -> None:
                 with st.expander(f"Chunks read ({len(sources)})"):
                     for i, source in enumerate(sources, 1):
                         where = f"p. {source['page']}, " if source.get("page") is not None else ""
-                        st.markdown(f"**[{i}]** `{source.get('file')}` · {where}chunk {source.get('chunk')} · "
+                        st.markdown(f"**[{i}]** {md_escape(source.get('file'))} · {md_escape(where)}chunk "
+                                    f"{md_escape(source.get('chunk'))} · "
                                     f"score {source.get('score', 0):.2f}")
                         st.text(source.get("text") or "")
             elif arm in ("rag", "hybrid"):
@@ -150,18 +153,18 @@ def render_verdict(report: dict) -> None:
     verdict = verdict_of(report)
     partial = report.get("partial") or report.get("complete") is False
     box = st.warning if partial else st.success
-    box(f"**Verdict.** {verdict['verdict']}", icon=":material/gavel:")
+    box(f"**Verdict.** {md_escape(verdict['verdict'])}", icon=":material/gavel:")
 
 
 def render_report(report: dict, key: str = "report") -> None:
     meta = report.get("meta", {})
     setup = report.get("setup", {})
     render_verdict(report)
-    status = "" if report.get("complete", True) else " · **partial: cancelled before the end**"
-    st.markdown(f"**{report.get('eval_set', {}).get('name')}** · {report['n']} items · "
-                f"kb `{setup.get('kb') or '—'}` · adapter `{setup.get('adapter') or '—'}` · "
-                f"{meta.get('seconds')} s on {meta.get('device')}{status}")
-    st.caption(f"Same for every arm: {R.describe_setup(setup)}")
+    st.markdown(f"**{md_escape(report.get('eval_set', {}).get('name'))}** · {md_escape(report['n'])} items · "
+                f"kb {md_escape(setup.get('kb') or '—')} · adapter {md_escape(setup.get('adapter') or '—')} · "
+                f"{md_escape(meta.get('seconds'))} s on {md_escape(meta.get('device'))}"
+                + ("" if report.get("complete", True) else " · **partial: cancelled before the end**"))
+    st.caption(f"Same for every arm: {md_escape(R.describe_setup(setup))}")
     st.subheader("Metrics by arm")
     metrics_table(report)
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")

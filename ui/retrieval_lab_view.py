@@ -97,8 +97,8 @@ def render_lab(kb: str, run_safely) -> None:
         return
     best = result["best"]
     st.success(f"Best: **{md_escape(best['label'])}** — hit@k {best['hit_at_k']:.3f}, MRR {best['mrr']:.3f}, "
-               f"{best['context_tokens']:.0f} context tokens · {result['n_settings']} settings on "
-               f"{result['eval_set']['size']} questions in {result['seconds']:.0f} s", icon=":material/star:")
+               f"{best['context_tokens']:.0f} context tokens · {result['n_settings']:d} settings on "
+               f"{result['eval_set']['size']:d} questions in {result['seconds']:.0f} s", icon=":material/star:")
     st.caption(md_escape(result["rule"]) + " · " + md_escape(result["ci"]))
     st.scatter_chart([{"context tokens": r["context_tokens"], "hit@k": r["hit_at_k"],
                        "search": r["setting"]["search_type"]} for r in result["settings"]],

@@ -17,8 +17,10 @@ from datetime import datetime
 from pathlib import Path
 
 from core.evaluation.arms import ARM_TITLES, ArmAnswer, Turn
+from core.knowledge.sanitize import answer_markdown
 from core.runtime.jobs import write_json_atomic
 from core.runtime.settings import Settings, get_settings
+from core.runtime.text import md_escape
 
 
 @dataclass
@@ -80,16 +82,20 @@ class Conversation:
         return json.dumps(self.as_dict(), indent=2)
 
     def to_markdown(self) -> str:
+        # questions, names and answers are untrusted: escaped (answers also lose images and links),
+        # so a CommonMark viewer of the export never fetches anything
+        e = md_escape
         lines = ["# Crossroads comparison", ""]
         if self.setup:
-            lines += [f"- **{k}**: {v}" for k, v in self.setup.items()] + [""]
+            lines += [f"- **{e(k)}**: {e(v)}" for k, v in self.setup.items()] + [""]
         for n, exchange in enumerate(self.exchanges, 1):
-            lines += [f"## {n}. {exchange.question}", "", f"_{exchange.history_note}_", ""]
+            lines += [f"## {n}. {e(exchange.question)}", "", f"_{e(exchange.history_note)}_", ""]
             for arm, record in exchange.answers.items():
-                lines += [f"### {record.get('title') or ARM_TITLES.get(arm, arm)}", "", record["answer"] or "_(empty answer)_", "",
-                          f"_{figures_line(record)}_", ""]
+                lines += [f"### {e(record.get('title') or ARM_TITLES.get(arm, arm))}", "",
+                          answer_markdown(record["answer"]) or "_(empty answer)_", "",
+                          f"_{e(figures_line(record))}_", ""]
                 for i, source in enumerate(record.get("sources", []), 1):
-                    lines.append(f"{i}. {source['file']} ({_where(source)}), score {source['score']:.2f}")
+                    lines.append(f"{i}. {e(source['file'])} ({e(_where(source))}), score {source['score']:.2f}")
                 if record.get("sources"):
                     lines.append("")
         return "\n".join(lines)

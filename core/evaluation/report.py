@@ -7,6 +7,7 @@ import io
 
 from core.evaluation.arms import arm_title
 from core.evaluation.verdict import verdict_of
+from core.runtime.text import md_escape
 
 PERCENT_METRICS = ("exact_match", "f1", "contains", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr",
                    "groundedness_proxy")
@@ -147,7 +148,7 @@ def to_csv(report: dict) -> str:
 def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 10 else f"{value:.0f}"
-    return str(value)
+    return md_escape(value)  # arm titles carry adapter names: a table cell is markdown too
 
 
 def to_markdown(report: dict) -> str:
@@ -155,25 +156,28 @@ def to_markdown(report: dict) -> str:
     setup = report.get("setup", {})
     meta = report.get("meta", {})
     verdict = verdict_of(report)
+    # Every name and text below came from a user or a file (eval set, adapter, knowledge base,
+    # arm titles): escaped, so a CommonMark viewer shows it as text, never as an image or a link.
+    e = md_escape
     lines = [
-        f"# Crossroads evaluation {report.get('id', '')}", "",
-        f"**Verdict:** {verdict['verdict']}", "",
+        f"# Crossroads evaluation {e(report.get('id', ''))}", "",
+        f"**Verdict:** {e(verdict['verdict'])}", "",
         *(["> **Partial report**: the run was cancelled before every question was answered.", ""]
           if report.get("partial") or report.get("complete") is False else []),
-        f"- Eval set: **{report.get('eval_set', {}).get('name')}** ({report['n']} items, {report.get('kind')})",
-        f"- Arms: {', '.join(report_arm_title(report, a) for a in report['arms'])}",
-        f"- Knowledge base: {setup.get('kb') or '—'} · adapter: {setup.get('adapter') or '—'}",
-        f"- Decoding and retrieval: {describe_setup(setup)}",
-        f"- Device: {meta.get('device')} · run time {meta.get('seconds')} s · created {report.get('created')}",
+        f"- Eval set: **{e(report.get('eval_set', {}).get('name'))}** ({e(report['n'])} items, {e(report.get('kind'))})",
+        f"- Arms: {', '.join(e(report_arm_title(report, a)) for a in report['arms'])}",
+        f"- Knowledge base: {e(setup.get('kb') or '—')} · adapter: {e(setup.get('adapter') or '—')}",
+        f"- Decoding and retrieval: {e(describe_setup(setup))}",
+        f"- Device: {e(meta.get('device'))} · run time {e(meta.get('seconds'))} s · created {e(report.get('created'))}",
         "", "## Metrics by arm", "",
     ]
     rows = metric_rows(report)
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(e(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |" for row in rows]
     lines += ["", f"## Differences ({meta.get('ci', 'paired bootstrap 95% CI')})", "",
               "| comparison | metric | difference | 95% CI | reading |", "|---|---|---|---|---|"]
-    lines += [f"| {r['comparison']} | {r['metric']} | {r['difference']:+.3f} | [{r['CI low']:+.3f}, {r['CI high']:+.3f}] "
+    lines += [f"| {e(r['comparison'])} | {r['metric']} | {r['difference']:+.3f} | [{r['CI low']:+.3f}, {r['CI high']:+.3f}] "
               f"| {r['reading']} |" for r in delta_rows(report)]
     failures = {}
     for q in report.get("questions", []):
@@ -183,9 +187,10 @@ def to_markdown(report: dict) -> str:
                 failures[report_arm_title(report, arm)][label] += 1
     if failures:
         lines += ["", "## Failures of the retrieval arms", ""]
-        lines += [f"- {arm}: " + ", ".join(f"{n} {label}" for label, n in counts.items()) for arm, counts in failures.items()]
+        lines += [f"- {e(arm)}: " + ", ".join(f"{n} {e(label)}" for label, n in counts.items())
+                  for arm, counts in failures.items()]
     if notes := missing_explanations(report):
-        lines += ["", "## Not measured", ""] + [f"- {note}" for note in notes]
+        lines += ["", "## Not measured", ""] + [f"- {e(note)}" for note in notes]
     lines += ["", "Metric values are shares between 0 and 1; groundedness is a lexical proxy (share of answer "
               "words found in the retrieved text), not a judgement of truth.", ""]
     return "\n".join(lines)

