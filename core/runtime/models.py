@@ -191,19 +191,63 @@ def attach_adapters(adapters: dict[str, Path], settings: Settings | None = None)
     Attaching is atomic: an adapter that fails to load, or whose loaded weights are not exactly
     the LoRA matrices its file holds, is taken out again, and the shared model is as it was.
     """
+    from core.runtime.engines.ct2_cache import adapter_weights_key
+
     base, tokenizer = load_generator(settings)
     if not adapters:
         return base, tokenizer
     with _adapter_lock:
-        # Kept on the base model itself, so it lives exactly as long as the cached base model.
+        # Kept on the base model itself, so they live exactly as long as the cached base model.
         model = getattr(base, "_crossroads_peft", None)
+        digest = getattr(base, "_crossroads_base_digest", None) or base_weights_digest(base)
+        object.__setattr__(base, "_crossroads_base_digest", digest)
+        keys = getattr(base, "_crossroads_adapter_keys", {})
+        object.__setattr__(base, "_crossroads_adapter_keys", keys)
         for name, folder in adapters.items():
+            # Loaded adapters are known by their weights' hash, not their name: an adapter
+            # replaced under the same name (retrained with --overwrite) is loaded again.
+            key = adapter_weights_key(Path(folder))
             if model is not None and name in model.peft_config:
-                continue
-            model = _attach_one(base, model, name, Path(folder))
+                if keys.get(name) == key:
+                    continue
+                model.delete_adapter(name)
+                keys.pop(name, None)
+            try:
+                model = _attach_one(base, model, name, Path(folder))
+            finally:  # also when the load failed: PEFT may have rewritten the base before failing
+                if base_weights_digest(base) != digest:
+                    _base_changed(base, getattr(base, "_crossroads_peft", None), name)
+            keys[name] = key
         model.base_model.set_adapter([])  # nothing active: plain calls are the base model
         model.eval()
         return model, tokenizer
+
+
+def base_weights_digest(model) -> str:
+    """A hash of a strided sample of every base weight (LoRA matrices left out; PEFT's wrapping
+    renames `x.weight` to `x.base_layer.weight`, so names are taken back to the original). Cheap
+    (a few MB read), and any initialisation that rewrites a base matrix changes it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    params = sorted((n.replace(".base_layer.", "."), p) for n, p in model.named_parameters()
+                    if "lora_" not in n and "modules_to_save" not in n)
+    for name, param in params:
+        flat = param.detach().reshape(-1)
+        digest.update(name.encode())
+        digest.update(flat[:: max(1, flat.numel() // 4096)].float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _base_changed(base, model, name: str) -> None:
+    """An adapter's load rewrote the shared base weights: take it out, drop the damaged model from
+    the cache (the next load reads the checkpoint again), and say so."""
+    _detach(base, model, name, set(vars(base)))
+    _load_generator_cached.cache_clear()
+    raise AdapterRefused(
+        f"Adapter {name!r} changed the base model's own weights when it was loaded, so it was taken out "
+        "and the base model will be loaded again.",
+        hint="Only plain LoRA adapters are accepted; train it again in this app.")
 
 
 def _attach_one(base, model, name: str, folder: Path):

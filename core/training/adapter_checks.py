@@ -87,16 +87,65 @@ MAX_RANK = 512
 # weight by hundredths (the bundled model's own weights are below ~10); a change of this size
 # already swamps the layer, and much larger finite values overflow to inf and empty the output.
 MAX_DELTA_ABS = 10.0
-# Config options that would change the base model beyond LoRA A/B pairs (extra trained layers,
-# biases, embeddings, DoRA magnitudes, replicated layers) or give modules other ranks than `r`.
-_REFUSED_OPTIONS = {
-    "modules_to_save": "trains and replaces whole base layers ({value})",
+# The adapter_config.json fields we accept, each with the values that leave the base model as it
+# is: an allow-list, so an option PEFT adds later is refused until someone reads what it does.
+# Refused by what they allow: extra trained layers (modules_to_save), biases, DoRA magnitudes,
+# replicated layers, per-module ranks, and every initialisation that reads or rewrites the base
+# weights at load time (PiSSA, OLoRA, EVA, LoftQ, CorDA, LoRA-GA, ...): PEFT runs those on the
+# shared base model, so one import would change every arm's answers.
+_NOTHING = (None, False, [], {}, "")
+
+
+def _text(v) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _names(v) -> bool:
+    return _text(v) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+
+
+def _layers(v) -> bool:
+    whole = lambda x: isinstance(x, int) and not isinstance(x, bool)  # noqa: E731
+    return v is None or whole(v) or (isinstance(v, list) and all(whole(x) for x in v))
+
+
+_ALLOWED_FIELDS = {
+    "peft_type": lambda v: str(v).upper() == "LORA",
+    "task_type": lambda v: v in (None, "CAUSAL_LM"),
+    "auto_mapping": lambda v: v is None or (isinstance(v, dict) and all(_text(x) for x in v.values())),
+    "peft_version": _text, "base_model_name_or_path": _text, "revision": _text,
+    "inference_mode": lambda v: isinstance(v, bool),
+    "r": lambda v: True, "lora_alpha": lambda v: True,  # checked below, with their own messages
+    "target_modules": _names, "exclude_modules": _names, "layers_to_transform": _layers, "layers_pattern": _names,
+    "lora_dropout": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1,
+    "fan_in_fan_out": lambda v: v is False,
+    "bias": lambda v: v == "none",
+    "use_rslora": lambda v: isinstance(v, bool),
+    "init_lora_weights": lambda v: v is True or v is False or v == "gaussian",
+    "megatron_core": lambda v: v in (None, "megatron.core"),  # a module name PEFT imports: only its default
+    "qalora_group_size": lambda v: isinstance(v, int),  # unused while use_qalora is off
+    "ensure_weight_tying": lambda v: v is False,
+    **dict.fromkeys((
+        "modules_to_save", "trainable_token_indices", "target_parameters", "layer_replication", "use_dora",
+        "rank_pattern", "alpha_pattern", "loftq_config", "eva_config", "corda_config", "lora_ga_config",
+        "velora_config", "monteclora_config", "arrow_config", "kasa_config", "megatron_config",
+        "alora_invocation_tokens", "use_qalora", "lora_bias", "use_bdlora", "runtime_config"),
+        lambda v: v in _NOTHING),
+}
+_WHY_REFUSED = {
+    "modules_to_save": "trains and replaces whole base layers",
     "trainable_token_indices": "replaces token embeddings",
     "target_parameters": "targets raw parameters",
     "layer_replication": "duplicates base layers",
     "use_dora": "adds DoRA magnitude vectors",
     "rank_pattern": "gives modules their own ranks",
     "alpha_pattern": "gives modules their own scales",
+    "bias": "changes the base model's biases",
+    "init_lora_weights": "initialises from (and rewrites) the base model's weights when loaded",
+    "loftq_config": "rewrites the base model's weights when loaded (LoftQ)",
+    "eva_config": "initialises from the base model's activations when loaded (EVA)",
+    "corda_config": "rewrites the base model's weights when loaded (CorDA)",
+    "lora_ga_config": "rewrites the base model's weights when loaded (LoRA-GA)",
 }
 
 
@@ -104,14 +153,16 @@ def _check_config(config: dict) -> tuple[int, float]:
     """(rank, scale) of a LoRA config that changes nothing but A/B pairs, else AdapterError."""
     if str(config.get("peft_type", "")).upper() != "LORA":
         raise AdapterError(f"{CONFIG} is not a LoRA adapter config (peft_type={config.get('peft_type')!r}).")
-    for option, what in _REFUSED_OPTIONS.items():
-        value = config.get(option)
-        if value not in (None, False, [], {}, ""):
-            raise AdapterError(f"Refused: {CONFIG} sets {option}, which {what.format(value=value)}.",
+    for field, value in config.items():
+        accepts = _ALLOWED_FIELDS.get(field)
+        if accepts is None:
+            raise AdapterError(f"Refused: {CONFIG} sets {field!r}, an option this app does not accept.",
                                hint="Only plain LoRA adapters (A/B matrices on the base layers) are accepted.")
-    if str(config.get("bias", "none")) != "none":
-        raise AdapterError(f"Refused: {CONFIG} sets bias={config.get('bias')!r}, which changes the base model's biases.",
-                           hint="Only plain LoRA adapters (bias='none') are accepted.")
+        if not accepts(value):
+            what = _WHY_REFUSED.get(field, "is not a plain LoRA setting")
+            raise AdapterError(f"Refused: {CONFIG} sets {field}={str(value)[:80]!r}, which {what}.",
+                               hint="Only plain LoRA adapters (A/B matrices on the base layers, bias='none', "
+                                    "standard initialisation) are accepted.")
     rank, alpha = config.get("r"), config.get("lora_alpha", 8)
     if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= MAX_RANK:
         raise AdapterError(f"Refused: {CONFIG} has rank r={rank!r}; it must be a whole number from 1 to {MAX_RANK}.")

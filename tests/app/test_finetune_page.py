@@ -27,7 +27,12 @@ def _texts(at) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
     parts += [w.value for w in at.warning] + [i.value for i in at.info] + [s.value for s in at.success]
     parts += [c.value for c in at.code]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(_plain(p) for p in parts)
+
+
+def _plain(value) -> str:
+    """An element's text with markdown escapes removed (file names and messages are escaped)."""
+    return re.sub(r"\\(.)", r"\1", str(value))
 
 
 def _button(at, label):
@@ -78,7 +83,7 @@ def test_broken_upload_blocks_training_with_the_reason(model_data_dir):
     at = _app().run()
     _upload(at, "bad.jsonl", "\n".join(lines).encode())
     assert not at.exception
-    assert any("line(s) are not valid JSON" in e.value and "rows 5" in e.value for e in at.error)
+    assert any("line(s) are not valid JSON" in _plain(e.value) and "rows 5" in _plain(e.value) for e in at.error)
     assert _button(at, "Start training").disabled
 
 
@@ -94,7 +99,7 @@ def test_undetected_format_blocks_training_until_columns_are_chosen(model_data_d
     text = _texts(at)
     assert any("Format: **not detected**" in e.label for e in at.expander)
     assert "Ready to train" not in text
-    assert any("No column chosen for question and answer" in e.value for e in at.error)
+    assert any("No column chosen for question and answer" in _plain(e.value) for e in at.error)
     assert _button(at, "Start training").disabled
 
 
@@ -107,7 +112,7 @@ def test_one_column_as_prompt_and_target_blocks_training(model_data_dir):
     at.run()
     assert not at.exception
     assert "Ready to train" not in _texts(at)
-    assert any("same column ('name')" in e.value for e in at.error)
+    assert any("same column ('name')" in _plain(e.value) for e in at.error)
     assert _button(at, "Start training").disabled
     # Distinct columns, chosen by the user, are a mapping to train on.
     next(s for s in at.selectbox if s.key.endswith("_qa_answer")).set_value("colour")
@@ -146,7 +151,7 @@ def test_a_corrupt_draft_is_reported_and_ignored(model_data_dir):
     (folder / "draft.json").write_text("{not json")
     at = _app().run()
     assert not at.exception
-    assert any("could not be read" in w.value and "draft.json.corrupt" in w.value for w in at.warning)
+    assert any("could not be read" in _plain(w.value) and "draft.json.corrupt" in _plain(w.value) for w in at.warning)
     assert "Upload a labeled file" in _texts(at)
     assert not (folder / "draft.json").exists() and (folder / "draft.json.corrupt").exists()
 

@@ -189,6 +189,12 @@ def _lm_head():
     ({"config": {"modules_to_save": ["lm_head"]}}, "modules_to_save"),
     ({"config": {"bias": "all"}}, "bias"),
     ({"config": {"use_dora": True}}, "DoRA"),
+    ({"config": {"init_lora_weights": "pissa"}}, "rewrites"),  # PiSSA rewrote the shared base at load
+    ({"config": {"init_lora_weights": "olora"}}, "rewrites"),
+    ({"config": {"init_lora_weights": "eva", "eva_config": {"rho": 2.0}}}, "init_lora_weights|EVA"),
+    ({"config": {"init_lora_weights": "loftq", "loftq_config": {"loftq_bits": 4}}}, "init_lora_weights|LoftQ"),
+    ({"config": {"corda_config": {"corda_method": "kpm"}}}, "CorDA"),
+    ({"config": {"some_future_option": True}}, "does not accept"),  # an allow-list, not a deny-list
     ({"config": {"rank_pattern": {"q_proj": 16}}}, "own ranks"),
     ({"config": {"r": 0}}, "rank r=0"),
     ({"config": {"lora_alpha": 1e400}}, "lora_alpha"),
@@ -286,3 +292,38 @@ def test_export_writes_a_portable_config(model_data_dir, tmp_path):
     assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert str(model_data_dir) not in b"".join(exported.values()).decode("utf-8", "replace")
     assert config["r"] == 4 and config["target_modules"] == ["q_proj"]
+
+
+def test_an_attach_that_rewrites_the_base_weights_is_undone_and_refused(model_data_dir, tmp_path):
+    """Second line of defence behind the config allow-list: an unchecked PiSSA adapter straight
+    into the loader rewrites the base weights at load; the hash check takes it out, drops the
+    damaged model from the cache and refuses; the next load is the checkpoint's base model."""
+    from core.runtime.errors import AdapterRefused
+    from core.runtime.models import attach_adapters, base_weights_digest, load_generator
+
+    base, tokenizer = load_generator()
+    before, answer = base_weights_digest(base), _greedy(base, tokenizer)
+    pissa = make_adapter_files(tmp_path / "pissa", model_data_dir, config={"init_lora_weights": "pissa"})
+    with pytest.raises(AdapterRefused, match="changed the base model's own weights"):
+        attach_adapters({"pissa": pissa})
+    fresh, _ = load_generator()
+    assert fresh is not base and base_weights_digest(fresh) == before
+    assert _greedy(fresh, tokenizer) == answer
+
+
+def test_an_adapter_replaced_under_the_same_name_is_loaded_again(model_data_dir, tmp_path):
+    # retraining with --overwrite replaces the folder; hf used to keep serving the old weights
+    import torch
+    from peft import get_peft_model_state_dict
+
+    from core.runtime.models import attach_adapters
+
+    folder = make_adapter_files(tmp_path / "same", model_data_dir, fill=0.01)
+    model, _ = attach_adapters({"same": folder})
+    first = {k: v.clone() for k, v in get_peft_model_state_dict(model, adapter_name="same").items()}
+    make_adapter_files(folder, model_data_dir, fill=0.02)  # new weights, same name and folder
+    model, _ = attach_adapters({"same": folder})
+    second = get_peft_model_state_dict(model, adapter_name="same")
+    assert all(torch.allclose(second[k], 2 * first[k]) for k in first)
+    again, _ = attach_adapters({"same": folder})  # unchanged weights: kept, not loaded a second time
+    assert again is model and set(model.peft_config) >= {"same"}

@@ -62,7 +62,14 @@ class HFEngine(Engine):
 
     def load_adapters(self, adapters: dict[str, Path], progress: Progress | None = None) -> None:
         if adapters:
-            self.model, _ = models.attach_adapters(adapters, self.settings)
+            try:
+                self.model, _ = models.attach_adapters(adapters, self.settings)
+            except Exception:
+                # a refused adapter may have cost the cached base model (it changed the base
+                # weights): serve the model the cache holds now, with the adapters still attached
+                base, _ = models.load_generator(self.settings)
+                self.model = getattr(base, "_crossroads_peft", None) or base
+                raise
 
     def _generate(self, rows: Sequence[ChatRow], prompts: list[list[int]], decoding: Decoding,
                   sink: TokenSink) -> None:
