@@ -27,7 +27,7 @@ from core.knowledge.retrieval import (
 )
 from core.knowledge.sanitize import sanitize_answer
 from core.runtime.errors import CrossroadsError
-from core.runtime.generation import ChatRow, Decoding
+from core.runtime.generation import ChatRow, Decoding, chat_text
 from core.runtime.settings import Settings, get_settings
 from core.training.raft import adapter_mode
 
@@ -244,7 +244,7 @@ class Arms:
 
     def prompt_text(self, answer: ArmAnswer) -> str:
         """The exact text the model reads (chat template applied): the "what changed" view."""
-        return self.tokenizer.apply_chat_template(answer.messages, add_generation_prompt=True, tokenize=False)
+        return chat_text(self.tokenizer, answer.messages)
 
     # ------------------------------------------------------------------ generation
 

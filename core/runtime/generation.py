@@ -15,6 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 # One generation at a time per process: models are shared by every session, PEFT's per-row
@@ -83,11 +84,52 @@ class ChatRow:
     adapter: str | None = None
 
 
-def chat_input_ids(tokenizer, messages: list[dict]) -> list[int]:
-    """Token ids of `messages` with the model's chat template and the assistant turn opened."""
-    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+def chat_input_ids(tokenizer, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:
+    """Token ids of `messages` with the model's chat template (and the assistant turn opened).
+    Every prompt and every training row is templated here or in `chat_text`: the message texts
+    are data, so their special-token strings are neutralised first (`inert_messages`)."""
+    encoded = tokenizer.apply_chat_template(inert_messages(tokenizer, messages), add_generation_prompt=add_generation_prompt)
     ids = encoded["input_ids"] if hasattr(encoded, "keys") else encoded
     return list(ids[0] if ids and isinstance(ids[0], list) else ids)
+
+
+def chat_text(tokenizer, messages: list[dict], add_generation_prompt: bool = True) -> str:
+    """The templated prompt as text (what an arm read), with the same neutralised messages."""
+    return tokenizer.apply_chat_template(inert_messages(tokenizer, messages),
+                                         add_generation_prompt=add_generation_prompt, tokenize=False)
+
+
+_ZWSP = "\u200b"
+
+
+@lru_cache(maxsize=8)
+def _special_strings(tokenizer) -> tuple[str, ...]:
+    """Every string the tokenizer turns into a special token (longest first)."""
+    strings = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    for token in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
+        if getattr(token, "special", False):
+            strings.add(str(token.content))
+    return tuple(sorted((s for s in strings if len(s) > 1), key=len, reverse=True))
+
+
+def neutralise_special_tokens(tokenizer, text: str) -> str:
+    """`text` with every special-token string broken by a zero-width space after its first
+    character: a document, question or training row saying `<|im_start|>system` stays text and
+    can never open a chat turn (the tokenizer matches special tokens only as exact strings)."""
+    specials = _special_strings(tokenizer)
+    if not specials or not isinstance(text, str):
+        return text
+    previous = None
+    while previous != text and any(s in text for s in specials):
+        previous = text
+        for special in specials:
+            text = text.replace(special, special[0] + _ZWSP + special[1:])
+    return text
+
+
+def inert_messages(tokenizer, messages: list[dict]) -> list[dict]:
+    """Chat messages whose contents can produce no special token (see neutralise_special_tokens)."""
+    return [{**m, "content": neutralise_special_tokens(tokenizer, m.get("content", ""))} for m in messages]
 
 
 def eos_ids(tokenizer) -> set[int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from core.runtime.generation import chat_input_ids
 from core.training.schema import Row
 
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
@@ -51,10 +52,8 @@ def training_messages(row: Row, labels=(), system: str | None = None) -> list[di
 
 
 def _ids(tokenizer, messages: list[dict], add_generation_prompt: bool) -> list[int]:
-    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True)
-    if hasattr(encoded, "keys"):
-        encoded = encoded["input_ids"]
-    return list(encoded)
+    # the generation path's templating: training rows get the same neutralised special tokens
+    return chat_input_ids(tokenizer, messages, add_generation_prompt)
 
 
 def sequence_lengths(tokenizer, row: Row, labels=()) -> tuple[int, int]:

@@ -34,6 +34,7 @@ from pathlib import Path
 from core.knowledge.rag import rag_messages
 from core.knowledge.retrieval import RetrievalConfig, Retrieved, kb_retrieval, retrieve
 from core.runtime.errors import CrossroadsError
+from core.runtime.generation import chat_input_ids
 from core.runtime.settings import Settings, get_settings
 
 DEFAULT_P = 0.8  # the paper's and gorilla raft.py's value
@@ -320,8 +321,7 @@ def trained_chunk_ids(meta: dict | None, kb: str | None = None) -> list[str]:
 def fitted_max_length(build: RaftBuild, tokenizer, current: int = 0) -> int:
     """A max length that fits the longest row (prompt with context + answer), rounded up."""
     def n_tokens(messages) -> int:
-        ids = tokenizer.apply_chat_template(list(messages), tokenize=True)
-        return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
+        return len(chat_input_ids(tokenizer, list(messages), add_generation_prompt=False))
 
     longest = max(n_tokens(r.messages) for r in build.rows)
     fitted = -(-longest // MAX_LENGTH_STEP) * MAX_LENGTH_STEP

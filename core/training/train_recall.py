@@ -32,6 +32,7 @@ def measure_train_recall(model, tokenizer, rows, labels=(), seed: int = 42, n: i
     """{rows, recalled, share, examples}: greedy answers to up to `n` seeded training rows."""
     import torch
 
+    from core.runtime.generation import chat_text
     from core.training.chat_format import chat_messages
 
     picked = sorted(random.Random(seed).sample(list(rows), min(n, len(rows))), key=lambda r: r.number)
@@ -42,7 +43,7 @@ def measure_train_recall(model, tokenizer, rows, labels=(), seed: int = 42, n: i
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:
-        texts = [tokenizer.apply_chat_template(chat_messages(r, labels), add_generation_prompt=True, tokenize=False)
+        texts = [chat_text(tokenizer, chat_messages(r, labels))
                  for r in picked]
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         longest = max(len(tokenizer(r.target, add_special_tokens=False)["input_ids"]) for r in picked)
