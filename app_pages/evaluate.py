@@ -23,7 +23,7 @@ from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.training.adapters import list_adapters
-from ui.common import show_error
+from ui.common import page_section, show_error
 from ui.ingest_view import indexing_note
 from ui.knowledge_view import md_escape
 from ui.report_view import render_report
@@ -98,112 +98,122 @@ def choose_eval_set(kb: str | None, adapter: str | None) -> EvalSet | None:
     return cloze_set(kb, n, adapter=adapter)
 
 
-job_panel()
+with page_section("Evaluation job"):
+    job_panel()
 kbs = [kb["name"] for kb in list_kbs()]
 adapters = [a.name for a in list_adapters()]
 
-with st.expander("New evaluation", expanded=not list_reports(), icon=":material/play_arrow:"):
-    c1, c2, c3 = st.columns([1, 1, 2])
-    kb = c1.selectbox("Knowledge base", kbs, index=0 if kbs else None, placeholder="none yet")
-    adapter = c2.selectbox("Adapter", adapters, index=0 if adapters else None, placeholder="none yet")
-    indexing_note(kb)
-    available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
-    arms = c3.pills("Arms", available, default=available, selection_mode="multi", format_func=ARM_TITLES.get,
-                    key="eval_arms")
-    try:
-        eval_set = choose_eval_set(kb, adapter)
-    except CrossroadsError as exc:
-        show_error(exc)
-        eval_set = None
-    d1, d2, d3 = st.columns(3)
-    limit = d1.number_input("Use at most N items", 1, 5000, 40)
-    max_new = d2.number_input("Max new tokens", 8, 256, 48, 8, help="Short answers keep evaluation fast.")
-    k = d3.number_input("Chunks (k)", 1, 10, RetrievalConfig().k)
-    if eval_set is not None:
-        n_items = min(int(limit), len(eval_set))
-        st.caption(f"{n_items} of {len(eval_set)} items will run ({eval_set.kind})"
-                   + (", with gold sources: retrieval hit@k and failure labels are measured."
-                      if eval_set.has_sources else "."))
-        estimate = estimate_seconds(n_items, arms or [], int(max_new)) if arms else None
-        if estimate:
-            st.caption(f":material/schedule: Estimated **{estimate['seconds'] / 60:.1f} min** "
-                       f"({md_escape(estimate['basis'])}), plus loading the model if it is not loaded yet.")
-        elif arms:
-            st.caption(f":material/schedule: {n_items} questions × {len(arms)} arms: no answer has been timed in "
-                       "this workspace yet, so there is no estimate; the progress bar shows an ETA after the "
-                       "first batch.")
-    start = st.button("Start evaluation", type="primary", icon=":material/play_arrow:",
-                      disabled=eval_set is None or not arms)
-    if start and eval_set is not None:
+with page_section("New evaluation"):
+    with st.expander("New evaluation", expanded=not list_reports(), icon=":material/play_arrow:"):
+        c1, c2, c3 = st.columns([1, 1, 2])
+        kb = c1.selectbox("Knowledge base", kbs, index=0 if kbs else None, placeholder="none yet")
+        adapter = c2.selectbox("Adapter", adapters, index=0 if adapters else None, placeholder="none yet")
+        indexing_note(kb)
+        available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
+        arms = c3.pills("Arms", available, default=available, selection_mode="multi", format_func=ARM_TITLES.get,
+                        key="eval_arms")
         try:
-            chosen = tuple(a for a in ARMS if a in arms)
-            setup = ArmSetup(arms=chosen, kb=kb, adapter=adapter, retrieval=replace(RetrievalConfig(), k=int(k)),
-                             decoding=replace(Decoding(), max_new_tokens=int(max_new)))
-            subset = EvalSet(eval_set.name, eval_set.items[: int(limit)], eval_set.kind, eval_set.labels)
-            job = start_evaluation(subset, setup)
-            st.session_state.setdefault("eval_job_state", {})[job.id] = "queued"
-            st.rerun()
+            eval_set = choose_eval_set(kb, adapter)
         except CrossroadsError as exc:
             show_error(exc)
+            eval_set = None
+        if eval_set is not None and (repeats := eval_set.duplicates()):
+            st.warning(f"{repeats:d} item(s) repeat an earlier question. Each repeat counts as another observation, "
+                       "so the confidence intervals come out narrower than the evidence.", icon=":material/content_copy:")
+            if st.checkbox(f"Use each question once ({len(eval_set):d} → {len(eval_set) - repeats:d} items)",
+                           value=True, key="eval_dedupe"):
+                eval_set = eval_set.deduplicated()
+        d1, d2, d3 = st.columns(3)
+        limit = d1.number_input("Use at most N items", 1, 5000, 40)
+        max_new = d2.number_input("Max new tokens", 8, 256, 48, 8, help="Short answers keep evaluation fast.")
+        k = d3.number_input("Chunks (k)", 1, 10, RetrievalConfig().k)
+        if eval_set is not None:
+            n_items = min(int(limit), len(eval_set))
+            st.caption(f"{n_items} of {len(eval_set)} items will run ({eval_set.kind})"
+                       + (", with gold sources: retrieval hit@k and failure labels are measured."
+                          if eval_set.has_sources else "."))
+            estimate = estimate_seconds(n_items, arms or [], int(max_new)) if arms else None
+            if estimate:
+                st.caption(f":material/schedule: Estimated **{estimate['seconds'] / 60:.1f} min** "
+                           f"({md_escape(estimate['basis'])}), plus loading the model if it is not loaded yet.")
+            elif arms:
+                st.caption(f":material/schedule: {n_items} questions × {len(arms)} arms: no answer has been timed in "
+                           "this workspace yet, so there is no estimate; the progress bar shows an ETA after the "
+                           "first batch.")
+        start = st.button("Start evaluation", type="primary", icon=":material/play_arrow:",
+                          disabled=eval_set is None or not arms)
+        if start and eval_set is not None:
+            try:
+                chosen = tuple(a for a in ARMS if a in arms)
+                setup = ArmSetup(arms=chosen, kb=kb, adapter=adapter, retrieval=replace(RetrievalConfig(), k=int(k)),
+                                 decoding=replace(Decoding(), max_new_tokens=int(max_new)))
+                subset = EvalSet(eval_set.name, eval_set.items[: int(limit)], eval_set.kind, eval_set.labels)
+                job = start_evaluation(subset, setup)
+                st.session_state.setdefault("eval_job_state", {})[job.id] = "queued"
+                st.rerun()
+            except CrossroadsError as exc:
+                show_error(exc)
 
 st.header("Reports")
-reports = list_reports()
-if not reports:
-    st.info("No reports yet: run an evaluation above.")
-else:
-    labels = {r["id"]: f"{r['id']} · {r['eval_set']} · {r['n']} items · {', '.join(r['arms'])}"
-                       + (" · partial (cancelled)" if r.get("partial") else "") for r in reports}
-    finished = [r["id"] for r in reports if not r.get("partial")]
-    left, right = st.columns(2)
-    # The newest finished report is preselected: a cancelled run's partial report is listed, never the default.
-    chosen = left.selectbox("Report", list(labels), format_func=labels.get, key="eval_report",
-                            index=list(labels).index(finished[0]) if finished else 0)
-    other = right.selectbox("Compare with (optional)", [None, *[r for r in labels if r != chosen]],
-                            format_func=lambda r: "—" if r is None else labels[r])
-    try:
-        if other:
-            a, b = st.columns(2)
-            with a:
-                render_report(load_report(chosen), key="a")
-            with b:
-                render_report(load_report(other), key="b")
-        else:
-            render_report(load_report(chosen))
-    except CrossroadsError as exc:
-        show_error(exc)
+with page_section("Reports"):
+    reports = list_reports()
+    if not reports:
+        st.info("No reports yet: run an evaluation above.")
+    else:
+        labels = {r["id"]: f"{r['id']} · {r['eval_set']} · {r['n']} items · {', '.join(r['arms'])}"
+                           + (" · partial (cancelled)" if r.get("partial") else "") for r in reports}
+        finished = [r["id"] for r in reports if not r.get("partial")]
+        left, right = st.columns(2)
+        # The newest finished report is preselected: a cancelled run's partial report is listed, never the default.
+        chosen = left.selectbox("Report", list(labels), format_func=labels.get, key="eval_report",
+                                index=list(labels).index(finished[0]) if finished else 0)
+        other = right.selectbox("Compare with (optional)", [None, *[r for r in labels if r != chosen]],
+                                format_func=lambda r: "—" if r is None else labels[r])
+        try:
+            if other:
+                a, b = st.columns(2)
+                with a:
+                    render_report(load_report(chosen), key="a")
+                with b:
+                    render_report(load_report(other), key="b")
+            else:
+                render_report(load_report(chosen))
+        except CrossroadsError as exc:
+            show_error(exc)
 
 st.header("Freshness test")
 st.caption("Edit a fact in an indexed text file, re-index it and ask again: RAG should pick up the new fact "
            "at once, the fine-tuned adapter keeps its trained answer until it is retrained. The edit stays in "
            "the knowledge base (re-index the original file to undo it).")
-with st.expander("Run a freshness test", icon=":material/update:"):
-    if not kbs or not adapters:
-        st.info("Needs a knowledge base and an adapter.")
-    else:
-        f1, f2 = st.columns(2)
-        fkb = f1.selectbox("Knowledge base", kbs, key="fresh_kb")
-        fadapter = f2.selectbox("Adapter", adapters, key="fresh_adapter")
-        files = [f["name"] for f in kb_files(fkb) if f.get("kind") in TEXT_KINDS and f.get("status") == "complete"]
-        demo = fkb == "demo" and "support_policy.md" in files
-        file_name = st.selectbox("File to edit", files, index=files.index("support_policy.md") if demo else 0)
-        g1, g2 = st.columns(2)
-        old = g1.text_input("Fact as written now", "36 months" if demo else "")
-        new = g2.text_input("New fact", "48 months" if demo else "")
-        question = st.text_input("Question that asks for it",
-                                 "How long is the warranty on a Brindlemoor Skerry weather station?" if demo else "")
-        if st.button("Edit, re-index and re-ask", disabled=not (file_name and old and new and question)):
-            try:
-                with st.spinner("Asking before, re-indexing, asking after…"):
-                    st.session_state["freshness"] = run_freshness_test(fkb, fadapter, Edit(file_name, old, new, question))
-            except CrossroadsError as exc:
-                show_error(exc)
-        result = st.session_state.get("freshness")
-        if result:
-            rows = [{"arm": ARM_TITLES[arm], "before the edit": r["before"], "after the edit": r["after"],
-                     "new fact in answer": "yes" if r["new_fact_after"] else "no"} for arm, r in result["arms"].items()]
-            st.dataframe(rows, hide_index=True)
-            m1, m2 = st.columns(2)
-            m1.metric("Re-index time (measured now)", f"{result['reindex_seconds']:.1f} s",
-                      help=f"{md_escape(result['chunks_reindexed'])} chunks embedded and stored.")
-            retrain = result.get("retrain_seconds")
-            m2.metric("Retraining time (this adapter's run)", f"{retrain:.0f} s" if retrain else "not recorded")
+with page_section("Freshness test"):
+    with st.expander("Run a freshness test", icon=":material/update:"):
+        if not kbs or not adapters:
+            st.info("Needs a knowledge base and an adapter.")
+        else:
+            f1, f2 = st.columns(2)
+            fkb = f1.selectbox("Knowledge base", kbs, key="fresh_kb")
+            fadapter = f2.selectbox("Adapter", adapters, key="fresh_adapter")
+            files = [f["name"] for f in kb_files(fkb) if f.get("kind") in TEXT_KINDS and f.get("status") == "complete"]
+            demo = fkb == "demo" and "support_policy.md" in files
+            file_name = st.selectbox("File to edit", files, index=files.index("support_policy.md") if demo else 0)
+            g1, g2 = st.columns(2)
+            old = g1.text_input("Fact as written now", "36 months" if demo else "")
+            new = g2.text_input("New fact", "48 months" if demo else "")
+            question = st.text_input("Question that asks for it",
+                                     "How long is the warranty on a Brindlemoor Skerry weather station?" if demo else "")
+            if st.button("Edit, re-index and re-ask", disabled=not (file_name and old and new and question)):
+                try:
+                    with st.spinner("Asking before, re-indexing, asking after…"):
+                        st.session_state["freshness"] = run_freshness_test(fkb, fadapter, Edit(file_name, old, new, question))
+                except CrossroadsError as exc:
+                    show_error(exc)
+            result = st.session_state.get("freshness")
+            if result:
+                rows = [{"arm": ARM_TITLES[arm], "before the edit": r["before"], "after the edit": r["after"],
+                         "new fact in answer": "yes" if r["new_fact_after"] else "no"} for arm, r in result["arms"].items()]
+                st.dataframe(rows, hide_index=True)
+                m1, m2 = st.columns(2)
+                m1.metric("Re-index time (measured now)", f"{result['reindex_seconds']:.1f} s",
+                          help=f"{md_escape(result['chunks_reindexed'])} chunks embedded and stored.")
+                retrain = result.get("retrain_seconds")
+                m2.metric("Retraining time (this adapter's run)", f"{retrain:.0f} s" if retrain else "not recorded")

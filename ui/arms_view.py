@@ -51,6 +51,8 @@ def render_record(arm: str, record: dict) -> None:
             loading = f" · waited {record['load_ms'] / 1000:.1f} s for the model first (not in the figures)" \
                 if record.get("load_ms") else ""
             st.caption(f"engine {md_escape(record['engine'])} {md_escape(record.get('quantization') or '')}{loading}")
+        if record.get("note"):
+            st.caption(f":material/content_cut: {md_escape(record['note'])}")
         render_sources(record.get("sources", []))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 import streamlit as st
 
@@ -63,6 +64,20 @@ def show_error(exc: Exception) -> None:
     else:
         log.exception("unexpected error")
         st.error("Something went wrong. The details are in the app's log.", icon=":material/error:")
+
+
+@contextmanager
+def page_section(name: str):
+    """One section of a page: an error inside it is shown there (details in the log) and the
+    page's other sections still render. Streamlit's rerun / stop are BaseExceptions: they pass."""
+    try:
+        yield
+    except CrossroadsError as exc:
+        show_error(exc)
+    except Exception as exc:  # noqa: BLE001 - any failure stays inside its section
+        log.exception("unexpected error in the %s section", name)
+        st.error(f"The {md_escape(name)} section could not be shown ({md_escape(type(exc).__name__)}); the rest "
+                 "of the page works. The details are in the app's log.", icon=":material/error:")
 
 
 def placeholder(what_it_will_do: str, issue: str) -> None:

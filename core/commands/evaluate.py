@@ -20,6 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=4, help="questions generated together")
     parser.add_argument("--limit", type=int, help="only the first N items")
+    parser.add_argument("--dedupe", action="store_true", help="ask each repeated question once")
     from core.commands.ask import add_engine_argument
 
     add_engine_argument(parser)
@@ -59,6 +60,12 @@ def load_set(args):
         eval_set = load_eval_file(Path(args.data))
     else:
         raise CrossroadsError("Give an eval set: --data FILE or --cloze N.")
+    if repeats := eval_set.duplicates():
+        if getattr(args, "dedupe", False):
+            eval_set = eval_set.deduplicated()
+        print(f"Warning: {repeats} item(s) repeat an earlier question; repeats narrow the confidence intervals "
+              + ("(removed: --dedupe)." if getattr(args, "dedupe", False) else "(--dedupe keeps each question once)."),
+              file=sys.stderr, flush=True)
     if args.limit:
         eval_set = EvalSet(eval_set.name, eval_set.items[: args.limit], eval_set.kind, eval_set.labels)
     return eval_set

@@ -27,7 +27,8 @@ from core.knowledge.retrieval import (
 )
 from core.knowledge.sanitize import sanitize_answer
 from core.runtime.errors import CrossroadsError
-from core.runtime.generation import ChatRow, Decoding, chat_text
+from core.runtime.generation import ChatRow, Decoding, chat_input_ids, chat_text
+from core.runtime.limits import check_question, context_window
 from core.runtime.settings import Settings, get_settings
 from core.training.raft import adapter_mode
 
@@ -112,6 +113,7 @@ class ArmAnswer:
     engine: dict = field(default_factory=dict)  # {"engine": "ct2", "quantization": "int8", ...}
     load_ms: float | None = None  # model conversion/loading this answer waited for (first answer only)
     title: str = ""  # the arm's display title for this setup ("Hybrid (RAFT)" with a RAFT adapter)
+    note: str = ""  # e.g. passages left out so the prompt fits the model's context window
 
     @property
     def answer(self) -> str:
@@ -140,6 +142,7 @@ class ArmAnswer:
             "quantization": self.engine.get("quantization"),
             # Loading is never inside the timings above; when this answer waited for it, load_ms says how long.
             "load_ms": round2(self.load_ms),
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -224,16 +227,21 @@ class Arms:
         question = question.strip()
         if not question:
             raise ArmsError("The question is empty.", hint="Type a question.")
+        check_question(question, self.settings, self.tokenizer)
         sources, retrieval_ms = ([], None)
-        if RETRIEVAL_ARMS & set(self.setup.arms):
+        turns = {arm: [m for t in histories.get(arm, ()) for m in ({"role": "user", "content": t.question},
+                                                                   {"role": "assistant", "content": t.answer})]
+                 for arm in self.setup.arms if arm in RETRIEVAL_ARMS}
+        if turns:
             sources, retrieval_ms = self._retrieve(question)
+        kept = self._fitted(question, sources, turns)
+        note = (f"{len(sources) - len(kept)} of {len(sources)} retrieved passages left out so the prompt fits the "
+                f"model's context window") if len(kept) < len(sources) else ""
         prepared = {}
         for arm in self.setup.arms:
             history = histories.get(arm, ())
             if arm in RETRIEVAL_ARMS:
-                turns = [m for t in history for m in ({"role": "user", "content": t.question},
-                                                      {"role": "assistant", "content": t.answer})]
-                answer = ArmAnswer(arm, rag_messages(question, sources, turns), list(sources), retrieval_ms)
+                answer = ArmAnswer(arm, rag_messages(question, kept, turns[arm]), list(kept), retrieval_ms, note=note)
                 if not sources:
                     answer.fixed, answer.text = True, dont_know_message(self.setup.kb)
             else:
@@ -241,6 +249,16 @@ class Arms:
             answer.title = self.title(arm)
             prepared[arm] = answer
         return prepared
+
+    def _fitted(self, question: str, sources: list[Retrieved], turns: dict[str, list[dict]]) -> list[Retrieved]:
+        """The most relevant passages that fit every retrieval arm's prompt, with the answer, into
+        the model's context window (rag and hybrid keep reading the same passages)."""
+        window = context_window(self.settings, self.tokenizer) - self.setup.decoding.max_new_tokens
+        kept = list(sources)
+        while kept and any(len(chat_input_ids(self.tokenizer, rag_messages(question, kept, t))) > window
+                           for t in turns.values()):
+            kept.pop()  # the least relevant first
+        return kept
 
     def prompt_text(self, answer: ArmAnswer) -> str:
         """The exact text the model reads (chat template applied): the "what changed" view."""

@@ -38,11 +38,42 @@ from core.evaluation.evalsets import (
     cell_answers,
     cell_text,
 )
+from core.runtime.limits import QuestionTooLong, check_question
+from core.runtime.text import nesting_depth
 
 __all__ = ["load_eval_file", "load_eval_bytes", "parse_records"]
 
 
 _ALIASES = {"answers": "answer", "chunk id": "chunk_id", "chunkid": "chunk_id"}
+# An item holds text, numbers or a list of answers (SQuAD: {"text": [...]}): a few levels at most.
+MAX_DEPTH = 4
+_BOUND_HINT = "An item holds text, numbers or a list of answers; fix or remove that item."
+
+
+def _first_line(text: str, bad) -> int:
+    """The 1-based line of `text` where `bad(line, depth so far)` first holds (error path only)."""
+    depth = 0
+    for n, line in enumerate(text.splitlines(), start=1):
+        depth += line.count("[") + line.count("{") - line.count("]") - line.count("}")
+        if bad(line, depth):
+            return n
+    return 1
+
+
+def _loads(text: str, name: str, where: str | None = None) -> Any:
+    """json.loads with the two ways a hostile file breaks it bounded: nesting deep enough to hit
+    the recursion limit, and integers longer than Python converts (4,300 digits)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        place = where or f"line {_first_line(text, lambda _l, d: d > 500)}"
+        raise EvalFileFormat(f"{name}: {place} is nested too deeply to read.", _BOUND_HINT, where=place) from None
+    except ValueError:
+        place = where or f"line {_first_line(text, lambda ln, _d: re.search(r'[0-9]{4000}', ln))}"
+        raise EvalFileFormat(f"{name}: {place} holds a number too long to read (thousands of digits).",
+                             _BOUND_HINT, where=place) from None
 
 
 def _keys(rec: dict) -> dict[str, Any]:
@@ -79,6 +110,9 @@ def parse_records(records: Sequence[tuple[str, Any]], name: str = "eval", *, csv
         if not isinstance(rec, dict):
             raise EvalFileFormat(f"{where}: expected an object with named fields, found {type(rec).__name__}.",
                                  COLUMNS_HINT, where=where)
+        if nesting_depth(rec, MAX_DEPTH) > MAX_DEPTH:
+            raise EvalFileValue(f"{where}: a field is nested more than {MAX_DEPTH - 1} levels deep.", _BOUND_HINT,
+                                where=where)
         rec = _keys(rec)
         missing = [c for c in required if c not in rec]
         if missing:
@@ -89,6 +123,7 @@ def parse_records(records: Sequence[tuple[str, Any]], name: str = "eval", *, csv
             question = cell_text(rec["question"])
             if not question:
                 raise EvalFileValue(f"{where}: the question is empty.", "Give every item a question.", where=where)
+            _check_length(question, where, "question")
             golds = cell_answers(rec["answer"], where, csv_cell=csv_cells)
             items.append(EvalItem(question=question, golds=golds, source=cell_text(rec.get("source")) or None,
                                   chunk_id=cell_text(rec.get("chunk_id")) or None,
@@ -99,10 +134,19 @@ def parse_records(records: Sequence[tuple[str, Any]], name: str = "eval", *, csv
                 raise EvalFileValue(f"{where}: the text is empty.", "Give every item a text.", where=where)
             if not label:
                 raise EvalFileValue(f"{where}: the label is empty.", "Give every item a label.", where=where)
+            _check_length(text, where, "text")
             items.append(EvalItem(question=text, golds=(label,), label=label,
                                   source=cell_text(rec.get("source")) or None, kind="label"))
     labels = tuple(sorted({it.label for it in items})) if kind == "label" else None
     return EvalSet(name=name, items=tuple(items), kind=kind, labels=labels)
+
+
+def _check_length(question: str, where: str, what: str) -> None:
+    """Every question is bounded where it enters (core.runtime.limits), with its place named."""
+    try:
+        check_question(question, what=f"The {what} of {where}")
+    except QuestionTooLong as exc:
+        raise EvalFileValue(exc.message, exc.hint, where=where) from None
 
 
 def _jsonl_records(text: str, name: str) -> list[tuple[str, Any]]:
@@ -111,7 +155,7 @@ def _jsonl_records(text: str, name: str) -> list[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            records.append((f"line {n}", json.loads(line)))
+            records.append((f"line {n}", _loads(line, name, f"line {n}")))
         except json.JSONDecodeError as exc:
             raise EvalFileFormat(f"{name}: line {n} is not valid JSON ({exc.msg}, column {exc.colno}).",
                                  "Each line of a JSONL file must be one complete JSON object.",
@@ -121,7 +165,7 @@ def _jsonl_records(text: str, name: str) -> list[tuple[str, Any]]:
 
 def _json_records(text: str, name: str) -> list[tuple[str, Any]]:
     try:
-        data = json.loads(text)
+        data = _loads(text, name)
     except json.JSONDecodeError as exc:
         lines = [ln for ln in text.splitlines() if ln.strip()]
         if len(lines) > 1 and lines[0].lstrip().startswith("{"):

@@ -188,6 +188,19 @@ class EvalSet:
         """True when every item says where its answer lives (retrieval metrics possible)."""
         return bool(self.items) and all(it.source or it.chunk_id for it in self.items)
 
+    def duplicates(self) -> int:
+        """Items that repeat an earlier question (case and spacing ignored). Repeats count as
+        separate observations in the bootstrap, so they make confidence intervals too narrow."""
+        seen = {" ".join(it.question.lower().split()) for it in self.items}
+        return len(self.items) - len(seen)
+
+    def deduplicated(self) -> EvalSet:
+        """The set with each question once (its first occurrence)."""
+        kept: dict[str, EvalItem] = {}
+        for it in self.items:
+            kept.setdefault(" ".join(it.question.lower().split()), it)
+        return EvalSet(self.name, tuple(kept.values()), self.kind, self.labels)
+
     def to_records(self) -> list[dict[str, Any]]:
         return [it.as_record() for it in self.items]
 

@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from core.runtime.errors import CrossroadsError
+from core.runtime.limits import check_question
 from core.runtime.settings import Settings, get_settings
 
 SEARCH_TYPES = ("hybrid", "dense", "mmr", "keyword")
@@ -159,6 +160,7 @@ def retrieve(kb: str, question: str, config: RetrievalConfig | None = None, *, e
     question = (question or "").strip()
     if not question:
         raise RetrievalError("The question is empty.", hint="Type a question.")
+    check_question(question, settings)  # before embedding: a 10 MB line costs nothing
     vs, manifest = open_store(kb, embedder=embedder, settings=settings)
     collection = vs._collection
     count = collection.count()

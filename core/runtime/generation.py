@@ -271,8 +271,13 @@ class Engine(ABC):
 
     def stream(self, rows: Sequence[ChatRow], decoding: Decoding = Decoding(),
                should_stop: StopCheck | None = None) -> BatchStream:
+        from core.runtime.limits import check_prompt_fits, context_window
+
         rows = list(rows)
         prompts = [self.prompt_ids(row.messages) for row in rows]
+        window = context_window(tokenizer=self.tokenizer)
+        for ids in prompts:  # never send more than the model can read: a clear error instead
+            check_prompt_fits(len(ids), decoding.max_new_tokens, window)
         return BatchStream(self.tokenizer, prompts, lambda sink: self._generate(rows, prompts, decoding, sink),
                            should_stop)
 

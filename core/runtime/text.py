@@ -15,3 +15,17 @@ def md_escape(text: object) -> str:
     """`text` safe to place inside markdown (labels, captions, tables, exports): every markdown
     character escaped, line breaks flattened so it cannot start a heading or a list."""
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\r", " ").replace("\n", " ")
+
+
+def nesting_depth(value: object, limit: int = 64) -> int:
+    """How deeply `value` nests lists / dicts, counted without recursion (so a 100,000-deep
+    document cannot hit the recursion limit here); stops counting past `limit`."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list | tuple):
+            deepest = max(deepest, level + 1)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest

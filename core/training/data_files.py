@@ -13,10 +13,12 @@ import json
 import os
 from pathlib import Path
 
+from core.runtime.text import nesting_depth
 from core.training.schema import DataError, ValidationReport
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 200_000
+MAX_DEPTH = 6  # a row holds text, numbers, labels or chat messages (objects whose content may be a list of parts)
 MAX_FIELD_CHARS = 20_000
 
 
@@ -86,9 +88,13 @@ def read_records(raw: bytes, name: str) -> tuple[list[tuple[int, dict]], list[st
                 continue
             try:
                 value = json.loads(line)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # also 100k-deep nesting, 5,000-digit numbers
                 bad.append(i)
-                first_error = first_error or f"line {i}: {exc.msg}"
+                first_error = first_error or f"line {i}: {_json_problem(exc)}"
+                continue
+            if isinstance(value, dict) and nesting_depth(value, MAX_DEPTH) > MAX_DEPTH:
+                bad.append(i)
+                first_error = first_error or f"line {i}: a field is nested more than {MAX_DEPTH - 1} levels deep"
                 continue
             if not isinstance(value, dict):
                 bad.append(i)
@@ -104,21 +110,31 @@ def read_records(raw: bytes, name: str) -> tuple[list[tuple[int, dict]], list[st
     else:
         try:
             value = json.loads(text)
-        except ValueError as exc:
-            raise DataError(f"{name} is not valid JSON (line {exc.lineno}: {exc.msg}).",
-                            hint="Upload a JSON array of objects, or JSONL with one object per line.") from exc
+        except (ValueError, RecursionError) as exc:
+            where = f"line {exc.lineno}: " if isinstance(exc, json.JSONDecodeError) else ""
+            raise DataError(f"{name} is not valid JSON ({where}{_json_problem(exc)}).",
+                            hint="Upload a JSON array of objects, or JSONL with one object per line.") from None
         if isinstance(value, dict):  # {"data": [...]} or similar: take the single list inside
             lists = [v for v in value.values() if isinstance(v, list)]
             value = lists[0] if len(lists) == 1 else None
         if not isinstance(value, list):
             raise DataError(f"{name} must hold a JSON array of objects.",
                             hint='For example [{"question": "...", "answer": "..."}, ...].')
-        bad = [i for i, v in enumerate(value, start=1) if not isinstance(v, dict)]
+        bad = [i for i, v in enumerate(value, start=1)
+               if not isinstance(v, dict) or nesting_depth(v, MAX_DEPTH) > MAX_DEPTH]
         if bad:
             report.add("error", "Array items that are not JSON objects", bad)
         records = [(i, v) for i, v in enumerate(value[:MAX_ROWS], start=1) if isinstance(v, dict)]
         columns = _columns(records)
     return records, columns, report
+
+
+def _json_problem(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    return "a number too long to read (thousands of digits)"
 
 
 def _columns(records: list[tuple[int, dict]]) -> list[str]:
