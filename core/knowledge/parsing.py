@@ -160,6 +160,29 @@ def _parse_in_worker(path: str, check: FileCheck, limits: Limits):
     return [(d.page_content, d.metadata) for d in docs]
 
 
+class ParseJob:
+    """A parse submitted to the pool. An upload submits every file up front; when one file's
+    timeout or crash kills the worker, the parses queued behind it are cancelled with it. Those
+    are parsed again on the fresh worker: a kill costs only the file that caused it."""
+
+    def __init__(self, pool: ParserPool, args: tuple):
+        self._pool, self._args = pool, args
+        self._generation, self._future = pool._submit(*args)
+
+    def result(self, timeout: float | None = None):
+        from concurrent.futures import CancelledError
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self._future.result(timeout=timeout)
+        except (CancelledError, BrokenProcessPool):
+            if self._generation == self._pool.generation:
+                raise  # this parse broke the worker itself
+        # the worker was killed for another file while this one waited: parse it again
+        self._generation, self._future = self._pool._submit(*self._args)
+        return self._future.result(timeout=timeout)
+
+
 class ParserPool:
     """One reusable worker process for parsing; killed and replaced after a timeout or crash."""
 
@@ -167,6 +190,7 @@ class ParserPool:
         self.memory_mb = memory_mb
         self._executor = None
         self._lock = threading.Lock()
+        self.generation = 0  # how many times the worker was killed: tells a ParseJob why it was cancelled
 
     def _get(self):
         import multiprocessing
@@ -179,12 +203,27 @@ class ParserPool:
                     initializer=_limit_worker, initargs=(self.memory_mb,))
             return self._executor
 
-    def submit(self, path: str, check: FileCheck, limits: Limits):
-        return self._get().submit(_parse_in_worker, path, check, limits)
+    def submit(self, path: str, check: FileCheck, limits: Limits) -> ParseJob:
+        return ParseJob(self, (path, check, limits))
+
+    def _submit(self, path: str, check: FileCheck, limits: Limits):
+        """(generation, future) of a parse on the current worker (a fresh one if it was shut down)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        for attempt in range(2):
+            generation = self.generation
+            try:
+                return generation, self._get().submit(_parse_in_worker, path, check, limits)
+            except (RuntimeError, BrokenProcessPool):  # shut down or broken underneath us
+                if attempt:
+                    raise
+                self.kill()
+        raise AssertionError("unreachable")
 
     def kill(self) -> None:
         with self._lock:
             executor, self._executor = self._executor, None
+            self.generation += 1
         if executor is None:
             return
         for process in list((getattr(executor, "_processes", None) or {}).values()):
@@ -248,9 +287,4 @@ def collect_parsed(future, check: FileCheck, limits: Limits = DEFAULT_LIMITS) ->
 
 def parse_isolated(path: str | Path, check: FileCheck, limits: Limits = DEFAULT_LIMITS) -> list:
     """Parse one file in the limited worker process."""
-    try:
-        future = parser_pool(limits).submit(str(path), check, limits)
-    except RuntimeError:  # pool shut down underneath us: start a fresh one
-        parser_pool(limits).kill()
-        future = parser_pool(limits).submit(str(path), check, limits)
-    return collect_parsed(future, check, limits)
+    return collect_parsed(parser_pool(limits).submit(str(path), check, limits), check, limits)

@@ -244,3 +244,23 @@ def test_cli_ingest_and_kb_commands(data_dir, tmp_path):
     assert json.loads(deleted.stdout)["deleted"] is True
     missing = subprocess.run(env_cmd + ["kb", "delete", "cli"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_a_parse_timeout_costs_only_its_own_file(data_dir, tmp_path, fake, monkeypatch):
+    """Every file of an upload is submitted to the parser up front; one that exceeds the time
+    limit killed the worker and cancelled the parses queued behind it ("could not be read
+    (CancelledError)"). Now only that file fails; the others are parsed on the fresh worker."""
+    from core.knowledge import parsing
+    from core.knowledge.documents import Limits
+    from tests.helpers import slow_parse
+
+    monkeypatch.setattr(parsing, "_parse_in_worker", slow_parse.parse)
+    limits = Limits(parse_timeout_s=20)  # slack for a fresh worker's start on a loaded machine
+    files = [text_file(tmp_path, f"{name}.txt", story(name)) for name in ("apple", "slow", "cherry", "damson")]
+    try:
+        report = KI.ingest("kbslow", files, embedder=fake, limits=limits)
+    finally:
+        parsing.shutdown_parsers()  # the next test's pool starts without the patched function
+    status = {f.name: f.status for f in report.files}
+    assert status == {"apple.txt": "indexed", "slow.txt": "error", "cherry.txt": "indexed", "damson.txt": "indexed"}
+    assert "longer than 20 s" in next(f.error for f in report.files if f.name == "slow.txt")
