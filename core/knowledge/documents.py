@@ -110,7 +110,10 @@ class FileCheck:
 def safe_display_name(name: str, max_len: int = 120) -> str:
     """A file name fit for display and the manifest: no path, no control characters.
 
-    It is never used to build a path (originals are stored under generated ids).
+    It is never used to build a path (originals are stored under generated ids). A name is a
+    file's identity in its knowledge base, so a shortened name ends in a hash of the whole name:
+    two long names that differ only past the cut stay two files (the second no longer replaces
+    the first and deletes its chunks), and the same name always shortens the same way.
     """
     name = unicodedata.normalize("NFC", str(name or ""))
     name = re.split(r"[\\/]", name)[-1]
@@ -118,9 +121,10 @@ def safe_display_name(name: str, max_len: int = 120) -> str:
     name = name.strip().strip(".").strip()
     name = re.sub(r"\s+", " ", name)
     if len(name) > max_len:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
         stem, dot, ext = name.rpartition(".")
         ext = ext[:10] if dot else ""
-        name = (stem if dot else name)[: max_len - len(ext) - 2] + "…" + ("." + ext if ext else "")
+        name = (stem if dot else name)[: max_len - len(ext) - 11] + "…" + digest + ("." + ext if ext else "")
     return name or "unnamed"
 
 

@@ -264,3 +264,19 @@ def test_a_parse_timeout_costs_only_its_own_file(data_dir, tmp_path, fake, monke
     status = {f.name: f.status for f in report.files}
     assert status == {"apple.txt": "indexed", "slow.txt": "error", "cherry.txt": "indexed", "damson.txt": "indexed"}
     assert "longer than 20 s" in next(f.error for f in report.files if f.name == "slow.txt")
+
+
+def test_long_names_that_differ_past_the_cut_stay_two_files(data_dir, tmp_path, fake):
+    # names were cut at 120 characters: the second upload replaced the first and deleted its chunks
+    from core.knowledge.documents import safe_display_name
+
+    stem = "quarterly-report-" + "x" * 140
+    first, second = stem + "-north.txt", stem + "-south.txt"
+    assert safe_display_name(first) != safe_display_name(second)
+    assert safe_display_name(first) == safe_display_name(first) and len(safe_display_name(first)) <= 120
+    KI.ingest("kblong", [(first, story("apple").encode())], embedder=fake)
+    report = KI.ingest("kblong", [(second, story("cherry").encode())], embedder=fake)
+    assert [f.status for f in report.files] == ["indexed"] and not report.files[0].note
+    manifest = invariant("kblong", fake)
+    assert sorted(e["name"] for e in manifest["files"].values()) == sorted(map(safe_display_name, (first, second)))
+    assert all(e["chunks"] > 0 for e in manifest["files"].values())
