@@ -9,12 +9,16 @@ The index is derived data: `sync` (called by every writer, under the writer lock
 vector collection changed) makes it hold exactly the manifest's complete chunks, with their
 texts read back from the collection. A reader that finds it out of step with the manifest
 (a writer died between the two) indexes the chunks in memory for itself; the next writer
-writes the repaired index.
+writes the repaired index. index.json also records each saved file's SHA-256: a damaged index
+(files truncated or overwritten while index.json still lists the right ids) is detected the same
+way — readers index in memory, the next writer (any ingest, delete or `kb rebuild`) rebuilds it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import shutil
 import threading
@@ -26,6 +30,7 @@ from core.runtime.settings import Settings
 
 INDEX_FILE = "index.json"
 STOPWORDS = "en"
+log = logging.getLogger("crossroads")
 
 
 def _root(kb: str, settings: Settings) -> Path:
@@ -54,6 +59,29 @@ def stored_ids(kb: str, settings: Settings) -> list[str] | None:
         return None
 
 
+def _digests(folder: Path) -> dict[str, str]:
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir()) if f.is_file()}
+
+
+def _intact(root: Path, info: dict) -> bool:
+    """The saved generation holds exactly the files index.json recorded (none for an empty index)."""
+    generation = info.get("generation")
+    if not generation:
+        return not info.get("ids")
+    try:
+        return info.get("files") == _digests(root / generation)
+    except OSError:
+        return False
+
+
+def _read_info(root: Path) -> dict | None:
+    try:
+        info = json.loads((root / INDEX_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and isinstance(info.get("ids"), list) else None
+
+
 def _chunk_texts(vs, ids: list[str], batch: int) -> tuple[list[str], list[str]]:
     """(ids, texts) read back from the vector collection, in a stable order."""
     out: dict[str, str] = {}
@@ -67,16 +95,19 @@ def _chunk_texts(vs, ids: list[str], batch: int) -> tuple[list[str], list[str]]:
 def sync(kb: str, vs, manifest: dict, settings: Settings, batch: int = 512) -> None:
     """Make the saved index hold exactly the manifest's complete chunks (no-op when it does)."""
     wanted = sorted(claimed_ids(manifest))
-    if stored_ids(kb, settings) == wanted:
+    root = _root(kb, settings)
+    info = _read_info(root)
+    if info is not None and info["ids"] == wanted and _intact(root, info):
         return
     ids, texts = _chunk_texts(vs, wanted, batch)
-    root = _root(kb, settings)
     root.mkdir(parents=True, exist_ok=True)
     generation = uuid.uuid4().hex[:12]
+    files = {}
     if ids:
         _build(texts).save(str(root / generation))
+        files = _digests(root / generation)
     tmp = root / f".{INDEX_FILE}.{generation}.tmp"
-    tmp.write_text(json.dumps({"generation": generation if ids else None, "ids": ids}), encoding="utf-8")
+    tmp.write_text(json.dumps({"generation": generation if ids else None, "ids": ids, "files": files}), encoding="utf-8")
     os.replace(tmp, root / INDEX_FILE)
     for old in root.iterdir():  # earlier generations and leftovers of a crashed writer
         if old.name not in (INDEX_FILE, generation):
@@ -92,28 +123,33 @@ _cache_lock = threading.Lock()
 def _load(kb: str, vs, manifest: dict, settings: Settings) -> tuple[list[str], object | None]:
     wanted = sorted(claimed_ids(manifest))
     root = _root(kb, settings)
-    try:
-        info = json.loads((root / INDEX_FILE).read_text(encoding="utf-8"))
-        stamp = (str(root), info.get("generation"), len(info.get("ids", [])))
-    except (OSError, ValueError, AttributeError):
-        info, stamp = None, None
-    if info is None or list(info.get("ids", [])) != wanted:  # out of step: index in memory
-        stamp = (str(root), "memory", manifest.get("collection"), hash(tuple(wanted)))
+    info = _read_info(root)
+    stamp = (str(root), info.get("generation"), len(info["ids"])) if info else None
+    memory = (str(root), "memory", manifest.get("collection"), hash(tuple(wanted)))
+    if info is None or info["ids"] != wanted:  # out of step: index in memory
+        stamp = memory
     with _cache_lock:
         if stamp in _cache:
             return _cache[stamp]
-    if stamp[1] == "memory":
+    loaded, saved_stamp = None, stamp
+    if stamp != memory and info.get("generation"):
+        try:
+            if not _intact(root, info):
+                raise ValueError("its files changed since they were written")
+            import bm25s
+
+            loaded = (list(info["ids"]), bm25s.BM25.load(str(root / info["generation"])))
+        except Exception as exc:  # noqa: BLE001 - a damaged derived index: rebuilt from the collection
+            log.warning("keyword index of %s is damaged (%s); indexing in memory until the next write", kb, exc)
+            stamp = memory
+    elif stamp != memory:
+        loaded = ([], None)
+    if loaded is None:
         ids, texts = _chunk_texts(vs, wanted, 512)
         loaded = (ids, _build(texts) if ids else None)
-    elif info.get("generation"):
-        import bm25s
-
-        loaded = (list(info["ids"]), bm25s.BM25.load(str(root / info["generation"])))
-    else:
-        loaded = ([], None)
     with _cache_lock:
         _cache.clear()  # one knowledge base's index at a time is plenty for a local app
-        _cache[stamp] = loaded
+        _cache[stamp] = _cache[saved_stamp] = loaded  # a damaged saved index is not re-read per query
     return loaded
 
 

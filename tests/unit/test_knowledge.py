@@ -280,3 +280,24 @@ def test_long_names_that_differ_past_the_cut_stay_two_files(data_dir, tmp_path, 
     manifest = invariant("kblong", fake)
     assert sorted(e["name"] for e in manifest["files"].values()) == sorted(map(safe_display_name, (first, second)))
     assert all(e["chunks"] > 0 for e in manifest["files"].values())
+
+
+def test_a_damaged_keyword_index_is_detected_and_rebuilt(data_dir, tmp_path, fake):
+    """Garbage in the saved BM25 files with index.json still in step: every hybrid answer failed
+    with a JSONDecodeError and no re-ingest or rebuild repaired it (sync saw matching ids)."""
+    from core.knowledge import keyword_index
+    from core.knowledge.retrieval import retrieve
+    from core.runtime.settings import get_settings
+
+    KI.ingest("kbbm", [text_file(tmp_path, "lakes.txt", story("lakes"))], embedder=fake)
+    root = KM.kb_dir("kbbm") / "keyword"
+    generation = json.loads((root / "index.json").read_text())["generation"]
+    for saved in (root / generation).iterdir():
+        saved.write_bytes(b"\x00garbage{")
+    keyword_index._cache.clear()
+    hits = retrieve("kbbm", "lakes", search_type="keyword", k=2, embedder=fake)  # answered from memory
+    assert hits and all(h.source == "lakes.txt" for h in hits)
+    KI.ingest("kbbm", [text_file(tmp_path, "lakes.txt", story("lakes"))], embedder=fake)  # unchanged file
+    repaired = json.loads((root / "index.json").read_text())
+    assert repaired["generation"] != generation and keyword_index._intact(root, repaired)
+    assert keyword_index.stored_ids("kbbm", get_settings()) == sorted(KM.claimed_ids(KM.read_manifest("kbbm")))
