@@ -50,6 +50,14 @@ _BULLET = re.compile(r"^\s*(?:[-*+•]\s+|\d+[.)]\s+|>\s*)")
 _KEY_VALUE = re.compile(r"^[\w ()/-]{1,40}:\s")
 _SENT_SPLIT = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
 _EMPHASIS = re.compile(r"\*\*|__|`|<[^<>]{1,200}>")
+# A sentence carrying markup, a link or an instruction aimed at a model makes no question: as a
+# generated training row it would teach the injection, as an eval item it would test it.
+_HOSTILE = re.compile(
+    r"!\[|\]\(|[<>{}]|\|>|\[/?INST\]|https?:|www\.|\bjavascript:|\bdata:"
+    r"|\b(?:ignore|disregard|forget|override)\b.{0,60}\b(?:instructions?|prompts?|rules|above|previous|context)\b"
+    r"|\byou are (?:now )?(?:a|an|the|my)\b|\bsystem prompt\b|\bas an ai\b|\bjailbreak"
+    r"|(?:^|[\s\"'])(?:system|assistant|user)\s*:"
+    r"|\b(?:respond|reply|answer|say|print|output|repeat)\b.{0,30}\b(?:only|exactly|verbatim)\b", re.IGNORECASE)
 MIN_SENTENCE_CHARS = 40
 MIN_SENTENCE_WORDS = 6
 
@@ -199,7 +207,7 @@ def cloze_items(chunks: Iterable[Any], n: int = 30, seed: int = 0, *,
             if key in seen_sentences:
                 continue
             if (len(sentence) < MIN_SENTENCE_CHARS or len(sentence.split()) < MIN_SENTENCE_WORDS
-                    or sentence.endswith("?")):
+                    or sentence.endswith("?") or _HOSTILE.search(sentence)):
                 continue
             options = []
             for a, b, _kind in _candidates(sentence):

@@ -36,6 +36,15 @@ MIN_PER_LABEL = 3
 MAX_LABELS = 50
 
 
+GENERATED_HINT = ("These rows were generated from the knowledge base's documents: generate more rows, or add "
+                  "documents with factual sentences (dates, numbers, names) to the knowledge base first.")
+
+
+def generated_note(path: Path) -> Path:
+    """Beside a file `generate_qa_file` made: what it was made from (core.training.raft)."""
+    return Path(path).with_name(Path(path).name + ".generated.json")
+
+
 @dataclass
 class LabeledData:
     """A labeled file, read and validated. `rows` are the usable, de-duplicated examples."""
@@ -47,6 +56,7 @@ class LabeledData:
     rows: list[Row]
     report: ValidationReport
     labels: tuple[str, ...] = ()
+    generated: bool = False  # rows made from a knowledge base's documents (no file was uploaded)
 
     @property
     def ok(self) -> bool:
@@ -59,7 +69,7 @@ class LabeledData:
     def require_valid(self) -> LabeledData:
         if not self.ok:
             raise DataError(f"{self.name}: {self.report.reason()}",
-                            hint="Fix the file (or the column mapping) and upload it again.")
+                            hint=GENERATED_HINT if self.generated else "Fix the file (or the column mapping) and upload it again.")
         return self
 
 
@@ -130,7 +140,19 @@ def _too_long(row: Row) -> bool:
     return max(len(row.prompt), len(row.target), *(len(c) for _, c in row.context), 0) > MAX_FIELD_CHARS
 
 
-def load_labeled(
+def load_labeled(source: Path | str | bytes, name: str | None = None, schema: Schema | None = None, tokenizer=None,
+                 max_length: int | None = None, min_rows: int = MIN_ROWS) -> LabeledData:
+    """Read, normalize and validate a labeled file. Never raises for bad rows: see `.report`.
+
+    `source` is a path or the raw bytes of an upload (then `name` gives the format). With a
+    tokenizer and `max_length`, token statistics and truncation are reported too.
+    """
+    data = _load_labeled(source, name, schema, tokenizer, max_length, min_rows)
+    data.generated = isinstance(source, str | Path) and generated_note(Path(source)).is_file()
+    return data
+
+
+def _load_labeled(
     source: Path | str | bytes,
     name: str | None = None,
     schema: Schema | None = None,

@@ -36,6 +36,7 @@ from core.knowledge.retrieval import RetrievalConfig, Retrieved, kb_retrieval, r
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import chat_input_ids
 from core.runtime.settings import Settings, get_settings
+from core.training.datasets import generated_note
 
 DEFAULT_P = 0.8  # the paper's and gorilla raft.py's value
 MISSING_POLICIES = ("closed_book", "drop")
@@ -289,12 +290,8 @@ def generate_qa_file(kb: str, n: int, path: Path, *, seed: int = 0, settings: Se
         for item in items:
             fh.write(json.dumps({"question": item.question, "answer": item.answer, "source": item.source,
                                  "chunk_id": item.chunk_id}, ensure_ascii=False) + "\n")
-    _generated_note(path).write_text(json.dumps({"kb": kb, "method": GENERATED_METHOD}), encoding="utf-8")
+    generated_note(path).write_text(json.dumps({"kb": kb, "method": GENERATED_METHOD}), encoding="utf-8")
     return path
-
-
-def _generated_note(path: Path) -> Path:
-    return Path(path).with_name(Path(path).name + ".generated.json")
 
 
 def generated_mode(path: Path) -> dict | None:
@@ -302,7 +299,7 @@ def generated_mode(path: Path) -> dict | None:
     chunks behind its rows, which a cloze evaluation then leaves out (`trained_chunk_ids`).
     None for a file `generate_qa_file` did not make."""
     try:
-        note = json.loads(_generated_note(path).read_text(encoding="utf-8"))
+        note = json.loads(generated_note(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     rows = qa_rows_from_file(Path(path))
