@@ -15,6 +15,7 @@ from core.knowledge.manifest import list_kbs
 from core.knowledge.retrieval import SEARCH_TYPES, RetrievalConfig
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
+from core.runtime.limits import question_limit
 from core.runtime.text import md_escape
 from core.training.adapters import get_adapter, list_adapters
 from core.training.raft import adapter_mode
@@ -104,7 +105,8 @@ def show_exchange(exchange) -> None:
 for exchange in conversation.exchanges:
     show_exchange(exchange)
 
-question = st.chat_input("Ask all arms a question", disabled=not arms)
+# the model's question limit (core.runtime.limits): the box counts characters up to it
+question = st.chat_input("Ask all arms a question", disabled=not arms, max_chars=question_limit()[1])
 if not arms:
     st.info("Choose at least one arm.")
 if question and arms:

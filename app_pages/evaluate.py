@@ -22,6 +22,7 @@ from core.knowledge.retrieval import RetrievalConfig
 from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
+from core.runtime.limits import question_limit
 from core.training.adapters import list_adapters
 from ui.common import page_section, show_error
 from ui.ingest_view import indexing_note
@@ -200,7 +201,8 @@ with page_section("Freshness test"):
             old = g1.text_input("Fact as written now", "36 months" if demo else "")
             new = g2.text_input("New fact", "48 months" if demo else "")
             question = st.text_input("Question that asks for it",
-                                     "How long is the warranty on a Brindlemoor Skerry weather station?" if demo else "")
+                                     "How long is the warranty on a Brindlemoor Skerry weather station?" if demo else "",
+                                     max_chars=question_limit()[1])
             if st.button("Edit, re-index and re-ask", disabled=not (file_name and old and new and question)):
                 try:
                     with st.spinner("Asking before, re-indexing, asking after…"):

@@ -13,6 +13,7 @@ from core.knowledge.retrieval import kb_retrieval, retrieve
 from core.knowledge.sanitize import answer_markdown
 from core.knowledge.splitting import preview_split
 from core.runtime.errors import CrossroadsError
+from core.runtime.limits import question_limit
 from ui import ingest_view
 from ui.common import get_engine, show_error
 from ui.knowledge_view import (
@@ -181,7 +182,7 @@ with search_tab:
                "that is a retrieval miss, not a generation error.")
     cfg = retrieval_controls("search", kb_setting)
     with st.form("search_form", border=False):
-        query = st.text_input("Query", key="search_query")
+        query = st.text_input("Query", key="search_query", max_chars=question_limit()[1])
         go = st.form_submit_button("Search", type="primary")
     if go and query.strip():
         hits = _run(retrieve, kb, query, cfg)
@@ -199,7 +200,7 @@ with ask_tab:
     ingest_view.indexing_note(kb)
     cfg = retrieval_controls("ask", kb_setting)
     with st.form("ask_form", border=False):
-        question = st.text_input("Question", key="ask_question")
+        question = st.text_input("Question", key="ask_question", max_chars=question_limit()[1])
         asked = st.form_submit_button("Ask", type="primary")
     if asked and question.strip():
         engine = _run(get_engine)
