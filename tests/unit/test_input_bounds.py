@@ -10,7 +10,13 @@ import pytest
 
 from core.evaluation.evalset_files import load_eval_bytes
 from core.evaluation.evalsets import EvalFileFormat, EvalFileValue, EvalItem, EvalSet
-from core.runtime.limits import PromptTooLong, QuestionTooLong, check_prompt_fits, check_question, question_limit
+from core.runtime.limits import (
+    PromptTooLong,
+    QuestionTooLong,
+    check_prompt_fits,
+    check_question,
+    question_limit,
+)
 
 DEEP = "[" * 100_000 + "]" * 100_000
 LONG_NUMBER = "1" * 5_000
