@@ -166,3 +166,16 @@ def test_an_estimate_is_shown_before_an_evaluation_starts(measured_reports):
     app.expander[0]  # "New evaluation"
     captions = " ".join(c.value for c in app.caption)
     assert "Estimated" in captions and "s per answer, measured in report" in captions
+
+
+def test_an_unexpected_error_in_one_section_keeps_the_others(data_dir):
+    # a report the renderer cannot read (its "n" is missing): the page showed "This app has
+    # encountered an error" and the Freshness section vanished; now the error stays in Reports
+    report = json.loads(FIXTURE_REPORT.read_text())
+    del report["n"]
+    (data_dir / "reports").mkdir()
+    (data_dir / "reports" / "broken.json").write_text(json.dumps(report))
+    app = open_page("app_pages/evaluate.py")
+    headers = [h.value for h in app.header]
+    assert "Reports" in headers and "Freshness test" in headers
+    assert any("Reports section could not be shown" in e.value.replace("\\", "") for e in app.error)
