@@ -191,7 +191,10 @@ def attach_adapters(adapters: dict[str, Path], settings: Settings | None = None)
     Attaching is atomic: an adapter that fails to load, or whose loaded weights are not exactly
     the LoRA matrices its file holds, is taken out again, and the shared model is as it was.
     """
+    from contextlib import nullcontext
+
     from core.runtime.engines.ct2_cache import adapter_weights_key
+    from core.runtime.generation import generation_lock
 
     base, tokenizer = load_generator(settings)
     if not adapters:
@@ -207,16 +210,19 @@ def attach_adapters(adapters: dict[str, Path], settings: Settings | None = None)
             # Loaded adapters are known by their weights' hash, not their name: an adapter
             # replaced under the same name (retrained with --overwrite) is loaded again.
             key = adapter_weights_key(Path(folder))
-            if model is not None and name in model.peft_config:
-                if keys.get(name) == key:
-                    continue
-                model.delete_adapter(name)
-                keys.pop(name, None)
-            try:
-                model = _attach_one(base, model, name, Path(folder))
-            finally:  # also when the load failed: PEFT may have rewritten the base before failing
-                if base_weights_digest(base) != digest:
-                    _base_changed(base, getattr(base, "_crossroads_peft", None), name)
+            replacing = model is not None and name in model.peft_config
+            if replacing and keys.get(name) == key:
+                continue
+            # a replaced adapter is swapped while no generation runs (one might be using it)
+            with generation_lock if replacing else nullcontext():
+                if replacing:
+                    model.delete_adapter(name)
+                    keys.pop(name, None)
+                try:
+                    model = _attach_one(base, model, name, Path(folder))
+                finally:  # also when the load failed: PEFT may have rewritten the base before failing
+                    if base_weights_digest(base) != digest:
+                        _base_changed(base, getattr(base, "_crossroads_peft", None), name)
             keys[name] = key
         model.base_model.set_adapter([])  # nothing active: plain calls are the base model
         model.eval()
