@@ -65,7 +65,7 @@ arms = tuple(a for a in ARMS if a in (arms or []))
 # a restart finds it again. Read every run: the file is small and is the one source of truth.
 conversation, unreadable = load_conversation()
 if unreadable:
-    st.warning(unreadable, icon=":material/warning:")
+    st.warning(md_escape(unreadable), icon=":material/warning:")
 
 tools = st.columns([2, 1, 1, 1])
 use_history = tools[0].toggle(
@@ -90,7 +90,7 @@ st.caption(":material/forum: Conversation mode: each arm sees its own earlier tu
 
 def show_exchange(exchange) -> None:
     with st.chat_message("user"):
-        st.write(exchange.question)
+        st.markdown(md_escape(exchange.question))  # a question is text, never markup
         st.caption(exchange.history_note)
     columns = st.columns(len(exchange.answers))
     for column, (arm, record) in zip(columns, exchange.answers.items(), strict=True):
@@ -117,7 +117,7 @@ if question and arms:
         engine = get_arms(setup)
         history_turns = len(conversation.exchanges) if use_history else 0
         with st.chat_message("user"):
-            st.write(question)
+            st.markdown(md_escape(question))
             st.caption(f"Conversation mode: each arm sees its own {history_turns} earlier turn(s)" if history_turns
                        else "Answered on its own (no history)")
         prepared = engine.prepare(question, conversation.histories_for_next())

@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import get_settings
+from core.runtime.text import md_escape
 from core.training import chat_format, datasets, raft
 from core.training.finetune_draft import clear_draft, load_draft, save_draft
 from core.training.schema import Schema
@@ -28,7 +29,7 @@ st.caption("Teach the base model with your own labeled examples: a LoRA adapter 
 settings = get_settings()
 draft, draft_problem = load_draft(settings)
 if draft_problem:
-    st.warning(draft_problem, icon=":material/warning:")
+    st.warning(md_escape(draft_problem), icon=":material/warning:")
 
 
 @st.cache_data(show_spinner="Validating…", max_entries=8)

@@ -22,6 +22,7 @@ from core.decision.projection import projection
 from core.decision.questions import OPTION_LABELS, QUESTION_BY_ID, QUESTIONS, STEPS
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import get_settings
+from core.runtime.text import md_escape
 from ui import recommend_view as V
 from ui import recommend_wizard as W
 from ui.common import show_error
@@ -78,7 +79,7 @@ if step < N:
                 kb = c1.selectbox("Compute it from a knowledge base", kbs, key="rec_kb")
                 c2.button("Compute from this knowledge base", key="rec_kb_compute", on_click=use_kb, args=(kb,))
                 if st.session_state.get("rec_kb_msg"):
-                    st.caption(st.session_state["rec_kb_msg"])
+                    st.caption(md_escape(st.session_state["rec_kb_msg"]))
             else:
                 st.caption("No knowledge base yet: type an estimate, or build one on the "
                            "Knowledge page and come back to compute it.")

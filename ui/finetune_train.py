@@ -71,7 +71,7 @@ def train_section(choice, preset: str, options, data, draft: dict, settings, ada
         except CrossroadsError as exc:
             show_error(exc)
     if reason:
-        st.caption(reason)
+        st.caption(md_escape(reason))
     return active, name
 
 

@@ -161,9 +161,9 @@ def run_panel(job: jobs.Job) -> None:
         st.error(f"{md_escape(s.get('error') or s.get('message'))}" + (f"\n\n**What to do:** {md_escape(s['hint'])}" if s.get("hint") else ""),
                  icon=":material/error:")
     elif state == "interrupted":
-        st.warning(s.get("message", "Interrupted."), icon=":material/warning:")
+        st.warning(md_escape(s.get("message", "Interrupted.")), icon=":material/warning:")
     elif state == "cancelled":
-        st.info(s.get("message", "Cancelled."), icon=":material/stop_circle:")
+        st.info(md_escape(s.get("message", "Cancelled.")), icon=":material/stop_circle:")
     elif state == "completed":
         r = s.get("result") or {}
         st.success(f"Adapter **{md_escape(r.get('adapter'))}** saved · train loss {r.get('train_loss') or 0:.4f}"
@@ -172,7 +172,7 @@ def run_panel(job: jobs.Job) -> None:
                    icon=":material/check_circle:")
         train_recall_view(r.get("train_recall"))
     elif job.active:
-        st.caption(s.get("message", ""))
+        st.caption(md_escape(s.get("message", "")))
 
 
 def train_recall_view(recall: dict | None) -> None:

@@ -114,7 +114,7 @@ def show_problem() -> None:
     """The saved file could not be used: say so once (it was moved aside, nothing is lost)."""
     problem = st.session_state.pop(STATE_PROBLEM, None)
     if problem:
-        st.warning(problem, icon=":material/warning:")
+        st.warning(md_escape(problem), icon=":material/warning:")
 
 
 def persist(data_dir: Path) -> None:
