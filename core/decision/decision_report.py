@@ -8,7 +8,6 @@ from typing import Any
 from core.decision.evidence import describe_others, metric_name
 from core.decision.questions import OPTION_LABELS, OPTIONS, QUESTIONS
 from core.decision.rules import SOURCES
-from core.runtime.text import md_escape
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,7 +73,7 @@ def to_markdown(record: Mapping[str, Any], proj: Mapping[str, Any] | None = None
     L.append("## Measured evidence")
     L.append("")
     if ev["used"]:
-        L.append(f"Report {md_escape(ev['id'] or '')}: metric **{metric_name(ev['metric'])}** ({ev.get('metric_why')}), "
+        L.append(f"Report {ev['id'] or ''}: metric **{metric_name(ev['metric'])}** ({ev.get('metric_why')}), "
                  f"n={ev['n']}. Differences are in percentage points of that metric; one counts as clear only "
                  "when its 95% confidence interval excludes zero.")
         L.append("")
