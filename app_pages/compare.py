@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup, arm_title
+from core.evaluation.arms import ADAPTER_ARMS, ARMS, RETRIEVAL_ARMS, ArmSetup, arm_title
 from core.evaluation.conversation import (
     Conversation,
     clear_conversation,
@@ -17,7 +17,7 @@ from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.training.adapters import get_adapter, list_adapters
 from core.training.raft import adapter_mode
-from ui.arms_view import get_arms, render_record, stream_into_columns
+from ui.arms_view import get_arms, render_record, show_stopped, stream_into_columns
 from ui.common import show_error
 from ui.ingest_view import indexing_note
 
@@ -95,13 +95,14 @@ def show_exchange(exchange) -> None:
         with column:
             render_record(arm, record)
     with st.expander("What changed: the prompt each arm received"):
-        tabs = st.tabs([record.get("title") or ARM_TITLES[arm] for arm, record in exchange.answers.items()])
+        tabs = st.tabs([record.get("title") or arm_title(arm) for arm, record in exchange.answers.items()])
         for tab, record in zip(tabs, exchange.answers.values(), strict=True):
             tab.code(record["prompt"], language=None, wrap_lines=True)
 
 
 for exchange in conversation.exchanges:
     show_exchange(exchange)
+show_stopped({a: arm_title(a, mode) for a in ARMS})
 
 question = st.chat_input("Ask all arms a question", disabled=not arms)
 if not arms:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
+from core.evaluation.arms import ADAPTER_ARMS, ARMS, RETRIEVAL_ARMS, ArmSetup, adapter_mode_of, arm_title
 from core.evaluation.cloze import cloze_set, held_apart
 from core.evaluation.evalset_files import load_eval_bytes, load_eval_file
 from core.evaluation.evalsets import EvalSet
@@ -108,8 +108,9 @@ with st.expander("New evaluation", expanded=not list_reports(), icon=":material/
     adapter = c2.selectbox("Adapter", adapters, index=0 if adapters else None, placeholder="none yet")
     indexing_note(kb)
     available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
-    arms = c3.pills("Arms", available, default=available, selection_mode="multi", format_func=ARM_TITLES.get,
-                    key="eval_arms")
+    mode = adapter_mode_of(adapter)  # one naming everywhere: "Hybrid (RAFT)" with a RAFT adapter
+    arms = c3.pills("Arms", available, default=available, selection_mode="multi",
+                    format_func=lambda a: arm_title(a, mode), key="eval_arms")
     try:
         eval_set = choose_eval_set(kb, adapter)
     except CrossroadsError as exc:
@@ -199,7 +200,7 @@ with st.expander("Run a freshness test", icon=":material/update:"):
                 show_error(exc)
         result = st.session_state.get("freshness")
         if result:
-            rows = [{"arm": ARM_TITLES[arm], "before the edit": r["before"], "after the edit": r["after"],
+            rows = [{"arm": arm_title(arm, adapter_mode_of(fadapter)), "before the edit": r["before"], "after the edit": r["after"],
                      "new fact in answer": "yes" if r["new_fact_after"] else "no"} for arm, r in result["arms"].items()]
             st.dataframe(rows, hide_index=True)
             m1, m2 = st.columns(2)

@@ -24,6 +24,7 @@ from ui.knowledge_view import (
     retrieval_controls,
 )
 from ui.retrieval_lab_view import render_lab
+from ui.stop import StopControl, stopped_answer
 
 SAMPLE = ("Brindlemoor Instrument Works designs weather stations and data loggers. The company was founded in "
           "2009 in Carrowhaven.\n\nEvery station ships with a 36-month warranty. Support answers within one "
@@ -206,19 +207,24 @@ with ask_tab:
         if engine is not None:
             stream = _run(answer_rag, kb, question, config=cfg, engine=engine)
             if stream is not None:
-                with st.chat_message("assistant"):
+                with st.chat_message("assistant"), StopControl("ask") as stop:
                     box = st.empty()
                     text = ""
                     try:
                         for piece in stream:
                             text += piece
+                            stop.keep(text)
                             box.markdown(answer_markdown(text) + " ▌")
                         box.markdown(answer_markdown(stream.record["answer"]) or "_(empty answer)_")
                         ss["last_answer"] = {"kb": kb, "question": question, **stream.record}
                     except CrossroadsError as exc:
                         show_error(exc)
+    if (partial := stopped_answer("ask")) is not None:
+        with st.chat_message("assistant"):
+            st.markdown(answer_markdown(partial) or "_(nothing had arrived yet)_")
+            st.caption(":material/stop_circle: Stopped by you: the text above is what had arrived; it is not kept.")
     last = ss.get("last_answer")
-    if last and last["kb"] == kb:
+    if last and last["kb"] == kb and partial is None:
         if not asked:
             with st.chat_message("assistant"):
                 st.markdown(answer_markdown(last["answer"]) or "_(empty answer)_")

@@ -6,11 +6,12 @@ import time
 
 import streamlit as st
 
-from core.evaluation.arms import ARM_HELP, ARM_TITLES, Arms, ArmSetup
+from core.evaluation.arms import ARM_TITLES, Arms, ArmSetup, arm_help
 from core.evaluation.conversation import figures_line
 from core.knowledge.sanitize import answer_markdown
 from ui.common import get_engine
 from ui.knowledge_view import md_escape
+from ui.stop import StopControl, stopped_answer
 
 
 @st.cache_resource(show_spinner="Loading the adapter (prepared for the engine the first time, ~30 s)…",
@@ -28,7 +29,8 @@ def get_arms(setup: ArmSetup) -> Arms:
 
 
 def arm_header(arm: str, title: str | None = None) -> None:
-    st.markdown(f"**{title or ARM_TITLES[arm]}**", help=ARM_HELP[arm])
+    title = title or ARM_TITLES[arm]
+    st.markdown(f"**{title}**", help=arm_help(arm, "raft" if "RAFT" in title else None))
 
 
 def render_sources(sources: list[dict]) -> None:
@@ -55,13 +57,19 @@ def render_record(arm: str, record: dict) -> None:
 
 
 def stream_into_columns(engine: Arms, prepared: dict, columns: dict) -> None:
-    """Stream every arm's answer into its own column as tokens arrive."""
+    """Stream every arm's answer into its own column as tokens arrive, with a Stop button."""
+    with StopControl("compare") as stop:
+        _stream(engine, prepared, columns, stop)
+
+
+def _stream(engine: Arms, prepared: dict, columns: dict, stop: StopControl) -> None:
     slots = {}
     for arm, column in columns.items():
         with column, st.container(border=True):
             arm_header(arm, engine.title(arm))
             slots[arm] = st.empty()
     texts = {arm: "" for arm in prepared}
+    stop.keep(texts)  # filled in place: Stop finds what had arrived in every column
     last_draw = 0.0
     for answer, piece in engine.stream(list(prepared.values())):
         texts[answer.arm] += piece
@@ -69,3 +77,16 @@ def stream_into_columns(engine: Arms, prepared: dict, columns: dict) -> None:
             for arm, text in texts.items():
                 slots[arm].markdown(answer_markdown(text) + " ▌")
             last_draw = time.monotonic()
+
+
+def show_stopped(titles: dict[str, str]) -> None:
+    """After Stop: what each arm had written (not kept in the conversation)."""
+    partial = stopped_answer("compare")
+    if partial is None:
+        return
+    st.info("Stopped by you: below is what each arm had written; this exchange is not kept.",
+            icon=":material/stop_circle:")
+    for column, (arm, text) in zip(st.columns(max(len(partial), 1)), partial.items(), strict=False):
+        with column, st.container(border=True):
+            arm_header(arm, titles.get(arm))
+            st.markdown(answer_markdown(text) or "_(nothing had arrived yet)_")

@@ -7,16 +7,17 @@ import pandas as pd
 import streamlit as st
 
 from core.evaluation import report as R
-from core.evaluation.arms import ARM_TITLES, ARMS, RAFT_HYBRID_TITLE
+from core.evaluation.arms import ARM_TITLES, ARMS, RAFT_FT_TITLE, RAFT_HYBRID_TITLE
 from core.evaluation.verdict import verdict_of
 
-ARM_COLORS = alt.Scale(domain=[*(ARM_TITLES[a] for a in ARMS), RAFT_HYBRID_TITLE],
-                       range=["#9ca3af", "#2563eb", "#f59e0b", "#16a34a", "#16a34a"])
+ARM_COLORS = alt.Scale(domain=[*(ARM_TITLES[a] for a in ARMS), RAFT_FT_TITLE, RAFT_HYBRID_TITLE],
+                       range=["#9ca3af", "#2563eb", "#f59e0b", "#16a34a", "#f59e0b", "#16a34a"])
+ALL_TITLES = (*ARM_TITLES.values(), RAFT_FT_TITLE, RAFT_HYBRID_TITLE)
 
 
 def arm_name(report: dict, arm: str) -> str:
     """The arm's title in this report ("Hybrid (RAFT)" when its adapter was trained with RAFT)."""
-    return ((report.get("arms") or {}).get(arm) or {}).get("title") or ARM_TITLES.get(arm, arm)
+    return R.report_arm_title(report, arm)
 
 
 def _cell(metric_title: str, value) -> str:
@@ -93,7 +94,7 @@ def questions_table(report: dict, key: str) -> None:
     st.caption(f"{len(rows)} question(s). ✓ = {'accuracy' if report.get('kind') == 'label' else 'contains gold'}; "
                "failure: *retrieval miss* = the gold source was not retrieved, *generation error* = it was.")
     frame = pd.DataFrame(rows)
-    config = {c: st.column_config.TextColumn(c, width="medium") for c in frame if c in ("question", *ARM_TITLES.values())}
+    config = {c: st.column_config.TextColumn(c, width="medium") for c in frame if c in ("question", *ALL_TITLES)}
     config |= {c: st.column_config.TextColumn(c, width="small") for c in frame if c.endswith("✓")}
     st.dataframe(frame, hide_index=True, column_config=config, height=min(600, 40 + 35 * max(1, len(rows))))
     drill_down(report, key)

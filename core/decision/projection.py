@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.decision.answers import normalize_answers
-from core.decision.questions import ARM_LABELS
+from core.decision.evidence import arm_labels
 from core.decision.rules import CHARS_PER_TOKEN, UPDATES_PER_MONTH
 
 
@@ -79,6 +79,7 @@ def projection(
     arms_out = []
     missing: list[str] = []
     arms = (report or {}).get("arms") or {}
+    labels = arm_labels(report)
     for arm in ("base", "rag", "ft", "hybrid"):
         m = arms.get(arm)
         if not isinstance(m, Mapping):
@@ -86,7 +87,7 @@ def projection(
         p50, p95 = m.get("latency_p50_ms"), m.get("latency_p95_ms")
         tokens = m.get("prompt_tokens_mean")
         row = {
-            "arm": arm, "label": ARM_LABELS[arm],
+            "arm": arm, "label": labels[arm],
             "latency_p50_ms": p50, "latency_p95_ms": p95,
             "tokens_per_s": m.get("tokens_per_s"),
             "prompt_tokens_per_query": tokens,
