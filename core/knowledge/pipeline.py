@@ -219,6 +219,7 @@ class Pipeline:
         pages = {c.metadata.get("page") for c in chunks if c.metadata.get("page")}
         entry.update(status="pending", chunks=len(chunks), chunk_ids=ids,
                      pages=max(pages) if pages else None, chunking=self.chunking.as_dict(),
+                     chars=sum(len(d.page_content) for d in docs),  # the text itself, without chunk overlap
                      seconds=parse_seconds + time.perf_counter() - started)
         if replaces:
             entry["replaces"] = replaces

@@ -61,6 +61,12 @@ def test_ingest_reingest_edit_delete(data_dir, tmp_path, fake):
     assert report.ok and [f.status for f in report.files] == ["indexed", "indexed"]
     assert report.chunks_total == sum(f.chunks for f in report.files) > 4
     first = invariant("kb1", fake)
+    # Each file's own text length is recorded: the wizard sizes the corpus from it, not from
+    # overlapping chunks (which repeat 20 characters each).
+    from core.decision.inputs import kb_corpus_tokens
+
+    assert sorted(e["chars"] for e in first["files"].values()) == sorted(len(story(t)) for t in ("apple", "banana"))
+    assert kb_corpus_tokens(data_dir, "kb1")["tokens"] == int((len(story("apple")) + len(story("banana"))) / 4)
 
     # Same file again: nothing added.
     again = KI.ingest("kb1", [a], embedder=fake)
