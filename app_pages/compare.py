@@ -17,7 +17,7 @@ from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.training.adapters import get_adapter, list_adapters
 from core.training.raft import adapter_mode
-from ui.arms_view import get_arms, render_record, show_stopped, stream_into_columns
+from ui.arms_view import get_arms, model_wait_note, render_record, show_stopped, stream_into_columns
 from ui.common import show_error
 from ui.ingest_view import indexing_note
 
@@ -90,6 +90,7 @@ def show_exchange(exchange) -> None:
     with st.chat_message("user"):
         st.write(exchange.question)
         st.caption(exchange.history_note)
+        model_wait_note(exchange.answers.values())
     columns = st.columns(len(exchange.answers))
     for column, (arm, record) in zip(columns, exchange.answers.items(), strict=True):
         with column:

@@ -6,6 +6,7 @@ from core.runtime import engines
 from core.runtime.settings import get_settings
 from core.runtime.workspace import read_state
 from ui.common import get_engine
+from ui.jobs_view import running_jobs
 
 st.title("Crossroads", anchor=False)
 st.markdown(
@@ -32,12 +33,20 @@ cols[2].metric("Adapters", len(state.adapters))
 cols[3].metric("Evaluation reports", len(state.reports))
 
 if needs_preparing:
-    with st.container(border=True):
+    # One placeholder for the box and the preparation's progress: emptied before the rerun, so no
+    # finished (faded) status box is left behind under the button.
+    prepare = st.empty()
+    with prepare.container(border=True):
         st.markdown(f"**The model is not prepared yet.** The first answer converts it for the {engine} engine "
                     "(first time, ~1 min). Prepare it now and the first question is answered at once.")
-        if st.button("Prepare the model", icon=":material/download:", key="prepare_model"):
+        clicked = st.button("Prepare the model", icon=":material/download:", key="prepare_model")
+    if clicked:
+        with prepare.container():
             get_engine()
-            st.rerun()
+        prepare.empty()
+        st.rerun()
+
+running_jobs()
 
 st.subheader("The workflow")
 steps = [

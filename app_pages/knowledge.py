@@ -13,6 +13,7 @@ from core.knowledge.retrieval import kb_retrieval, retrieve
 from core.knowledge.sanitize import answer_markdown
 from core.knowledge.splitting import preview_split
 from core.runtime.errors import CrossroadsError
+from core.runtime.text import plural
 from ui import ingest_view
 from ui.common import get_engine, show_error
 from ui.knowledge_view import (
@@ -92,7 +93,7 @@ if kb is None:
 
 info = next(k for k in kbs if k["name"] == kb)
 chunking = ChunkSettings.from_dict(info.get("chunking"))
-st.caption(f"{info['files']} files · {info['chunks']} chunks · chunking {chunking.size}/{chunking.overlap} "
+st.caption(f"{plural(info['files'], 'file')} · {plural(info['chunks'], 'chunk')} · chunking {chunking.size}/{chunking.overlap} "
            f"{chunking.unit} · embedder {md_escape(info.get('embedder') or '?')}")
 
 docs_tab, chunk_tab, search_tab, lab_tab, ask_tab = st.tabs(["Documents", "Chunking", "Test retrieval",
@@ -121,7 +122,7 @@ with docs_tab:
         st.caption("No files yet.")
     else:
         st.dataframe(files_table(files), hide_index=True, width="stretch", key="files_table")
-        labels = {f["id"]: f"{f['name']} ({f['chunks']} chunks)" for f in files}
+        labels = {f["id"]: f"{f['name']} ({plural(f['chunks'], 'chunk')})" for f in files}
         chosen = st.selectbox("File", list(labels), format_func=labels.get, key="file_pick")
         c1, c2 = st.columns([1, 1])
         if c1.toggle("Preview its chunks", key="file_preview"):
@@ -136,7 +137,7 @@ with docs_tab:
         if c2.button("Delete this file", key="file_delete", icon=":material/delete:"):
             removed = _run(KI.delete_file, kb, chosen)
             if removed is not None:
-                st.toast(f"Removed {removed} chunks.")
+                st.toast(f"Removed {plural(removed, 'chunk')}.")
                 st.rerun()
 
 # ---------------------------------------------------------------- chunking
@@ -164,8 +165,10 @@ with chunk_tab:
     wanted = _run(ChunkSettings, size=int(size), overlap=int(overlap), unit=unit)
     if wanted is not None:
         parts = _run(preview_split, sample, wanted) or []
-        st.markdown(f"**{len(parts)} chunks** with these settings")
-        for i, part in enumerate(parts[:12]):
+        shown = parts[:12]
+        st.markdown(f"**{plural(len(parts), 'chunk')}** with these settings"
+                    + (f" (showing the first {len(shown)} of {len(parts)})" if len(shown) < len(parts) else ""))
+        for i, part in enumerate(shown):
             st.caption(f"Chunk {i} · {len(part)} characters")
             st.code(part, language=None, wrap_lines=True)
         if wanted != chunking:
@@ -187,7 +190,7 @@ with search_tab:
     if go and query.strip():
         hits = _run(retrieve, kb, query, cfg)
         if hits is not None:
-            render_retrieved(hits, "hit")
+            render_retrieved(hits, "hit", cfg.search_type)
 
 # ---------------------------------------------------------------- retrieval lab
 with lab_tab:

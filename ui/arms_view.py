@@ -36,10 +36,12 @@ def arm_header(arm: str, title: str | None = None) -> None:
 def render_sources(sources: list[dict]) -> None:
     if not sources:
         return
-    with st.popover(f"Sources ({len(sources)})", width="stretch"):
+    # An expander stays inside its column; a popover opened from the last column ran off the page.
+    with st.expander(f"Sources ({len(sources)})"):
         for n, source in enumerate(sources, 1):
             where = f"p. {source['page']}, " if source.get("page") is not None else ""
-            st.markdown(f"**[{n}]** {md_escape(source['file'])} · {where}chunk {source['chunk']} · score {source['score']:.2f}")
+            st.markdown(f"**[{n}]** {md_escape(source['file'])} · {where}chunk {source['chunk']} · "
+                        f"cosine {source['score']:.2f}")
             st.text(source["text"])
 
 
@@ -50,10 +52,16 @@ def render_record(arm: str, record: dict) -> None:
         st.markdown(answer_markdown(record["answer"]) or "_(empty answer)_")
         st.caption(figures_line(record))
         if record.get("engine"):
-            loading = f" · waited {record['load_ms'] / 1000:.1f} s for the model first (not in the figures)" \
-                if record.get("load_ms") else ""
-            st.caption(f"engine {record['engine']} {record.get('quantization') or ''}{loading}")
+            st.caption(f"engine {record['engine']} {record.get('quantization') or ''}")
         render_sources(record.get("sources", []))
+
+
+def model_wait_note(records) -> None:
+    """The one wait for the model before a batch (every arm of it waited the same): said once."""
+    waits = [r["load_ms"] for r in records if r.get("load_ms")]
+    if waits:
+        st.caption(f":material/hourglass: Waited {max(waits) / 1000:.1f} s for the model before answering "
+                   "(loading, not in the figures).")
 
 
 def stream_into_columns(engine: Arms, prepared: dict, columns: dict) -> None:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.runtime import jobs
+from core.runtime.text import plural
 from core.training import adapters
 from core.training.finetune import KIND
 from ui.knowledge_view import md_escape
@@ -168,7 +169,7 @@ def run_panel(job: jobs.Job) -> None:
         r = s.get("result") or {}
         st.success(f"Adapter **{r.get('adapter')}** saved · train loss {r.get('train_loss') or 0:.4f}"
                    + (f" · eval loss {r['eval_loss']:.4f}" if r.get("eval_loss") is not None else "")
-                   + f" · {r.get('steps', '?')} steps · {fmt_seconds(r.get('seconds'))}",
+                   + f" · {plural(r.get('steps') or 0, 'step')} · {fmt_seconds(r.get('seconds'))}",
                    icon=":material/check_circle:")
         train_recall_view(r.get("train_recall"))
     elif job.active:

@@ -11,6 +11,7 @@ import streamlit as st
 from core.knowledge import ingest_job as IJ
 from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
+from core.runtime.text import plural
 from ui.common import show_error
 from ui.knowledge_view import md_escape, render_ingest_results
 
@@ -86,7 +87,7 @@ def _render(job: jobs.Job) -> None:
                                                            icon=_STATE_ICON[job.state])
     done = IJ.file_results(job)
     if job.active and done:
-        st.dataframe([{"File": f["name"], "Result": f"indexed ({f['chunks']} chunks)" if f["status"] == "indexed"
+        st.dataframe([{"File": f["name"], "Result": f"indexed ({plural(f['chunks'], 'chunk')})" if f["status"] == "indexed"
                        else (f.get("error") or f["status"])} for f in done[-200:]],
                      hide_index=True, width="stretch", key=f"ingest_files_{job.id}")
     c1, c2, c3, _ = st.columns([1, 1, 1, 3])

@@ -15,3 +15,10 @@ def md_escape(text: object) -> str:
     """`text` safe to place inside markdown (labels, captions, tables, exports): every markdown
     character escaped, line breaks flattened so it cannot start a heading or a list."""
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\r", " ").replace("\n", " ")
+
+
+def plural(n: float, word: str, many: str | None = None) -> str:
+    """'1 chunk', '2 chunks', '1 update', '0.5 updates', '12,345 files': the one helper for every
+    count shown to the user. `many` for irregular plurals ("1 query" / "queries")."""
+    shown = f"{int(n):,}" if float(n).is_integer() else f"{n:.2g}"
+    return f"{shown} {word if n == 1 else many or word + 's'}"

@@ -95,7 +95,8 @@ def test_knowledge_page_flow(kpage):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     first = next(m.value for m in at.markdown if m.value.startswith("**#1**"))
-    assert "security" in first and "score" in first
+    assert "security" in first and "cosine" in first
+    assert any("fused rank" in c.value for c in at.caption)  # says what the order is based on
 
     # delete one file: exactly its chunks go
     chosen = at.selectbox(key="file_pick")
