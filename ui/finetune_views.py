@@ -214,7 +214,7 @@ def adapters_table(records: list[adapters.AdapterRecord]) -> None:
         s = r.summary()
         rows.append({
             "name": s["name"], "base model": s["base_model"], "data": s["data"], "rows": s["rows"],
-            "rank": s["rank"], "epochs": s["epochs"], "lr": s["learning_rate"],
+            "rank": s["rank"], "epochs": s["epochs"], "steps": s["steps"], "lr": s["learning_rate"],
             "train loss": s["train_loss"], "eval loss": s["eval_loss"],
             "duration": fmt_seconds(s["duration_s"]) if s["duration_s"] is not None else "—",
             "trainable": fmt_params(s["trainable_params"]), "size MB": s["size_mb"],
@@ -223,4 +223,6 @@ def adapters_table(records: list[adapters.AdapterRecord]) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"train loss": st.column_config.NumberColumn(format="%.4f"),
                                 "eval loss": st.column_config.NumberColumn(format="%.4f"),
-                                "lr": st.column_config.NumberColumn(format="%.1e")})
+                                "lr": st.column_config.NumberColumn(format="%.1e"),
+                                "epochs": st.column_config.NumberColumn(
+                                    format="%.2f", help="Epochs the run really trained (max steps can stop it early).")})
