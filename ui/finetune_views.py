@@ -9,6 +9,7 @@ from core.runtime import jobs
 from core.runtime.text import plural
 from core.training import adapters
 from core.training.finetune import KIND
+from ui.jobs_view import since
 from ui.knowledge_view import md_escape
 
 # Material icons, not emoji: emoji render as empty boxes in a browser without an emoji font.
@@ -86,7 +87,13 @@ def prompt_preview(previews) -> None:
 
 def estimate_view(job) -> None:
     if job.active:
-        st.info(f"Measuring real training steps… ({job.status.get('message', '')})", icon=":material/timer:")
+        s = job.status
+        step, total = s.get("step") or 0, s.get("total_steps") or 0
+        what = (f"timed step {step} of {total}" if total else
+                "loading the model and the data first (most of the wait), then a few timed training steps")
+        st.progress(step / total if total else 0.0,
+                    text=f"Measuring real training steps: {what} · {since(s.get('created'))}")
+        st.caption("You can start training without waiting: the run shows its own ETA from its first real steps.")
         return
     if job.state != "completed":
         st.error(f"The estimate failed: {job.status.get('error') or job.status.get('message')}",

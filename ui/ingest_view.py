@@ -13,6 +13,7 @@ from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
 from core.runtime.text import plural
 from ui.common import show_error
+from ui.jobs_view import since
 from ui.knowledge_view import md_escape, render_ingest_results
 
 _STATE_ICON = {"cancelled": ":material/block:", "interrupted": ":material/warning:", "failed": ":material/error:"}
@@ -76,7 +77,8 @@ def _render(job: jobs.Job) -> None:
     p = IJ.job_progress(job)
     if job.active:
         fraction = p.fraction if p else 0.0
-        label = (p.describe() + (f" · {p.current}" if p.current else "")) if p else job.status.get("message", "Starting…")
+        label = (p.describe() + (f" · {p.current}" if p.current else "")) if p else \
+            f"{job.status.get('message', 'Starting…')} · {since(job.status.get('created'))}"
         st.progress(min(1.0, max(0.0, fraction)), text=label)
         st.caption("Runs in the background: you can reload, switch pages or close the tab; it keeps indexing. "
                    "Ask, Compare and Evaluate use the files indexed so far.")

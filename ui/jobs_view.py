@@ -23,6 +23,17 @@ JOB_PAGES = {
 }
 
 
+def since(iso: str | None) -> str:
+    """'12 s so far' since an ISO time (a wait that says how long it has been going)."""
+    from datetime import UTC, datetime
+
+    try:
+        seconds = (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
+    except (TypeError, ValueError):
+        return "starting"
+    return f"{max(0, seconds):.0f} s so far"
+
+
 def describe(job: jobs.Job) -> str:
     """One line saying what the job runs (markdown, names escaped)."""
     spec = job.spec

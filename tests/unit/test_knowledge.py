@@ -250,3 +250,13 @@ def test_cli_ingest_and_kb_commands(data_dir, tmp_path):
     assert json.loads(deleted.stdout)["deleted"] is True
     missing = subprocess.run(env_cmd + ["kb", "delete", "cli"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+@pytest.mark.parametrize("payload", [b"", b"  \n\t\n"])
+def test_an_empty_upload_is_refused_before_any_job_starts(data_dir, payload):
+    from core.knowledge import ingest_job as IJ
+    from core.runtime import jobs
+
+    with pytest.raises(jobs.JobError, match=r"Nothing to index in empty\.txt"):
+        IJ.start_ingest("kb1", [("fine.txt", b"some text"), ("empty.txt", payload)])
+    assert jobs.list_jobs() == []  # refused at once: no worker, no run directory
