@@ -116,7 +116,7 @@ with docs_tab:
             st.rerun()
     ingest_view.ingest_panel(kb)
 
-    files = _run(KM.kb_files, kb) or []
+    files = sorted(_run(KM.kb_files, kb) or [], key=lambda f: f["name"].casefold())  # as the table shows them
     st.subheader("Files")
     if not files:
         st.caption("No files yet.")

@@ -47,6 +47,8 @@ def render_ingest_results(report: dict) -> None:
 
 
 def files_table(files: list[dict]) -> list[dict]:
+    """One row per file, sorted by name (case-insensitive), as a reader looks a file up."""
+    files = sorted(files, key=lambda f: (f["name"].casefold(), f["name"]))
     return [{"File": f["name"], "Type": f["kind"].upper(), "Size": human_size(f.get("size")),
              "Pages": str(f.get("pages") or "–"), "Chunks": f.get("chunks", 0),
              "Added": (f.get("added") or "").replace("T", " ").replace("+00:00", " UTC"),

@@ -167,3 +167,10 @@ def test_retrieval_lab_tab_sweeps_marks_the_best_and_applies_it(kpage, data_dir,
         stored = json.loads((data_dir / "kb" / "lab" / "manifest.json").read_text())["retrieval"]
         assert f"{stored['search_type']} · k={stored['k']}" in best_label
         assert any("Stored as this knowledge base's setting" in s.value for s in at.success)
+
+
+def test_the_file_table_is_sorted_by_name():
+    from ui.knowledge_view import files_table
+
+    files = [{"name": n, "kind": "txt", "size": 10, "chunks": 1} for n in ("b.txt", "C.md", "a.pdf")]
+    assert [row["File"] for row in files_table(files)] == ["a.pdf", "b.txt", "C.md"]
