@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.runtime.text import plural
 from core.training import finetune
 from core.training.finetune import (
     PRESET_NAMES,
@@ -69,9 +70,9 @@ def plan_text(options: TrainOptions, n_train: int) -> str:
     per_epoch = finetune.plan_steps(n_train, replace(options, epochs=1.0, max_steps=0))
     epochs = steps / per_epoch
     if options.max_steps > 0 and epochs < options.epochs:
-        return (f"{steps} steps: max steps {options.max_steps} stops it after {epochs:.2g} of "
-                f"{options.epochs:g} epochs")
-    return f"{options.epochs:g} epochs, ~{steps} steps"
+        return (f"{plural(steps, 'step')}: max steps {options.max_steps} stops it after {epochs:.2g} of "
+                f"{plural(options.epochs, 'epoch')}")
+    return f"{plural(options.epochs, 'epoch')}, ~{plural(steps, 'step')}"
 
 
 def options_section(kind: str | None, n_rows: int, sha: str, draft: dict,

@@ -93,7 +93,8 @@ def quality_latency_chart(report: dict) -> None:
     chart = alt.Chart(frame).mark_circle(size=160).encode(
         x=alt.X("latency p50 (ms):Q", scale=alt.Scale(zero=True)),
         y=alt.Y(f"{R.METRIC_TITLES[metric]}:Q", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("arm:N", scale=_colors(report), legend=LEGEND, sort=None), tooltip=list(frame.columns))
+        color=alt.Color("arm:N", scale=_colors(report), sort=None,  # beside the plot: it keeps its height
+                        legend=alt.Legend(orient="right", title=None, labelLimit=0)), tooltip=list(frame.columns))
     st.altair_chart(chart.properties(height=260, title=f"Quality ({R.METRIC_TITLES[metric]}) vs latency"),
                     width="stretch")
 
