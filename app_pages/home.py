@@ -32,10 +32,11 @@ cols[1].metric("Knowledge bases", len(state.knowledge_bases))
 cols[2].metric("Adapters", len(state.adapters))
 cols[3].metric("Evaluation reports", len(state.reports))
 
+# One placeholder, drawn on every run, for the box and the preparation's progress: emptied before
+# the rerun, and the elements below keep their places, so no finished (faded) status box or
+# duplicate expander is left behind after "Prepare the model".
+prepare = st.empty()
 if needs_preparing:
-    # One placeholder for the box and the preparation's progress: emptied before the rerun, so no
-    # finished (faded) status box is left behind under the button.
-    prepare = st.empty()
     with prepare.container(border=True):
         st.markdown(f"**The model is not prepared yet.** The first answer converts it for the {engine} engine "
                     "(first time, ~1 min). Prepare it now and the first question is answered at once.")

@@ -286,3 +286,14 @@ def test_export_writes_a_portable_config(model_data_dir, tmp_path):
     assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert str(model_data_dir) not in b"".join(exported.values()).decode("utf-8", "replace")
     assert config["r"] == 4 and config["target_modules"] == ["q_proj"]
+
+
+def test_the_summary_shows_the_epochs_the_run_really_trained(tmp_path):
+    """Max steps can stop a run early: a 5-epoch option that ran 1.67 epochs says 1.67."""
+    from core.training.adapters import AdapterRecord
+
+    meta = {"options": {"epochs": 5.0, "max_steps": 30}, "metrics": {"epochs": 1.667, "steps": 30}}
+    row = AdapterRecord("a", tmp_path, meta, {}, 0).summary()
+    assert row["epochs"] == 1.667 and row["steps"] == 30
+    imported = AdapterRecord("b", tmp_path, {"options": {"epochs": 3.0}}, {}, 0).summary()
+    assert imported["epochs"] == 3.0 and imported["steps"] is None
