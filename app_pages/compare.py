@@ -122,7 +122,7 @@ if question and arms:
         prepared = engine.prepare(question, conversation.histories_for_next())
         # A reload or a new question mid-stream stops this script; the stream then stops the
         # generation within one step (core.runtime.generation), so the next question does not wait.
-        stream_into_columns(engine, prepared, dict(zip(arms, st.columns(len(arms)), strict=True)))
+        stream_into_columns(engine, prepared, dict(zip(arms, st.columns(len(arms)), strict=True)), question)
         conversation.setup = setup.describe()
         conversation.add(question, prepared, {arm: engine.prompt_text(a) for arm, a in prepared.items()},
                          history_turns=history_turns)

@@ -64,20 +64,20 @@ def model_wait_note(records) -> None:
                    "(loading, not in the figures).")
 
 
-def stream_into_columns(engine: Arms, prepared: dict, columns: dict) -> None:
+def stream_into_columns(engine: Arms, prepared: dict, columns: dict, question: str = "") -> None:
     """Stream every arm's answer into its own column as tokens arrive, with a Stop button."""
     with StopControl("compare") as stop:
-        _stream(engine, prepared, columns, stop)
+        _stream(engine, prepared, columns, stop, question)
 
 
-def _stream(engine: Arms, prepared: dict, columns: dict, stop: StopControl) -> None:
+def _stream(engine: Arms, prepared: dict, columns: dict, stop: StopControl, question: str) -> None:
     slots = {}
     for arm, column in columns.items():
         with column, st.container(border=True):
             arm_header(arm, engine.title(arm))
             slots[arm] = st.empty()
     texts = {arm: "" for arm in prepared}
-    stop.keep(texts)  # filled in place: Stop finds what had arrived in every column
+    stop.keep({"question": question, "answers": texts})  # filled in place: Stop finds what had arrived
     last_draw = 0.0
     for answer, piece in engine.stream(list(prepared.values())):
         texts[answer.arm] += piece
@@ -89,9 +89,12 @@ def _stream(engine: Arms, prepared: dict, columns: dict, stop: StopControl) -> N
 
 def show_stopped(titles: dict[str, str]) -> None:
     """After Stop: what each arm had written (not kept in the conversation)."""
-    partial = stopped_answer("compare")
-    if partial is None:
+    stopped = stopped_answer("compare")
+    if stopped is None:
         return
+    partial = stopped["answers"]
+    with st.chat_message("user"):
+        st.write(stopped["question"])
     st.info("Stopped by you: below is what each arm had written; this exchange is not kept.",
             icon=":material/stop_circle:")
     for column, (arm, text) in zip(st.columns(max(len(partial), 1)), partial.items(), strict=False):

@@ -120,6 +120,7 @@ def test_stop_while_the_arms_stream_keeps_what_had_arrived(demo_app, page):
     page.get_by_role("button", name="Stop", exact=True).click()
     page.get_by_text("Stopped by you").wait_for(timeout=60_000)
     wait_for_app(page)
+    assert page.get_by_text("Write a long story about the Brindlemoor weather stations.").count() == 1  # its question
     saved = json.loads(saved_file.read_text())["exchanges"] if saved_file.exists() else []
     assert len(saved) == kept  # a stopped exchange is shown, not kept
     expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0, timeout=30_000)  # gone once the run ends
