@@ -23,6 +23,7 @@ run: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 test: setup
+	.ci/ensure-chromium
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup, arm_title
+from core.evaluation.arms import ADAPTER_ARMS, ARMS, RETRIEVAL_ARMS, ArmSetup, arm_title
 from core.evaluation.conversation import (
     Conversation,
     clear_conversation,
@@ -19,7 +19,7 @@ from core.runtime.limits import question_limit
 from core.runtime.text import md_escape
 from core.training.adapters import get_adapter, list_adapters
 from core.training.raft import adapter_mode
-from ui.arms_view import get_arms, render_record, stream_into_columns
+from ui.arms_view import get_arms, model_wait_note, render_record, show_stopped, stream_into_columns
 from ui.common import show_error
 from ui.ingest_view import indexing_note
 
@@ -92,18 +92,20 @@ def show_exchange(exchange) -> None:
     with st.chat_message("user"):
         st.markdown(md_escape(exchange.question))  # a question is text, never markup
         st.caption(exchange.history_note)
+        model_wait_note(exchange.answers.values())
     columns = st.columns(len(exchange.answers))
     for column, (arm, record) in zip(columns, exchange.answers.items(), strict=True):
         with column:
             render_record(arm, record)
     with st.expander("What changed: the prompt each arm received"):
-        tabs = st.tabs([record.get("title") or ARM_TITLES[arm] for arm, record in exchange.answers.items()])
+        tabs = st.tabs([record.get("title") or arm_title(arm) for arm, record in exchange.answers.items()])
         for tab, record in zip(tabs, exchange.answers.values(), strict=True):
             tab.code(record["prompt"], language=None, wrap_lines=True)
 
 
 for exchange in conversation.exchanges:
     show_exchange(exchange)
+show_stopped({a: arm_title(a, mode) for a in ARMS})
 
 # the model's question limit (core.runtime.limits): the box counts characters up to it
 question = st.chat_input("Ask all arms a question", disabled=not arms, max_chars=question_limit()[1])
@@ -123,7 +125,7 @@ if question and arms:
         prepared = engine.prepare(question, conversation.histories_for_next())
         # A reload or a new question mid-stream stops this script; the stream then stops the
         # generation within one step (core.runtime.generation), so the next question does not wait.
-        stream_into_columns(engine, prepared, dict(zip(arms, st.columns(len(arms)), strict=True)))
+        stream_into_columns(engine, prepared, dict(zip(arms, st.columns(len(arms)), strict=True)), question)
         conversation.setup = setup.describe()
         conversation.add(question, prepared, {arm: engine.prompt_text(a) for arm, a in prepared.items()},
                          history_turns=history_turns)

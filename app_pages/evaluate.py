@@ -5,7 +5,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
+from core.evaluation.arms import (
+    ADAPTER_ARMS,
+    ARMS,
+    RETRIEVAL_ARMS,
+    ArmSetup,
+    adapter_mode_of,
+    arm_title,
+)
 from core.evaluation.cloze import cloze_set, held_apart
 from core.evaluation.evalset_files import load_eval_bytes, load_eval_file
 from core.evaluation.evalsets import EvalSet
@@ -23,9 +30,11 @@ from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.runtime.limits import question_limit
+from core.runtime.text import plural
 from core.training.adapters import list_adapters
 from ui.common import page_section, show_error
 from ui.ingest_view import indexing_note
+from ui.jobs_view import describe
 from ui.knowledge_view import md_escape
 from ui.report_view import render_report
 
@@ -49,6 +58,7 @@ def job_panel() -> None:
     with st.container(border=True):
         total, step = status.get("total_steps") or 0, status.get("step") or 0
         if job.active:
+            st.markdown(f":material/play_circle: {describe(job)}")  # what runs, from the job (a reload resets the form)
             records = job.progress()
             eta = ""
             if records and step:
@@ -94,7 +104,7 @@ def choose_eval_set(kb: str | None, adapter: str | None) -> EvalSet | None:
     n = st.slider("Questions", 5, 100, 30, 5)
     apart = held_apart(kb, adapter)
     if apart:
-        st.caption(f"Leaves out the {len(apart)} chunks {md_escape(adapter)} was trained on (its rows were generated "
+        st.caption(f"Leaves out the {plural(len(apart), 'chunk')} {md_escape(adapter)} was trained on (its rows were generated "
                    "from this knowledge base).")
     return cloze_set(kb, n, adapter=adapter)
 
@@ -104,15 +114,25 @@ with page_section("Evaluation job"):
 kbs = [kb["name"] for kb in list_kbs()]
 adapters = [a.name for a in list_adapters()]
 
+# While an evaluation runs, the form starts from its setup: a reload shows what was started.
+running = jobs.active_job("evaluate")
+was = (running.spec.get("setup") or {}) if running else {}
+
+
+def _index(options: list, value) -> int | None:
+    return options.index(value) if value in options else (0 if options else None)
+
+
 with page_section("New evaluation"):
     with st.expander("New evaluation", expanded=not list_reports(), icon=":material/play_arrow:"):
         c1, c2, c3 = st.columns([1, 1, 2])
-        kb = c1.selectbox("Knowledge base", kbs, index=0 if kbs else None, placeholder="none yet")
-        adapter = c2.selectbox("Adapter", adapters, index=0 if adapters else None, placeholder="none yet")
+        kb = c1.selectbox("Knowledge base", kbs, index=_index(kbs, was.get("kb")), placeholder="none yet")
+        adapter = c2.selectbox("Adapter", adapters, index=_index(adapters, was.get("adapter")), placeholder="none yet")
         indexing_note(kb)
         available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
-        arms = c3.pills("Arms", available, default=available, selection_mode="multi", format_func=ARM_TITLES.get,
-                        key="eval_arms")
+        mode = adapter_mode_of(adapter)  # one naming everywhere: "Hybrid (RAFT)" with a RAFT adapter
+        arms = c3.pills("Arms", available, default=[a for a in available if a in was.get("arms", available)],
+                        selection_mode="multi", format_func=lambda a: arm_title(a, mode), key="eval_arms")
         try:
             eval_set = choose_eval_set(kb, adapter)
         except CrossroadsError as exc:
@@ -125,9 +145,10 @@ with page_section("New evaluation"):
                            value=True, key="eval_dedupe"):
                 eval_set = eval_set.deduplicated()
         d1, d2, d3 = st.columns(3)
-        limit = d1.number_input("Use at most N items", 1, 5000, 40)
-        max_new = d2.number_input("Max new tokens", 8, 256, 48, 8, help="Short answers keep evaluation fast.")
-        k = d3.number_input("Chunks (k)", 1, 10, RetrievalConfig().k)
+        limit = d1.number_input("Use at most N items", 1, 5000, (running.status.get("total_steps") or 40) if running else 40)
+        max_new = d2.number_input("Max new tokens", 8, 256, (was.get("decoding") or {}).get("max_new_tokens", 48), 8,
+                                  help="Short answers keep evaluation fast.")
+        k = d3.number_input("Chunks (k)", 1, 10, (was.get("retrieval") or {}).get("k", RetrievalConfig().k))
         if eval_set is not None:
             n_items = min(int(limit), len(eval_set))
             st.caption(f"{n_items} of {len(eval_set)} items will run ({eval_set.kind})"
@@ -211,11 +232,11 @@ with page_section("Freshness test"):
                     show_error(exc)
             result = st.session_state.get("freshness")
             if result:
-                rows = [{"arm": ARM_TITLES[arm], "before the edit": r["before"], "after the edit": r["after"],
+                rows = [{"arm": arm_title(arm, adapter_mode_of(fadapter)), "before the edit": r["before"], "after the edit": r["after"],
                          "new fact in answer": "yes" if r["new_fact_after"] else "no"} for arm, r in result["arms"].items()]
                 st.dataframe(rows, hide_index=True)
                 m1, m2 = st.columns(2)
                 m1.metric("Re-index time (measured now)", f"{result['reindex_seconds']:.1f} s",
-                          help=f"{md_escape(result['chunks_reindexed'])} chunks embedded and stored.")
+                          help=f"{plural(result['chunks_reindexed'], 'chunk')} embedded and stored.")
                 retrain = result.get("retrain_seconds")
                 m2.metric("Retraining time (this adapter's run)", f"{retrain:.0f} s" if retrain else "not recorded")

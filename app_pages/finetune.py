@@ -18,7 +18,7 @@ from core.training.finetune_draft import clear_draft, load_draft, save_draft
 from core.training.schema import Schema
 from ui import finetune_views as views
 from ui.common import get_generator, show_error
-from ui.finetune_data import DEMO_SETS, data_section
+from ui.finetune_data import DEMO_SETS, data_section, forget_upload
 from ui.finetune_options import options_section
 from ui.finetune_train import adapters_section, run_section, train_section
 from ui.raft_view import mode_section
@@ -40,17 +40,29 @@ def _validate(path: str, sha: str, name: str, kind: str, mapping: tuple, max_len
     return data, previews
 
 
-st.subheader("1 · Labeled data")
+_numbers = iter(range(1, 10))
+
+
+def section(title: str) -> None:
+    """Numbered in the order shown: without a file, Train follows Labeled data as 2, not 5."""
+    st.subheader(f"{next(_numbers)} · {title}")
+
+
+section("Labeled data")
 choice = data_section(settings, draft)
 data = options = preset = None
+# The draft's choices (mode, options, adapter name) belong to its file: another file starts afresh.
+same_file = draft if choice is not None and (draft.get("display_name"), draft.get("source")) == \
+    (choice.display_name, choice.source) else {}
 if choice is not None:
-    st.subheader("2 · Options")
-    mode = mode_section(choice, settings)  # closed-book, or RAFT: then the rest trains its built file
-    preset, options = options_section(choice.schema.kind, choice.rows_read, choice.sha,
-                                      draft if draft.get("display_name") == choice.display_name else {})
+    section("Options")
+    mode = mode_section(choice, settings, same_file.get("training_mode"))  # closed-book, or RAFT (trains its built file)
+    rows = len(mode.build.rows) if mode.build else choice.rows_read  # what trains: RAFT may drop rows
+    preset, options = options_section(choice.schema.kind, rows, choice.sha, same_file, mode.max_length)
     options = mode.fit(options)
-    if mode.max_length and options.max_length == mode.max_length:
-        st.caption(f"Max length {options.max_length} tokens: sized to fit the retrieved context.")
+    if mode.max_length:
+        st.caption(f"Max length at least {mode.max_length} tokens (this run: {options.max_length}): sized to fit "
+                   "the retrieved context.")
     tokenizer = get_generator()[1]
     try:
         options.check()
@@ -60,33 +72,36 @@ if choice is not None:
     except CrossroadsError as exc:
         show_error(exc)
         st.stop()
-    st.subheader("3 · Validation")
+    section("Validation")
     views.validation_report(data)
     if previews:
-        st.subheader("4 · What the model sees")
+        section("What the model sees")
         st.caption("The exact training text of the first rows, chat template applied.")
         views.prompt_preview(previews)
 
-st.subheader("5 · Train")
+section("Train")
 adapter_mode = mode.adapter_mode if choice is not None else None
 if choice is not None and choice.source == "generated" and (generated := raft.generated_mode(choice.path)):
     adapter_mode = {**(adapter_mode or raft.closed_book_mode()), "generated": generated}
-active, adapter_name = train_section(mode.choice if choice is not None else None, preset, options, data, draft,
+active, adapter_name = train_section(mode.choice if choice is not None else None, preset, options, data, same_file,
                                      settings, adapter_mode=adapter_mode)
 if choice is not None:
     demo_choice = next((k for k, v in DEMO_SETS.items() if v == choice.path), None)
     current = {**choice.draft(settings), "demo_choice": demo_choice, "preset": preset,
-               "options": options.as_dict(), "adapter_name": adapter_name}
+               "options": options.as_dict(), "adapter_name": adapter_name, "training_mode": mode.draft}
     if st.session_state.get("ft_draft_saved") != current:
         save_draft(current, settings)
         st.session_state["ft_draft_saved"] = current
     if st.button("Forget this file", icon=":material/restart_alt:", key="ft_forget",
                  help="Clear the saved file, mapping and options of this page."):
         clear_draft(settings)
-        for key in ("ft_source", "ft_upload_kept", "ft_draft_saved"):
+        for key in [k for k in st.session_state if k.startswith(("ft_adapter_name_", "ft_mode", "ft_raft_"))]:
             st.session_state.pop(key, None)
+        for key in ("ft_source", "ft_upload_kept", "ft_draft_saved", "ft_generated_kept"):
+            st.session_state.pop(key, None)
+        forget_upload()  # the uploader still held the file: it would come straight back
         st.rerun()
 run_section(active, settings)
 
-st.subheader("6 · Adapters")
+section("Adapters")
 adapters_section(settings)

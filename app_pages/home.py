@@ -6,6 +6,7 @@ from core.runtime import engines
 from core.runtime.settings import get_settings
 from core.runtime.workspace import read_state
 from ui.common import get_engine
+from ui.jobs_view import running_jobs
 
 st.title("Crossroads", anchor=False)
 st.markdown(
@@ -31,13 +32,23 @@ cols[1].metric("Knowledge bases", len(state.knowledge_bases))
 cols[2].metric("Adapters", len(state.adapters))
 cols[3].metric("Evaluation reports", len(state.reports))
 
-if needs_preparing:
-    with st.container(border=True):
-        st.markdown(f"**The model is not prepared yet.** The first answer converts it for the {engine} engine "
-                    "(first time, ~1 min). Prepare it now and the first question is answered at once.")
-        if st.button("Prepare the model", icon=":material/download:", key="prepare_model"):
-            get_engine()
-            st.rerun()
+# Two one-element placeholders, drawn on every run: the note (then the preparation's progress) and
+# the button (then the same widget, disabled, "Preparing"). The click only sets a flag (a callback,
+# before the run); that run prepares the model at the end of the script, once the rest of the page
+# is drawn: nothing waits faded under the progress. The browser keeps showing a widget of the last
+# run until the run ends unless the same widget replaces it: hence the same key, disabled.
+note, button = st.empty(), st.empty()
+prepare_now = needs_preparing and st.session_state.pop("prepare_model_now", False)
+if prepare_now:
+    button.button("Preparing the model…", icon=":material/hourglass:", key="prepare_model", disabled=True)
+elif needs_preparing:
+    note.info(f"**The model is not prepared yet.** The first answer converts it for the {engine} engine "
+              "(first time, ~1 min). Prepare it now and the first question is answered at once.",
+              icon=":material/info:")
+    button.button("Prepare the model", icon=":material/download:", key="prepare_model",
+                  on_click=lambda: st.session_state.update(prepare_model_now=True))
+
+running_jobs()
 
 st.subheader("The workflow")
 steps = [
@@ -58,3 +69,9 @@ with st.expander("Workspace details"):
     st.write("Knowledge bases:", ", ".join(state.knowledge_bases) or "none yet")
     st.write("Adapters:", ", ".join(state.adapters) or "none yet")
     st.write("Reports:", ", ".join(state.reports) or "none yet")
+
+if prepare_now:
+    with note.container():
+        get_engine()
+    note.empty()
+    st.rerun()

@@ -14,6 +14,7 @@ from core.knowledge.sanitize import answer_markdown
 from core.knowledge.splitting import preview_split
 from core.runtime.errors import CrossroadsError
 from core.runtime.limits import question_limit
+from core.runtime.text import plural
 from ui import ingest_view
 from ui.common import get_engine, show_error
 from ui.knowledge_view import (
@@ -25,6 +26,7 @@ from ui.knowledge_view import (
     retrieval_controls,
 )
 from ui.retrieval_lab_view import render_lab
+from ui.stop import StopControl, stopped_answer
 
 SAMPLE = ("Brindlemoor Instrument Works designs weather stations and data loggers. The company was founded in "
           "2009 in Carrowhaven.\n\nEvery station ships with a 36-month warranty. Support answers within one "
@@ -92,7 +94,7 @@ if kb is None:
 
 info = next(k for k in kbs if k["name"] == kb)
 chunking = ChunkSettings.from_dict(info.get("chunking"))
-st.caption(f"{info['files']:d} files · {info['chunks']:d} chunks · chunking {chunking.size}/{chunking.overlap} "
+st.caption(f"{plural(info['files'], 'file')} · {plural(info['chunks'], 'chunk')} · chunking {chunking.size}/{chunking.overlap} "
            f"{chunking.unit} · embedder {md_escape(info.get('embedder') or '?')}")
 
 docs_tab, chunk_tab, search_tab, lab_tab, ask_tab = st.tabs(["Documents", "Chunking", "Test retrieval",
@@ -115,13 +117,13 @@ with docs_tab:
             st.rerun()
     ingest_view.ingest_panel(kb)
 
-    files = _run(KM.kb_files, kb) or []
+    files = sorted(_run(KM.kb_files, kb) or [], key=lambda f: f["name"].casefold())  # as the table shows them
     st.subheader("Files")
     if not files:
         st.caption("No files yet.")
     else:
         st.dataframe(files_table(files), hide_index=True, width="stretch", key="files_table")
-        labels = {f["id"]: f"{f['name']} ({f['chunks']} chunks)" for f in files}
+        labels = {f["id"]: f"{f['name']} ({plural(f['chunks'], 'chunk')})" for f in files}
         chosen = st.selectbox("File", list(labels), format_func=labels.get, key="file_pick")
         c1, c2 = st.columns([1, 1])
         if c1.toggle("Preview its chunks", key="file_preview"):
@@ -136,7 +138,7 @@ with docs_tab:
         if c2.button("Delete this file", key="file_delete", icon=":material/delete:"):
             removed = _run(KI.delete_file, kb, chosen)
             if removed is not None:
-                st.toast(f"Removed {removed} chunks.")
+                st.toast(f"Removed {plural(removed, 'chunk')}.")
                 st.rerun()
 
 # ---------------------------------------------------------------- chunking
@@ -164,8 +166,10 @@ with chunk_tab:
     wanted = _run(ChunkSettings, size=int(size), overlap=int(overlap), unit=unit)
     if wanted is not None:
         parts = _run(preview_split, sample, wanted) or []
-        st.markdown(f"**{len(parts)} chunks** with these settings")
-        for i, part in enumerate(parts[:12]):
+        shown = parts[:12]
+        st.markdown(f"**{plural(len(parts), 'chunk')}** with these settings"
+                    + (f" (showing the first {len(shown)} of {len(parts)})" if len(shown) < len(parts) else ""))
+        for i, part in enumerate(shown):
             st.caption(f"Chunk {i} · {len(part)} characters")
             st.code(part, language=None, wrap_lines=True)
         if wanted != chunking:
@@ -187,7 +191,7 @@ with search_tab:
     if go and query.strip():
         hits = _run(retrieve, kb, query, cfg)
         if hits is not None:
-            render_retrieved(hits, "hit")
+            render_retrieved(hits, "hit", cfg.search_type)
 
 # ---------------------------------------------------------------- retrieval lab
 with lab_tab:
@@ -207,19 +211,24 @@ with ask_tab:
         if engine is not None:
             stream = _run(answer_rag, kb, question, config=cfg, engine=engine)
             if stream is not None:
-                with st.chat_message("assistant"):
+                with st.chat_message("assistant"), StopControl("ask") as stop:
                     box = st.empty()
                     text = ""
                     try:
                         for piece in stream:
                             text += piece
+                            stop.keep(text)
                             box.markdown(answer_markdown(text) + " ▌")
                         box.markdown(answer_markdown(stream.record["answer"]) or "_(empty answer)_")
                         ss["last_answer"] = {"kb": kb, "question": question, **stream.record}
                     except CrossroadsError as exc:
                         show_error(exc)
+    if (partial := stopped_answer("ask")) is not None:
+        with st.chat_message("assistant"):
+            st.markdown(answer_markdown(partial) or "_(nothing had arrived yet)_")
+            st.caption(":material/stop_circle: Stopped by you: the text above is what had arrived; it is not kept.")
     last = ss.get("last_answer")
-    if last and last["kb"] == kb:
+    if last and last["kb"] == kb and partial is None:
         if not asked:
             with st.chat_message("assistant"):
                 st.markdown(answer_markdown(last["answer"]) or "_(empty answer)_")

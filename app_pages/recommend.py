@@ -39,6 +39,8 @@ def go(step: int) -> None:
     step = max(0, min(N, step))
     if step < N:
         W.prefill(STEPS[step][1])
+    else:
+        W.new_picker()
     st.session_state[W.STATE_STEP] = step
 
 

@@ -6,11 +6,12 @@ import time
 
 import streamlit as st
 
-from core.evaluation.arms import ARM_HELP, ARM_TITLES, Arms, ArmSetup
+from core.evaluation.arms import ARM_TITLES, Arms, ArmSetup, arm_help
 from core.evaluation.conversation import figures_line
 from core.knowledge.sanitize import answer_markdown
 from ui.common import get_engine
 from ui.knowledge_view import md_escape
+from ui.stop import StopControl, stopped_answer
 
 
 @st.cache_resource(show_spinner="Loading the adapter (prepared for the engine the first time, ~30 s)…",
@@ -28,16 +29,19 @@ def get_arms(setup: ArmSetup) -> Arms:
 
 
 def arm_header(arm: str, title: str | None = None) -> None:
-    st.markdown(f"**{title or ARM_TITLES[arm]}**", help=ARM_HELP[arm])
+    title = title or ARM_TITLES[arm]
+    st.markdown(f"**{title}**", help=arm_help(arm, "raft" if "RAFT" in title else None))
 
 
 def render_sources(sources: list[dict]) -> None:
     if not sources:
         return
-    with st.popover(f"Sources ({len(sources)})", width="stretch"):
+    # An expander stays inside its column; a popover opened from the last column ran off the page.
+    with st.expander(f"Sources ({len(sources)})"):
         for n, source in enumerate(sources, 1):
             where = f"p. {source['page']}, " if source.get("page") is not None else ""
-            st.markdown(f"**[{n}]** {md_escape(source['file'])} · {md_escape(where)}chunk {md_escape(source['chunk'])} · score {source['score']:.2f}")
+            st.markdown(f"**[{n}]** {md_escape(source['file'])} · {md_escape(where)}chunk {md_escape(source['chunk'])} · "
+                        f"cosine {source['score']:.2f}")
             st.text(source["text"])
 
 
@@ -48,22 +52,34 @@ def render_record(arm: str, record: dict) -> None:
         st.markdown(answer_markdown(record["answer"]) or "_(empty answer)_")
         st.caption(figures_line(record))
         if record.get("engine"):
-            loading = f" · waited {record['load_ms'] / 1000:.1f} s for the model first (not in the figures)" \
-                if record.get("load_ms") else ""
-            st.caption(f"engine {md_escape(record['engine'])} {md_escape(record.get('quantization') or '')}{loading}")
+            st.caption(f"engine {md_escape(record['engine'])} {md_escape(record.get('quantization') or '')}")
         if record.get("note"):
             st.caption(f":material/content_cut: {md_escape(record['note'])}")
         render_sources(record.get("sources", []))
 
 
-def stream_into_columns(engine: Arms, prepared: dict, columns: dict) -> None:
-    """Stream every arm's answer into its own column as tokens arrive."""
+def model_wait_note(records) -> None:
+    """The one wait for the model before a batch (every arm of it waited the same): said once."""
+    waits = [r["load_ms"] for r in records if r.get("load_ms")]
+    if waits:
+        st.caption(f":material/hourglass: Waited {max(waits) / 1000:.1f} s for the model before answering "
+                   "(loading, not in the figures).")
+
+
+def stream_into_columns(engine: Arms, prepared: dict, columns: dict, question: str = "") -> None:
+    """Stream every arm's answer into its own column as tokens arrive, with a Stop button."""
+    with StopControl("compare") as stop:
+        _stream(engine, prepared, columns, stop, question)
+
+
+def _stream(engine: Arms, prepared: dict, columns: dict, stop: StopControl, question: str) -> None:
     slots = {}
     for arm, column in columns.items():
         with column, st.container(border=True):
             arm_header(arm, engine.title(arm))
             slots[arm] = st.empty()
     texts = {arm: "" for arm in prepared}
+    stop.keep({"question": question, "answers": texts})  # filled in place: Stop finds what had arrived
     last_draw = 0.0
     for answer, piece in engine.stream(list(prepared.values())):
         texts[answer.arm] += piece
@@ -71,3 +87,19 @@ def stream_into_columns(engine: Arms, prepared: dict, columns: dict) -> None:
             for arm, text in texts.items():
                 slots[arm].markdown(answer_markdown(text) + " ▌")
             last_draw = time.monotonic()
+
+
+def show_stopped(titles: dict[str, str]) -> None:
+    """After Stop: what each arm had written (not kept in the conversation)."""
+    stopped = stopped_answer("compare")
+    if stopped is None:
+        return
+    partial = stopped["answers"]
+    with st.chat_message("user"):
+        st.write(stopped["question"])
+    st.info("Stopped by you: below is what each arm had written; this exchange is not kept.",
+            icon=":material/stop_circle:")
+    for column, (arm, text) in zip(st.columns(max(len(partial), 1)), partial.items(), strict=False):
+        with column, st.container(border=True):
+            arm_header(arm, titles.get(arm))
+            st.markdown(answer_markdown(text) or "_(nothing had arrived yet)_")

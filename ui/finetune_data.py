@@ -48,10 +48,20 @@ class DataChoice:
                 "kind": self.schema.kind, "mapping": self.schema.mapping}
 
 
+def _upload_key() -> str:
+    generation = st.session_state.get("ft_upload_generation", 0)
+    return "ft_upload" if not generation else f"ft_upload_{generation}"
+
+
+def forget_upload() -> None:
+    """Empty the uploader (a new key: Streamlit cannot clear a file uploader's file)."""
+    st.session_state["ft_upload_generation"] = st.session_state.get("ft_upload_generation", 0) + 1
+
+
 def _source(settings, draft: dict) -> tuple[str, Path, str] | None:
     left, right = st.columns([3, 2])
     with left:
-        upload = st.file_uploader("Upload CSV, JSONL or JSON", type=["csv", "jsonl", "json"], key="ft_upload",
+        upload = st.file_uploader("Upload CSV, JSONL or JSON", type=["csv", "jsonl", "json"], key=_upload_key(),
                                   max_upload_size=MAX_UPLOAD_MB,
                                   on_change=lambda: st.session_state.update(ft_source="upload"),
                                   help="Columns: question/answer, instruction/input/output, prompt/completion, "

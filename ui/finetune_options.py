@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.runtime.text import plural
 from core.training import finetune
 from core.training.finetune import (
     PRESET_NAMES,
@@ -51,7 +52,7 @@ def measured_figures(path: Path = MEASURED_FILE) -> dict[tuple[str, str], str]:
     return out
 
 
-def _number(name: str, current, key: str):
+def _number(name: str, current, key: str, minimum: int = 0):
     kwargs = {"help": finetune.option_help(name), "key": key}
     if isinstance(current, float):
         if name == "learning_rate":
@@ -60,20 +61,31 @@ def _number(name: str, current, key: str):
             return st.number_input("eval split", value=current, min_value=0.0, max_value=0.5, step=0.05, **kwargs)
         return st.number_input(name.replace("_", " "), value=current, min_value=0.0,
                                step=0.5 if name == "epochs" else 0.05, **kwargs)
-    return int(st.number_input(name.replace("_", " "), value=current, min_value=0, step=1, **kwargs))
+    return int(st.number_input(name.replace("_", " "), value=max(current, minimum), min_value=minimum, step=1, **kwargs))
 
 
-def options_section(kind: str | None, n_rows: int, sha: str, draft: dict) -> tuple[str, TrainOptions]:
-    """(preset name, options): the preset for this task and size, with the user's advanced changes."""
+def plan_text(options: TrainOptions, n_train: int) -> str:
+    """What this run will do, from the options it will really use (max steps included)."""
+    steps = finetune.plan_steps(n_train, options)
+    per_epoch = finetune.plan_steps(n_train, replace(options, epochs=1.0, max_steps=0))
+    epochs = steps / per_epoch
+    if options.max_steps > 0 and epochs < options.epochs:
+        return (f"{plural(steps, 'step')}: max steps {options.max_steps} stops it after {epochs:.2g} of "
+                f"{plural(options.epochs, 'epoch')}")
+    return f"{plural(options.epochs, 'epoch')}, ~{plural(steps, 'step')}"
+
+
+def options_section(kind: str | None, n_rows: int, sha: str, draft: dict,
+                    min_max_length: int | None = None) -> tuple[str, TrainOptions]:
+    """(preset name, options): the preset for this task and size, with the user's advanced changes.
+    `min_max_length`: the training mode's floor (RAFT rows carry their context): the field shows it."""
     task = task_of(kind)
     saved_preset = draft.get("preset") if draft.get("preset") in PRESET_NAMES else "quick"
     preset = st.segmented_control("Preset", PRESET_NAMES, default=saved_preset, key="ft_preset",
                                   format_func=str.title) or "quick"
     base = preset_options(preset, kind, n_rows)
     figures = measured_figures().get((task, preset))
-    st.caption(f"For **{TASK_TITLES[task]}**: {PRESETS[task][preset].help} On this file: "
-               f"{base.epochs:g} epochs, ~{finetune.plan_steps(n_rows - round(n_rows * base.eval_fraction), base):d} "
-               f"steps." + (f"  \n:material/monitoring: Measured on the demo data: {figures}" if figures else ""))
+    caption = st.empty()  # filled below from the options the run will really use
     saved = draft.get("options") if draft.get("preset") == preset else None
     saved_options = TrainOptions.from_dict(saved) if isinstance(saved, dict) else base
     values = {}
@@ -82,8 +94,14 @@ def options_section(kind: str | None, n_rows: int, sha: str, draft: dict) -> tup
         cols = st.columns(4)
         for i, name in enumerate(OPTION_ORDER):
             with cols[i % 4]:
-                values[name] = _number(name, getattr(saved_options, name), f"{prefix}_{name}")
+                floor = min_max_length if name == "max_length" and min_max_length else 0
+                # The floor in the key: a new floor redraws the field at it (a kept value may be lower).
+                values[name] = _number(name, getattr(saved_options, name), f"{prefix}_{name}{floor or ''}", floor)
         values["target_modules"] = tuple(st.multiselect(
             "target modules", finetune.ALL_LINEAR, default=list(saved_options.target_modules),
             key=f"{prefix}_modules", help=finetune.option_help("target_modules")))
-    return preset, replace(base, **values)
+    options = replace(base, **values)
+    caption.caption(f"For **{TASK_TITLES[task]}**: {PRESETS[task][preset].help} On this file: "
+                    f"{plan_text(options, n_rows - round(n_rows * options.eval_fraction))}."
+                    + (f"  \n:material/monitoring: Measured on the demo data: {figures}" if figures else ""))
+    return preset, options

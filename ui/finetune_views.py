@@ -6,8 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from core.runtime import jobs
+from core.runtime.text import plural
 from core.training import adapters
 from core.training.finetune import KIND
+from ui.jobs_view import since
 from ui.knowledge_view import md_escape
 
 # Material icons, not emoji: emoji render as empty boxes in a browser without an emoji font.
@@ -85,7 +87,13 @@ def prompt_preview(previews) -> None:
 
 def estimate_view(job) -> None:
     if job.active:
-        st.info(f"Measuring real training steps… ({md_escape(job.status.get('message', ''))})", icon=":material/timer:")
+        s = job.status
+        step, total = s.get("step") or 0, s.get("total_steps") or 0
+        what = (f"timed step {step} of {total}" if total else
+                "loading the model and the data first (most of the wait), then a few timed training steps")
+        st.progress(step / total if total else 0.0,
+                    text=f"Measuring real training steps: {what} · {since(s.get('created'))}")
+        st.caption("You can start training without waiting: the run shows its own ETA from its first real steps.")
         return
     if job.state != "completed":
         st.error(f"The estimate failed: {md_escape(job.status.get('error') or job.status.get('message'))}",
@@ -168,7 +176,7 @@ def run_panel(job: jobs.Job) -> None:
         r = s.get("result") or {}
         st.success(f"Adapter **{md_escape(r.get('adapter'))}** saved · train loss {r.get('train_loss') or 0:.4f}"
                    + (f" · eval loss {r['eval_loss']:.4f}" if r.get("eval_loss") is not None else "")
-                   + f" · {md_escape(r.get('steps', '?'))} steps · {fmt_seconds(r.get('seconds'))}",
+                   + f" · {plural(r.get('steps') or 0, 'step')} · {fmt_seconds(r.get('seconds'))}",
                    icon=":material/check_circle:")
         train_recall_view(r.get("train_recall"))
     elif job.active:
@@ -213,7 +221,7 @@ def adapters_table(records: list[adapters.AdapterRecord]) -> None:
         s = r.summary()
         rows.append({
             "name": s["name"], "base model": s["base_model"], "data": s["data"], "rows": s["rows"],
-            "rank": s["rank"], "epochs": s["epochs"], "lr": s["learning_rate"],
+            "rank": s["rank"], "epochs": s["epochs"], "steps": s["steps"], "lr": s["learning_rate"],
             "train loss": s["train_loss"], "eval loss": s["eval_loss"],
             "duration": fmt_seconds(s["duration_s"]) if s["duration_s"] is not None else "—",
             "trainable": fmt_params(s["trainable_params"]), "size MB": s["size_mb"],
@@ -222,4 +230,6 @@ def adapters_table(records: list[adapters.AdapterRecord]) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"train loss": st.column_config.NumberColumn(format="%.4f"),
                                 "eval loss": st.column_config.NumberColumn(format="%.4f"),
-                                "lr": st.column_config.NumberColumn(format="%.1e")})
+                                "lr": st.column_config.NumberColumn(format="%.1e"),
+                                "epochs": st.column_config.NumberColumn(
+                                    format="%.2f", help="Epochs the run really trained (max steps can stop it early).")})

@@ -11,7 +11,9 @@ import streamlit as st
 from core.knowledge import ingest_job as IJ
 from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
+from core.runtime.text import plural
 from ui.common import show_error
+from ui.jobs_view import since
 from ui.knowledge_view import md_escape, render_ingest_results
 
 _STATE_ICON = {"cancelled": ":material/block:", "interrupted": ":material/warning:", "failed": ":material/error:"}
@@ -76,7 +78,8 @@ def _render(job: jobs.Job) -> None:
     if job.active:
         fraction = p.fraction if p else 0.0
         # the current file's name is the uploader's text: escaped, the label renders markdown
-        label = (p.describe() + (f" · {p.current}" if p.current else "")) if p else job.status.get("message", "Starting…")
+        label = (p.describe() + (f" · {p.current}" if p.current else "")) if p else \
+            f"{job.status.get('message', 'Starting…')} · {since(job.status.get('created'))}"
         st.progress(min(1.0, max(0.0, fraction)), text=md_escape(label))
         st.caption("Runs in the background: you can reload, switch pages or close the tab; it keeps indexing. "
                    "Ask, Compare and Evaluate use the files indexed so far.")
@@ -87,7 +90,7 @@ def _render(job: jobs.Job) -> None:
                                                            icon=_STATE_ICON[job.state])
     done = IJ.file_results(job)
     if job.active and done:
-        st.dataframe([{"File": f["name"], "Result": f"indexed ({f['chunks']} chunks)" if f["status"] == "indexed"
+        st.dataframe([{"File": f["name"], "Result": f"indexed ({plural(f['chunks'], 'chunk')})" if f["status"] == "indexed"
                        else (f.get("error") or f["status"])} for f in done[-200:]],
                      hide_index=True, width="stretch", key=f"ingest_files_{job.id}")
     c1, c2, c3, _ = st.columns([1, 1, 1, 3])

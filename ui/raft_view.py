@@ -39,6 +39,7 @@ class TrainingMode:
     adapter_mode: dict | None = None
     max_length: int | None = None  # fitted to the longest RAFT row (context included)
     build: raft.RaftBuild | None = None
+    draft: dict | None = None  # the mode's choices, kept in the page's draft (a page switch comes back to them)
 
     def fit(self, options):
         """The options with max length raised to fit the context (never lowered)."""
@@ -64,45 +65,56 @@ def _fitted_length(build: raft.RaftBuild) -> int:
     return raft.fitted_max_length(build, get_generator()[1])
 
 
-def mode_section(choice, settings) -> TrainingMode:
-    """The mode radio and, for RAFT, knowledge base, P, distractors and rows without an oracle."""
+def _index(options: list, value, default: int = 0) -> int:
+    return options.index(value) if value in options else default
+
+
+def mode_section(choice, settings, saved: dict | None = None) -> TrainingMode:
+    """The mode radio and, for RAFT, knowledge base, P, distractors and rows without an oracle.
+
+    `saved`: this file's draft ({"mode": ..., "kb": ..., "p": ..., ...}); the widgets start from it,
+    so leaving the page (e.g. during a RAFT run) and coming back keeps the mode."""
+    saved = saved or {}
     mode = st.radio("Training mode", list(MODES), format_func=MODES.get, horizontal=True, key="ft_mode",
+                    index=_index(list(MODES), saved.get("mode")),
                     help="Closed-book: the adapter learns the answers by heart and answers without context. "
                          "For use with retrieval (RAFT): each row is trained on the RAG arm's prompt with the "
                          "retrieved passages, so the hybrid arm learns to read them.")
     if mode != "raft":
-        return TrainingMode(choice)
+        return TrainingMode(choice, draft={"mode": mode})
     if choice.schema.kind != "qa":
         st.info("RAFT needs question/answer rows (map a question and an answer column above).",
                 icon=":material/info:")
-        return TrainingMode(choice)
+        return TrainingMode(choice, draft={"mode": mode})
     kbs = [k for k in list_kbs(settings) if k["chunks"]]
     if not kbs:
         st.info("RAFT reads passages from a knowledge base: add documents on the Knowledge page first.",
                 icon=":material/info:")
-        return TrainingMode(choice)
+        return TrainingMode(choice, draft={"mode": mode})
     names = [k["name"] for k in kbs]
     c1, c2, c3 = st.columns(3)
-    kb = c1.selectbox("Knowledge base", names, key="ft_raft_kb", help=_help("kb"))
+    kb = c1.selectbox("Knowledge base", names, key="ft_raft_kb", help=_help("kb"),
+                      index=_index(names, saved.get("kb")))
     try:
         retrieval = kb_retrieval(kb, settings)
     except CrossroadsError as exc:
         show_error(exc)
-        return TrainingMode(choice)
-    p = c2.slider("P (answer passage in context)", 0.0, 1.0, DEFAULT_P, 0.05, key="ft_raft_p", help=_help("p"))
-    distractors = c3.number_input("Distractors", 0, 20, max(0, retrieval.k - 1), key="ft_raft_distractors",
-                                  help=_help("distractors"))
+        return TrainingMode(choice, draft={"mode": mode})
+    p = c2.slider("P (answer passage in context)", 0.0, 1.0, float(saved.get("p", DEFAULT_P)), 0.05, key="ft_raft_p",
+                  help=_help("p"))
+    distractors = c3.number_input("Distractors", 0, 20, int(saved.get("distractors", max(0, retrieval.k - 1))),
+                                  key="ft_raft_distractors", help=_help("distractors"))
     st.caption(f"Retrieval as the arms use it: {md_escape(retrieval.describe())}.")
     missing = st.radio("Rows whose answer passage is not found", list(MISSING_TITLES),
                        format_func=MISSING_TITLES.get, horizontal=True, key="ft_raft_missing",
-                       help=_help("missing"))
+                       index=_index(list(MISSING_TITLES), saved.get("missing")), help=_help("missing"))
     kb_state = str(next(k for k in kbs if k["name"] == kb))
     try:
         build = _build(str(choice.path), choice.sha, choice.schema.kind, tuple(sorted(choice.schema.mapping.items())),
                        kb, float(p), int(distractors), missing, kb_state, str(settings.data_dir))
     except CrossroadsError as exc:
         show_error(exc)
-        return TrainingMode(choice)
+        return TrainingMode(choice, draft={"mode": mode})
     with_oracle = sum(r.oracle is not None for r in build.rows)
     st.success(f"{len(build.rows)} RAFT rows: the answer passage was found for {with_oracle}; it is in the "
                f"context of {build.oracle_share:.0%} of them (P = {p:g}).", icon=":material/check_circle:")
@@ -117,4 +129,5 @@ def mode_section(choice, settings) -> TrainingMode:
     path = build.write_jsonl(folder / f"{key}.jsonl")
     raft_choice = replace(choice, path=path, sha=hashlib.sha256(path.read_bytes()).hexdigest(),
                           columns=("messages",), schema=Schema.of("chat", {"messages": "messages"}))
-    return TrainingMode(raft_choice, build.mode_meta(), _fitted_length(build), build)
+    chosen = {"mode": mode, "kb": kb, "p": float(p), "distractors": int(distractors), "missing": missing}
+    return TrainingMode(raft_choice, build.mode_meta(), _fitted_length(build), build, chosen)

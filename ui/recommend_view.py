@@ -16,7 +16,7 @@ from core.decision.decision_report import to_markdown
 from core.decision.evidence import arm_labels, describe_others, metric_name
 from core.decision.next_steps import PAGE_TITLES
 from core.decision.questions import OPTION_LABELS, OPTIONS, QUESTIONS
-from core.runtime.text import md_escape
+from core.runtime.text import md_escape, plural
 
 # ------------------------------------------------------------------------------ result sections
 
@@ -149,7 +149,7 @@ def projection(proj: dict[str, Any], measured_from: dict[str, Any]) -> None:
     u = proj["updates"]
     per_month = u["updates_per_month"]
     st.caption("Keeping knowledge current, measured on this machine"
-               + (f"; {per_month:.2g} updates per month from your answer about how often facts change."
+               + (f"; {plural(per_month, 'update')} per month from your answer about how often facts change."
                   if per_month else "; your facts rarely change, so no updates are planned."
                   if per_month == 0 else "."))
     rows = [

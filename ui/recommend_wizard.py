@@ -135,15 +135,29 @@ def persist(data_dir: Path) -> None:
 # ------------------------------------------------------------------------------ the report picker
 
 STATE_PICK = "rec_report_pick"  # the user's own choice, kept while the picker is off screen
+STATE_GEN = "rec_report_gen"  # bumped each time the picker comes back on screen
+REPORT_LABEL = "Measured evidence: your evaluation report"
 
 
-def _keep_pick() -> None:
-    st.session_state[STATE_PICK] = st.session_state[STATE_REPORT]
+def _keep_pick(key: str) -> None:
+    st.session_state[STATE_PICK] = st.session_state[key]
+
+
+def new_picker() -> None:
+    """The picker comes back on screen (from a callback): draw it as a new widget."""
+    st.session_state[STATE_GEN] = st.session_state.get(STATE_GEN, 0) + 1
 
 
 def pick_report(reports: list[dict[str, Any]], latest: str | None) -> str:
-    """The evidence selectbox: the latest finished report is preselected; partial ones are
-    offered last, labelled, and never preselected."""
+    """The evidence selectbox: the user's own pick if it is still offered, else the latest
+    finished report; partial ones are offered last, labelled, and never preselected.
+
+    Each time the picker comes back on screen (after "Back to the questions", a page switch) it
+    is a new widget whose default is that choice. Reusing one keyed widget let the browser
+    send back a stale first option for it, so the selector showed "none" while the state (and
+    the reasons) still held the report. The returned value is both what the selector shows and
+    what the page computes with.
+    """
     finished = [r for r in reports if not r.get("partial")]
     partial = [r for r in reports if r.get("partial")]
     labels = {}
@@ -152,12 +166,15 @@ def pick_report(reports: list[dict[str, Any]], latest: str | None) -> str:
         labels[r["id"]] = (f"{r['id']} ({flag}n={r['n']}, kb={r['kb'] or '—'}, "
                            f"adapter={r['adapter'] or '—'})")
     options = [NO_REPORT, *labels]
-    if st.session_state.get(STATE_REPORT) not in options:
-        wanted = st.session_state.get(STATE_PICK)
-        st.session_state[STATE_REPORT] = wanted if wanted in options else (latest or NO_REPORT)
+    key = f"{STATE_REPORT}_{st.session_state.get(STATE_GEN, 0)}"
+    if st.session_state.get(key, NO_REPORT) not in options:  # its report is gone
+        new_picker()
+        key = f"{STATE_REPORT}_{st.session_state[STATE_GEN]}"
+    wanted = st.session_state.get(STATE_PICK)
+    wanted = wanted if wanted in options else (latest or NO_REPORT)
     return st.selectbox(
-        "Measured evidence: your evaluation report", options, key=STATE_REPORT,
-        format_func=lambda rid: labels.get(rid, rid), on_change=_keep_pick,
+        REPORT_LABEL, options, key=key, index=options.index(wanted),
+        format_func=lambda rid: labels.get(rid, rid), on_change=_keep_pick, args=(key,),
         help="Reports come from the Evaluate page (data/reports/); the newest finished one is "
              "selected for you. A clear measurement outweighs your answers.",
     )

@@ -7,17 +7,30 @@ import pandas as pd
 import streamlit as st
 
 from core.evaluation import report as R
-from core.evaluation.arms import ARM_TITLES, ARMS, RAFT_HYBRID_TITLE
+from core.evaluation.arms import ARM_TITLES, ARMS, RAFT_FT_TITLE, RAFT_HYBRID_TITLE
 from core.evaluation.verdict import verdict_of
 from core.runtime.text import md_escape
 
-ARM_COLORS = alt.Scale(domain=[*(ARM_TITLES[a] for a in ARMS), RAFT_HYBRID_TITLE],
-                       range=["#9ca3af", "#2563eb", "#f59e0b", "#16a34a", "#16a34a"])
+ARM_COLORS = alt.Scale(domain=[*(ARM_TITLES[a] for a in ARMS), RAFT_FT_TITLE, RAFT_HYBRID_TITLE],
+                       range=["#9ca3af", "#2563eb", "#f59e0b", "#16a34a", "#f59e0b", "#16a34a"])
+ALL_TITLES = (*ARM_TITLES.values(), RAFT_FT_TITLE, RAFT_HYBRID_TITLE)
+
+
+def _colors(report: dict) -> alt.Scale:
+    """This report's arms only (a legend lists exactly them), each in its arm's colour."""
+    by_title = dict(zip(ARM_COLORS.domain, ARM_COLORS.range, strict=True))
+    titles = [arm_name(report, arm) for arm in report["arms"]]
+    return alt.Scale(domain=titles, range=[by_title.get(t, "#6b7280") for t in titles])
+
+
+# Arm names sit in a legend under the chart, never truncated, instead of axis or point labels that
+# were cut ("Hybrid (RAF") or overlapped when two arms had close values.
+LEGEND = alt.Legend(orient="bottom", title=None, labelLimit=0, columns=2)
 
 
 def arm_name(report: dict, arm: str) -> str:
     """The arm's title in this report ("Hybrid (RAFT)" when its adapter was trained with RAFT)."""
-    return ((report.get("arms") or {}).get(arm) or {}).get("title") or ARM_TITLES.get(arm, arm)
+    return R.report_arm_title(report, arm)
 
 
 def _cell(metric_title: str, value) -> str:
@@ -37,7 +50,9 @@ def metrics_table(report: dict) -> None:
     titles = [t for t in R.METRIC_TITLES.values() if any(t in row for row in rows)]
     frame = pd.DataFrame({row["arm"]: [_cell(t, row.get(t)) for t in titles] for row in rows}, index=titles)
     frame.index.name = "metric"
-    st.dataframe(frame, width="stretch", height=36 + 35 * len(titles))
+    # Arm columns wide enough for their whole title (the short values made them cut "Hybrid (RAF").
+    config = {c: st.column_config.TextColumn(c, width="medium") for c in frame.columns}
+    st.dataframe(frame, width="stretch", height=36 + 35 * len(titles), column_config=config)
     for note in R.missing_explanations(report):
         st.caption(f":material/info: {md_escape(note)}")
 
@@ -61,8 +76,8 @@ def metric_chart(report: dict) -> None:
             rows.append({"arm": arm_name(report, arm), "metric": R.METRIC_TITLES[metric], "value": mean,
                          "low": low, "high": high})
     frame = pd.DataFrame(rows)
-    base = alt.Chart(frame).encode(x=alt.X("arm:N", title=None, sort=None),
-                                   color=alt.Color("arm:N", legend=None, scale=ARM_COLORS))
+    base = alt.Chart(frame).encode(x=alt.X("arm:N", title=None, sort=None, axis=None),
+                                   color=alt.Color("arm:N", legend=LEGEND, scale=_colors(report), sort=None))
     bars = base.mark_bar().encode(y=alt.Y("value:Q", title="score, with 95% CI", scale=alt.Scale(domain=[0, 1])),
                                   tooltip=["arm", "metric", alt.Tooltip("value:Q", format=".2f"),
                                            alt.Tooltip("low:Q", format=".2f"), alt.Tooltip("high:Q", format=".2f")])
@@ -79,9 +94,9 @@ def quality_latency_chart(report: dict) -> None:
     chart = alt.Chart(frame).mark_circle(size=160).encode(
         x=alt.X("latency p50 (ms):Q", scale=alt.Scale(zero=True)),
         y=alt.Y(f"{R.METRIC_TITLES[metric]}:Q", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("arm:N", scale=ARM_COLORS, legend=None), tooltip=list(frame.columns))
-    labels = chart.mark_text(dy=-14).encode(text="arm:N")
-    st.altair_chart((chart + labels).properties(height=260, title=f"Quality ({R.METRIC_TITLES[metric]}) vs latency"),
+        color=alt.Color("arm:N", scale=_colors(report), sort=None,  # beside the plot: it keeps its height
+                        legend=alt.Legend(orient="right", title=None, labelLimit=0)), tooltip=list(frame.columns))
+    st.altair_chart(chart.properties(height=260, title=f"Quality ({R.METRIC_TITLES[metric]}) vs latency"),
                     width="stretch")
 
 
@@ -94,7 +109,7 @@ def questions_table(report: dict, key: str) -> None:
     st.caption(f"{len(rows)} question(s). ✓ = {'accuracy' if report.get('kind') == 'label' else 'contains gold'}; "
                "failure: *retrieval miss* = the gold source was not retrieved, *generation error* = it was.")
     frame = pd.DataFrame(rows)
-    config = {c: st.column_config.TextColumn(c, width="medium") for c in frame if c in ("question", *ARM_TITLES.values())}
+    config = {c: st.column_config.TextColumn(c, width="medium") for c in frame if c in ("question", *ALL_TITLES)}
     config |= {c: st.column_config.TextColumn(c, width="small") for c in frame if c.endswith("✓")}
     st.dataframe(frame, hide_index=True, column_config=config, height=min(600, 40 + 35 * max(1, len(rows))))
     drill_down(report, key)

@@ -86,8 +86,8 @@ def hybrid_is_raft(report: Mapping[str, Any] | None) -> bool:
 def arm_labels(report: Mapping[str, Any] | None) -> dict[str, str]:
     """The arms' names for this report (the hybrid arm is "hybrid (RAFT)" with a RAFT adapter)."""
     labels = dict(ARM_LABELS)
-    if hybrid_is_raft(report):
-        labels["hybrid"] = "hybrid (RAFT)"
+    if hybrid_is_raft(report):  # the same adapter's "fine-tuned" arm then answered without context
+        labels.update(hybrid="hybrid (RAFT)", ft="fine-tuned (the RAFT adapter without context)")
     return labels
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.decision.answers import normalize_answers
-from core.decision.questions import ARM_LABELS
+from core.decision.evidence import arm_labels
 from core.decision.rules import CHARS_PER_TOKEN, UPDATES_PER_MONTH
 
 
@@ -14,13 +14,14 @@ from core.decision.rules import CHARS_PER_TOKEN, UPDATES_PER_MONTH
 # Corpus size from a knowledge-base manifest
 # --------------------------------------------------------------------------------------------
 def corpus_tokens_from_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """Estimate a knowledge base's size in tokens from its manifest (core/knowledge/store.py format).
+    """Estimate a knowledge base's size in tokens from its manifest (core/knowledge/store.py format):
+    the documents' own text, not their chunks (overlapping chunks repeat text).
 
-    Only files whose status is "complete" (or that have no status) count. Uses, in order:
-    per-file "tokens"; per-file "chars" / 4; chunk count x chunk size, with the chunk size and
-    unit from the file's "chunking", else the manifest's "chunking" (or "settings"). Chunk
-    count x size is an upper bound (chunks overlap and the last one is short).
-    Returns {"tokens": int|None, "chunks": int, "method": str}.
+    Only files whose status is "complete" (or that have no status) count. Per file, in order:
+    "tokens"; "chars" / 4 (the parsed text's length, recorded at indexing); else from its chunks
+    with the overlap taken off: size + (count - 1) x (size - overlap), with the chunk settings
+    from the file's "chunking", else the manifest's "chunking" (or "settings"); an upper bound
+    (the last chunk is short). Returns {"tokens": int|None, "chunks": int, "method": str}.
     """
     files = manifest.get("files") or []
     if isinstance(files, Mapping):
@@ -33,31 +34,31 @@ def corpus_tokens_from_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
         return len(c) if isinstance(c, list | tuple) else int(c or 0)
 
     chunks = sum(chunk_count(f) for f in files)
-    if files and all(isinstance(f.get("tokens"), int | float) for f in files):
-        return {"tokens": int(sum(f["tokens"] for f in files)), "chunks": chunks,
-                "method": "sum of per-file token counts"}
-    if files and all(isinstance(f.get("chars"), int | float) for f in files):
-        chars = sum(f["chars"] for f in files)
-        return {"tokens": int(chars / CHARS_PER_TOKEN), "chunks": chunks,
-                "method": f"{int(chars):,} characters / {CHARS_PER_TOKEN} characters per token (estimate)"}
-    tokens = 0.0
-    units: set[str] = set()
+    tokens, methods = 0.0, set()
     for f in files:
-        ch = f.get("chunking") or default
-        size = ch.get("size", ch.get("chunk_size"))
-        if not isinstance(size, int | float) or size <= 0:
-            return {"tokens": None, "chunks": chunks, "method": "the manifest has no chunk size"}
-        unit = ch.get("unit", ch.get("chunk_unit", "chars"))
-        units.add(unit)
-        tokens += chunk_count(f) * size / (1 if unit == "tokens" else CHARS_PER_TOKEN)
-    if not chunks:
+        if isinstance(f.get("tokens"), int | float):
+            tokens += f["tokens"]
+            methods.add("tokens")
+        elif isinstance(f.get("chars"), int | float):
+            tokens += f["chars"] / CHARS_PER_TOKEN
+            methods.add("chars")
+        elif count := chunk_count(f):
+            ch = f.get("chunking") or default
+            size = ch.get("size", ch.get("chunk_size"))
+            if not isinstance(size, int | float) or size <= 0:
+                return {"tokens": None, "chunks": chunks, "method": "the manifest has no chunk size"}
+            overlap = ch.get("overlap", ch.get("chunk_overlap", 0))
+            overlap = overlap if isinstance(overlap, int | float) and 0 <= overlap < size else 0
+            text = size + (count - 1) * (size - overlap)
+            tokens += text / (1 if ch.get("unit", ch.get("chunk_unit", "chars")) == "tokens" else CHARS_PER_TOKEN)
+            methods.add("chunks")
+    if not methods:
         return {"tokens": None, "chunks": 0, "method": "the knowledge base has no indexed chunks"}
-    if units == {"tokens"}:
-        method = f"{chunks} chunks x chunk size in embedder tokens (upper bound)"
-    else:
-        method = (f"{chunks} chunks x chunk size in characters / {CHARS_PER_TOKEN} characters per "
-                  "token (upper bound estimate)")
-    return {"tokens": int(tokens), "chunks": chunks, "method": method}
+    parts = {"tokens": "per-file token counts",
+             "chars": f"the documents' characters / {CHARS_PER_TOKEN} characters per token",
+             "chunks": "chunks x chunk size, overlap taken off (upper bound estimate)"}
+    return {"tokens": int(tokens), "chunks": chunks,
+            "method": " + ".join(parts[m] for m in ("tokens", "chars", "chunks") if m in methods)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,6 +80,7 @@ def projection(
     arms_out = []
     missing: list[str] = []
     arms = (report or {}).get("arms") or {}
+    labels = arm_labels(report)
     for arm in ("base", "rag", "ft", "hybrid"):
         m = arms.get(arm)
         if not isinstance(m, Mapping):
@@ -86,7 +88,7 @@ def projection(
         p50, p95 = m.get("latency_p50_ms"), m.get("latency_p95_ms")
         tokens = m.get("prompt_tokens_mean")
         row = {
-            "arm": arm, "label": ARM_LABELS[arm],
+            "arm": arm, "label": labels[arm],
             "latency_p50_ms": p50, "latency_p95_ms": p95,
             "tokens_per_s": m.get("tokens_per_s"),
             "prompt_tokens_per_query": tokens,

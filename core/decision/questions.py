@@ -92,7 +92,7 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     Question(
         "corpus_tokens",
-        "How big is your document collection, in tokens?",
+        "How big is your document collection?",
         "A collection that fits in half the model's context window can go straight into the prompt; "
         "a bigger one needs retrieval.",
         kind="number",
@@ -100,7 +100,7 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     Question(
         "context_window",
-        "Context window of the model you will use, in tokens",
+        "Context window of the model you will use",
         "Compared with the collection size above. SmolLM2-135M-Instruct (the bundled model) has 8,192 "
         "(read from its GGUF file).",
         kind="number",

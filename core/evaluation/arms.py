@@ -41,15 +41,38 @@ ARM_HELP = {
     "hybrid": "The LoRA adapter and the same retrieved context as RAG.",
 }
 RAFT_HYBRID_TITLE = "Hybrid (RAFT)"  # the hybrid arm with an adapter trained to read context (core/training/raft.py)
+# A RAFT adapter was trained to read passages; its "fine-tuned" arm gets none, which must show.
+RAFT_FT_TITLE = "Fine-tuned (RAFT, no context)"
+RAFT_TITLES = {"ft": RAFT_FT_TITLE, "hybrid": RAFT_HYBRID_TITLE}
+RAFT_HELP = {
+    "ft": "The RAFT adapter answering without any context: it was trained to read retrieved passages, "
+          "so this arm shows only what its weights hold.",
+    "hybrid": "The RAFT adapter reading the same retrieved context as RAG (what it was trained for).",
+}
 RETRIEVAL_ARMS = frozenset({"rag", "hybrid"})
 ADAPTER_ARMS = frozenset({"ft", "hybrid"})
 
 
 def arm_title(arm: str, adapter_mode: str | None = None) -> str:
-    """The arm's display title; `adapter_mode` is the adapter's (`raft` or `closed_book`)."""
-    if arm == "hybrid" and adapter_mode == "raft":
-        return RAFT_HYBRID_TITLE
+    """The arm's display title everywhere (forms, answers, reports, exports); `adapter_mode` is the
+    adapter's (`raft` or `closed_book`)."""
+    if adapter_mode == "raft" and arm in RAFT_TITLES:
+        return RAFT_TITLES[arm]
     return ARM_TITLES.get(arm, arm)
+
+
+def adapter_mode_of(adapter: str | None) -> str | None:
+    """`raft` / `closed_book` for a saved adapter's name (None without one, or when unreadable)."""
+    from core.training.adapters import get_adapter
+
+    try:
+        return adapter_mode(get_adapter(adapter).meta) if adapter else None
+    except CrossroadsError:
+        return None
+
+
+def arm_help(arm: str, adapter_mode: str | None = None) -> str:
+    return (RAFT_HELP if adapter_mode == "raft" else ARM_HELP).get(arm, ARM_HELP.get(arm, ""))
 
 
 class ArmsError(CrossroadsError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from core.evaluation.arms import ARM_TITLES, ArmAnswer, Turn
+from core.evaluation.arms import ArmAnswer, Turn, arm_title
 from core.knowledge.sanitize import answer_markdown
 from core.runtime.jobs import write_json_atomic
 from core.runtime.settings import Settings, get_settings
@@ -91,7 +91,7 @@ class Conversation:
         for n, exchange in enumerate(self.exchanges, 1):
             lines += [f"## {n}. {e(exchange.question)}", "", f"_{e(exchange.history_note)}_", ""]
             for arm, record in exchange.answers.items():
-                lines += [f"### {e(record.get('title') or ARM_TITLES.get(arm, arm))}", "",
+                lines += [f"### {e(record.get('title') or arm_title(arm))}", "",
                           answer_markdown(record["answer"]) or "_(empty answer)_", "",
                           f"_{e(figures_line(record))}_", ""]
                 for i, source in enumerate(record.get("sources", []), 1):

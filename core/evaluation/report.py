@@ -73,8 +73,11 @@ def missing_explanations(report: dict) -> list[str]:
 
 def report_arm_title(report: dict, arm: str) -> str:
     """The arm's title in this report: "Hybrid (RAFT)" when its adapter was trained for retrieval."""
-    return (((report.get("arms") or {}).get(arm) or {}).get("title")
-            or arm_title(arm, (report.get("meta") or {}).get("adapter_mode")))
+    mode = (report.get("meta") or {}).get("adapter_mode")
+    stored = ((report.get("arms") or {}).get(arm) or {}).get("title")
+    if mode == "raft" or not stored:  # reports written before the RAFT fine-tuned arm had its own title
+        return arm_title(arm, mode)
+    return stored
 
 
 def metric_rows(report: dict) -> list[dict]:

@@ -57,6 +57,7 @@ class LabProgress:
     total: int
     elapsed_s: float
     current: str = ""
+    to_index: int = 0  # chunk sizes still to index into temporary collections (not in the ETA)
 
     @property
     def eta_s(self) -> float | None:
@@ -67,7 +68,10 @@ class LabProgress:
         return self.done / self.total if self.total else 1.0
 
     def describe(self) -> str:
-        eta = "" if self.eta_s is None else f" · ETA {self.eta_s:.0f} s"
+        # The ETA extrapolates the retrievals so far; indexing another chunk size is not in it: said so.
+        eta = "" if self.eta_s is None else f" · about {self.eta_s:.0f} s more for the retrievals"
+        if self.to_index:
+            eta += f", plus indexing {self.to_index} more chunk size{'s' if self.to_index > 1 else ''} (not in that figure)"
         return f"{self.done}/{self.total} retrievals · {self.elapsed_s:.0f} s elapsed{eta} · {self.current}"
 
 
@@ -148,12 +152,13 @@ def run_lab(kb: str, eval_set: EvalSet, *, search_types: Sequence[str] = SEARCH_
     rows: list[dict] = []
     temporary: list[str] = []
     try:
-        for chunking in chunkings:
+        for n, chunking in enumerate(chunkings):
+            to_index = len(chunkings) - n - 1  # other chunk sizes indexed after this one
             target = kb
             if chunking is not base_chunking:
                 if progress:
                     progress(LabProgress(done, total, time.perf_counter() - start,
-                                         f"indexing chunks of {chunking.size}/{chunking.overlap}"))
+                                         f"indexing chunks of {chunking.size}/{chunking.overlap}", to_index))
                 target = _temporary_kb(kb, chunking, settings, embedder)
                 temporary.append(target)
             for search_type in types:
@@ -168,7 +173,7 @@ def run_lab(kb: str, eval_set: EvalSet, *, search_types: Sequence[str] = SEARCH_
                     done += 1
                     if progress and (done % 5 == 0 or done == total):
                         progress(LabProgress(done, total, time.perf_counter() - start,
-                                             f"{search_type}, chunks {chunking.size}/{chunking.overlap}"))
+                                             f"{search_type}, chunks {chunking.size}/{chunking.overlap}", to_index))
                 for k in ks:
                     rows.append(_row(search_type, k, config, chunking, items, ranked, latencies, tokenizer,
                                      is_current=(chunking is base_chunking and search_type == current.search_type

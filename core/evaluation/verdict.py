@@ -24,9 +24,10 @@ SHORT_NAMES = {"base": "base", "rag": "RAG", "ft": "the fine-tuned arm", "hybrid
 def _names(report: dict) -> tuple[dict, dict]:
     """The arms' names for this report: the hybrid arm of a RAFT adapter is "hybrid (RAFT)"."""
     title = ((report.get("arms") or {}).get("hybrid") or {}).get("title") or ""
-    if "RAFT" not in title:
+    if "RAFT" not in title and (report.get("meta") or {}).get("adapter_mode") != "raft":
         return ARM_NAMES, SHORT_NAMES
-    return {**ARM_NAMES, "hybrid": "hybrid (RAFT)"}, {**SHORT_NAMES, "hybrid": "hybrid (RAFT)"}
+    raft = {"hybrid": "hybrid (RAFT)", "ft": "the RAFT adapter without context"}
+    return {**ARM_NAMES, **raft}, {**SHORT_NAMES, **raft}
 METRIC_PHRASES = {
     "contains": "Scored by whether the answer contains the gold answer",
     "f1": "Scored by token F1 (word overlap with the gold answers, which are long here)",

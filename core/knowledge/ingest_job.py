@@ -53,6 +53,12 @@ def start_ingest(kb: str, uploads: Sequence[tuple[str, bytes | Path]], chunking:
     kb = validate_kb_name(kb)
     if not uploads:
         raise jobs.JobError("No files to ingest.", hint="Choose at least one file.")
+    # An empty file is refused here, at once, not by the worker after the embedding model has loaded.
+    empty = [name for name, payload in uploads if (not payload.strip() if isinstance(payload, bytes)
+                                                   else Path(payload).stat().st_size == 0)]
+    if empty:
+        raise jobs.JobError(f"Nothing to index in {', '.join(empty)}: the file is empty (or only blank space).",
+                            hint="Remove it from the upload and ingest again.")
     files = {f"inputs/{n:05d}": payload for n, (_name, payload) in enumerate(uploads)}
     spec = {"mode": "ingest", "kb": kb, "chunking": chunking.as_dict() if chunking else None,
             "files": [{"name": name, "input": key} for key, (name, _p) in zip(files, uploads, strict=True)]}
@@ -129,6 +135,9 @@ def execute(run) -> IngestReport:
     def on_file(result: FileResult) -> None:
         run.progress(event="file", **result.as_dict())
 
+    # Until the first file's progress: say what takes the time (the embedding model loads first).
+    run.update(message="Loading the embedding model and opening the index (about 20–30 s the first time); "
+                       "then parsing and embedding the files…")
     common = {"progress": on_progress, "on_file": on_file, "should_stop": run.stop_requested}
     chunking = ChunkSettings.from_dict(spec["chunking"]) if spec.get("chunking") else None
     if spec["mode"] == "ingest":

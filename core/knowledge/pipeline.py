@@ -26,6 +26,7 @@ from core.knowledge.splitting import split_documents
 from core.knowledge.store import batch_limit
 from core.runtime.errors import is_disk_full
 from core.runtime.settings import Settings
+from core.runtime.text import plural
 
 # ---------------------------------------------------------------- records
 
@@ -102,7 +103,8 @@ class IngestProgress:
 
     def describe(self) -> str:
         eta = "" if self.eta_s is None else f" · ETA {self.eta_s:.0f} s"
-        return (f"{self.files_done}/{self.files_total} files · {self.chunks_done}/{self.chunks_total} chunks · "
+        return (f"{self.files_done}/{plural(self.files_total, 'file')} · "
+                f"{self.chunks_done}/{plural(self.chunks_total, 'chunk')} · "
                 f"{self.elapsed_s:.0f} s elapsed{eta}")
 
 
@@ -219,6 +221,7 @@ class Pipeline:
         pages = {c.metadata.get("page") for c in chunks if c.metadata.get("page")}
         entry.update(status="pending", chunks=len(chunks), chunk_ids=ids,
                      pages=max(pages) if pages else None, chunking=self.chunking.as_dict(),
+                     chars=sum(len(d.page_content) for d in docs),  # the text itself, without chunk overlap
                      seconds=parse_seconds + time.perf_counter() - started)
         if replaces:
             entry["replaces"] = replaces

@@ -62,8 +62,7 @@ def read_json(path: Path, default=None):
         return default
 
 
-def read_json_object(path: Path) -> dict:
-    """A JSON object from `path`, or {} when the file is missing, unreadable or not an object."""
+def read_json_object(path: Path) -> dict:  # {} when missing, unreadable or not an object
     return value if isinstance(value := read_json(path), dict) else {}
 
 
@@ -73,8 +72,6 @@ def runs_root(settings: Settings | None = None) -> Path:
 
 def _lock_path(group: str, settings: Settings | None = None) -> Path:
     return runs_root(settings) / f".{group}.lock"
-
-# Reading jobs
 
 
 @dataclass
@@ -127,6 +124,14 @@ def read_progress(run_dir: Path) -> list[dict]:
     return out
 
 
+def reap_children() -> None:
+    """Collect every finished worker this process started (on every status read, no SIGCHLD
+    handler needed): an exited child that nobody waits for stays a <defunct> zombie."""
+    for pid, child in list(_children.items()):
+        if child.poll() is not None:  # poll() waits for the exited child: its zombie is gone
+            _children.pop(pid, None)
+
+
 def _process_alive(pid: int | None, started: float | None) -> bool:
     if not pid:
         return False
@@ -174,6 +179,7 @@ def _reconcile(run_dir: Path, status: dict) -> dict:
 def get(job_id: str, settings: Settings | None = None) -> Job:
     if not job_id or "/" in job_id or job_id.startswith("."):
         raise JobError(f"No job {job_id!r}.")
+    reap_children()
     run_dir = runs_root(settings) / job_id
     status = read_status(run_dir)
     if status is None:
@@ -216,9 +222,6 @@ def active_job(group: str, settings: Settings | None = None) -> Job | None:
     return None
 
 
-# Starting and controlling
-
-
 def _spawn(job_id: str, run_dir: Path, module: str, settings: Settings, extra_args: list[str]) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -241,7 +244,6 @@ def _spawn(job_id: str, run_dir: Path, module: str, settings: Settings, extra_ar
 
 def pid_started(pid: int) -> float | None:
     import psutil
-
     try:
         return psutil.Process(pid).create_time()
     except psutil.Error:
@@ -372,8 +374,7 @@ def cancel(job_id: str, settings: Settings | None = None) -> Job:
 
 
 def delete(job_id: str, settings: Settings | None = None) -> None:
-    job = get(job_id, settings)
-    if job.active:
+    if (job := get(job_id, settings)).active:
         raise JobError(f"Job {job_id} is still {job.state}.", hint="Cancel it first.")
     shutil.rmtree(job.run_dir, ignore_errors=True)
 
@@ -391,8 +392,7 @@ def wait(job_id: str, settings: Settings | None = None, timeout: float | None = 
                 on_progress(record)
             seen = len(records)
         if not job.active:
-            child = _children.pop(str(job.status.get("pid")), None)
-            if child is not None:
+            if (child := _children.pop(str(job.status.get("pid")), None)) is not None:
                 child.wait(timeout=30)
             return job
         if deadline is not None and time.monotonic() > deadline:

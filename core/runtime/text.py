@@ -29,3 +29,10 @@ def nesting_depth(value: object, limit: int = 64) -> int:
                 return deepest
             stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
     return deepest
+
+
+def plural(n: float, word: str, many: str | None = None) -> str:
+    """'1 chunk', '2 chunks', '1 update', '0.5 updates', '12,345 files': the one helper for every
+    count shown to the user. `many` for irregular plurals ("1 query" / "queries")."""
+    shown = f"{int(n):,}" if float(n).is_integer() else f"{n:.2g}"
+    return f"{shown} {word if n == 1 else many or word + 's'}"

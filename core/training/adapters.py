@@ -67,7 +67,9 @@ class AdapterRecord:
             "kind": data.get("kind"),
             "rows": data.get("rows"),
             "rank": options.get("rank", self.config.get("r")),
-            "epochs": options.get("epochs"),
+            # The epochs the run really trained (max steps can stop it early), else the option's.
+            "epochs": self.metrics.get("epochs") if self.metrics.get("epochs") else options.get("epochs"),
+            "steps": self.metrics.get("steps"),
             "learning_rate": options.get("learning_rate"),
             "train_loss": self.metrics.get("train_loss"),
             "eval_loss": self.metrics.get("eval_loss"),

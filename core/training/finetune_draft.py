@@ -15,7 +15,8 @@ from pathlib import Path
 from core.runtime.settings import Settings, get_settings
 
 DRAFT_FILE = "draft.json"
-FIELDS = ("source", "path", "display_name", "demo_choice", "kind", "mapping", "preset", "options", "adapter_name")
+FIELDS = ("source", "path", "display_name", "demo_choice", "kind", "mapping", "preset", "options", "adapter_name",
+          "training_mode")
 
 
 def draft_path(settings: Settings | None = None) -> Path:

@@ -179,3 +179,33 @@ def test_an_unexpected_error_in_one_section_keeps_the_others(data_dir):
     headers = [h.value for h in app.header]
     assert "Reports" in headers and "Freshness test" in headers
     assert any("Reports section could not be shown" in e.value.replace("\\", "") for e in app.error)
+
+
+def _running_evaluation():
+    """A just-created evaluation job (queued, no worker yet: active for its first 30 s)."""
+    from core.runtime import jobs
+
+    spec = {"setup": {"arms": ["base"], "kb": None, "adapter": None, "retrieval": {"search_type": "hybrid", "k": 3},
+                      "decoding": {"max_new_tokens": 24}},
+            "batch_size": 4, "eval_set": {"name": "my questions", "kind": "qa", "labels": []}}
+    return jobs.create("evaluate", "core.evaluation.evaluate", spec, group="evaluate")
+
+
+def test_after_a_reload_evaluate_says_what_runs_and_its_form_starts_from_it(data_dir):
+    _running_evaluation()
+    app = open_page("app_pages/evaluate.py")
+    text = " ".join(m.value for m in app.markdown)
+    assert "Evaluating Base on **my questions**" in text and "max 24 new tokens" in text
+    assert next(n for n in app.number_input if n.label == "Max new tokens").value == 24
+    assert next(n for n in app.number_input if n.label == "Chunks (k)").value == 3
+    assert app.session_state["eval_arms"] == ["base"]
+
+
+def test_home_lists_every_running_job_with_a_link(data_dir):
+    _running_evaluation()
+    app = open_page("app_pages/home.py")
+    text = " ".join(m.value for m in app.markdown)
+    assert "Running now" in " ".join(h.value for h in app.subheader)
+    assert "Evaluating Base on **my questions**" in text
+    links = [link.proto.page for link in app.get("page_link")]
+    assert any(p.endswith("evaluate.py") or p.endswith("evaluate") for p in links), links

@@ -216,3 +216,29 @@ def test_preset_fills_the_advanced_options_for_the_task_and_size(model_data_dir)
     assert rank.help  # every option has a one-line help text
     assert _option(at, "max_length").value == quick.max_length
     assert _option(at, "epochs").value == quick.epochs
+
+
+def test_forget_this_file_starts_the_next_file_afresh(model_data_dir):
+    """Forget empties the uploader and the next file gets its own adapter name, not the last one's."""
+    rows = "\n".join(f"Ticket {i} text,{['alpha', 'beta'][i % 2]}" for i in range(30))
+    at = _app().run()
+    _upload(at, "first.csv", f"text,label\n{rows}".encode())
+    name = next(t for t in at.text_input if t.key.startswith("ft_adapter_name_"))
+    name.set_value("my-first-adapter").run()
+    _button(at, "Forget this file").click().run()
+    assert not at.exception
+    assert "Upload a labeled file" in _texts(at)  # the uploader let the file go
+    uploader = at.get("file_uploader")[0]
+    at.file_uploader(key=uploader.key).upload("second.csv", f"text,label\n{rows}".encode(), "text/csv")
+    at.run()
+    name = next(t for t in at.text_input if t.key.startswith("ft_adapter_name_"))
+    assert name.value.startswith("second") and "first" not in name.value
+
+
+def test_the_plan_caption_follows_max_steps(model_data_dir):
+    at = _app().run()
+    _button(at, "Load demo workspace").click().run()
+    _option(at, "max_steps").set_value(5).run()
+    text = _texts(at)
+    assert "5 steps: max steps 5 stops it after" in text
+    assert not re.search(r"~\d+ steps\.", text)  # no preset figure that the run will not do

@@ -95,7 +95,8 @@ def test_knowledge_page_flow(kpage):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     first = next(m.value for m in at.markdown if m.value.startswith("**#1**"))
-    assert "security" in first and "score" in first
+    assert "security" in first and "cosine" in first
+    assert any("fused rank" in c.value for c in at.caption)  # says what the order is based on
 
     # delete one file: exactly its chunks go
     chosen = at.selectbox(key="file_pick")
@@ -166,3 +167,10 @@ def test_retrieval_lab_tab_sweeps_marks_the_best_and_applies_it(kpage, data_dir,
         stored = json.loads((data_dir / "kb" / "lab" / "manifest.json").read_text())["retrieval"]
         assert f"{stored['search_type']} · k={stored['k']}" in best_label
         assert any("Stored as this knowledge base's setting" in s.value for s in at.success)
+
+
+def test_the_file_table_is_sorted_by_name():
+    from ui.knowledge_view import files_table
+
+    files = [{"name": n, "kind": "txt", "size": 10, "chunks": 1} for n in ("b.txt", "C.md", "a.pdf")]
+    assert [row["File"] for row in files_table(files)] == ["a.pdf", "b.txt", "C.md"]

@@ -30,3 +30,23 @@ def test_every_page_renders(app, page):
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     assert app.title, f"{page} shows no title"
+
+
+def test_prepare_the_model_leaves_no_box_or_button_behind(app, monkeypatch):
+    """The preparation itself (a minute of conversion) is faked here; the page's flow is real:
+    the click prepares once, then the page reruns with the model ready and nothing of the box left.
+    (The real conversion is covered by tests/unit/test_engines.py.)"""
+    from core.runtime import engines
+    from ui import common
+
+    prepared = []
+    monkeypatch.setattr(engines, "engine_needs_preparing", lambda settings: not prepared)
+    monkeypatch.setattr(common, "get_engine", lambda: prepared.append(True))
+    app.run()
+    assert any("not prepared yet" in i.value for i in app.info)
+    app.button(key="prepare_model").click().run()
+    assert not app.exception
+    assert prepared == [True]
+    assert app.metric[0].value == "ready"
+    assert not any("not prepared yet" in i.value for i in app.info)
+    assert not [b for b in app.button if "Prepar" in str(b.label)]

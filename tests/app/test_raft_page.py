@@ -58,3 +58,12 @@ def test_raft_mode_builds_rows_lists_missing_and_previews_the_context(model_data
     assert "12 RAFT rows" in _texts(at) and "(are dropped)" in _texts(at)
     start = next(b for b in at.button if b.label == "Start training")
     assert not start.disabled
+    # The max length field shows the floor the RAFT rows need (no "128" beside a "320" caption).
+    field = next(n for n in at.number_input if "_max_length" in n.key)
+    assert field.value >= int(field.key.rsplit("_max_length", 1)[1])
+
+    # A new session (a reload, or back from another page during the run): still RAFT, same choices.
+    again = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not again.exception
+    assert again.radio(key="ft_mode").value == "raft"
+    assert again.radio(key="ft_raft_missing").value == "drop"

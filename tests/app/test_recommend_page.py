@@ -40,6 +40,11 @@ def _open(data_dir: Path) -> AppTest:
     return at
 
 
+def _picker(at: AppTest):
+    """The report selector (a new widget, with a new key, each time it comes back on screen)."""
+    return next(box for box in at.selectbox if box.label.startswith("Measured evidence"))
+
+
 def _step(at: AppTest) -> int:
     return at.session_state["rec_step"]
 
@@ -126,17 +131,17 @@ def test_result_with_a_report_shows_evidence_override_and_what_if(data_dir):
     at.run()
     at.session_state["rec_answers"].update(labeled_examples=2000, task="classification")
     at.button(key="rec_skip").click().run()
-    assert at.selectbox(key="rec_report_id").value == "demo-eval"  # the latest finished report
+    assert _picker(at).value == "demo-eval"  # the latest finished report
     assert "RAG" in at.success[0].value
 
-    at.selectbox(key="rec_report_id").set_value("(none: use my answers only)").run()
+    _picker(at).set_value("(none: use my answers only)").run()
     assert "Fine-tune" in at.success[0].value  # the prior, no evidence
     assert not at.warning
     at.button(key="rec_to_questions").click().run()  # the picker leaves the screen ...
     at.button(key="rec_next").click().run()
-    assert at.selectbox(key="rec_report_id").value == "(none: use my answers only)"  # ... the pick is kept
+    assert _picker(at).value == "(none: use my answers only)"  # ... the pick is kept
 
-    at.selectbox(key="rec_report_id").set_value("demo-eval").run()
+    _picker(at).set_value("demo-eval").run()
     assert not at.exception
     assert "RAG" in at.success[0].value
     assert any("overrode the prior" in w.value for w in at.warning)
@@ -191,7 +196,7 @@ def test_broken_report_is_not_offered(data_dir, bad):
     at = _open(data_dir)
     at.button(key="rec_skip").click().run()
     assert not at.exception
-    assert at.selectbox(key="rec_report_id").options == ["(none: use my answers only)"]
+    assert _picker(at).options == ["(none: use my answers only)"]
 
 
 def _report(data_dir: Path, rid: str, **extra) -> None:
@@ -206,7 +211,7 @@ def test_latest_finished_report_is_preselected_never_a_partial_one(data_dir):
     _report(data_dir, "cancelled", created="2026-01-03T09:00:00+00:00", partial=True, complete=False)
     at = _open(data_dir)
     at.button(key="rec_skip").click().run()
-    box = at.selectbox(key="rec_report_id")
+    box = _picker(at)
     assert box.value == "newer"
     assert box.options[-1].startswith("cancelled (PARTIAL")  # offered, labelled, last
     assert "Report **newer**" in " ".join(m.value for m in at.markdown)

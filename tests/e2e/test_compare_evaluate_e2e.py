@@ -6,6 +6,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import module_data_dir
 from tests.e2e.conftest import open_expander, screenshot, serve_app, wait_for_app
@@ -101,6 +102,30 @@ def test_compare_survives_a_reload_and_a_reload_mid_stream_stops_the_generation(
           {arm: r["first_token_ms"] for arm, r in saved[1]["answers"].items()})
     assert page.get_by_test_id("stException").count() == 0
     screenshot(page, "compare")
+
+
+def test_stop_while_the_arms_stream_keeps_what_had_arrived(demo_app, page):
+    open_page(page, demo_app, "Compare")
+    saved_file = demo_app.data_dir / "compare" / "conversation.json"
+    kept = len(json.loads(saved_file.read_text())["exchanges"]) if saved_file.exists() else 0
+    open_expander(page, "Decoding and retrieval (shared by every arm)")
+    tokens = page.get_by_role("spinbutton", name="Max new tokens")
+    tokens.fill("256")
+    tokens.press("Enter")
+    wait_for_app(page)
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill("Write a long story about the Brindlemoor weather stations.")
+    box.press("Enter")
+    page.get_by_text("▌").first.wait_for(timeout=300_000)  # streaming has begun
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_text("Stopped by you").wait_for(timeout=60_000)
+    wait_for_app(page)
+    assert page.get_by_text("Write a long story about the Brindlemoor weather stations.").count() == 1  # its question
+    saved = json.loads(saved_file.read_text())["exchanges"] if saved_file.exists() else []
+    assert len(saved) == kept  # a stopped exchange is shown, not kept
+    expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0, timeout=30_000)  # gone once the run ends
+    screenshot(page, "compare-stopped")
+    assert page.get_by_test_id("stException").count() == 0
 
 
 def open_new_evaluation(page) -> None:

@@ -150,3 +150,48 @@ def test_answers_survive_a_browser_reload(app_server, page):
     _expect_step(page, 1, "Goal")
     expect(page.get_by_role("radio", name="Knowing facts from our documents")).to_be_checked()
     assert not app_server.network_violations()
+
+
+def _selected_report(page) -> str:
+    return page.get_by_role("combobox", name="Measured evidence: your evaluation report").input_value()
+
+
+def test_report_stays_selected_through_the_back_and_forth(app_server, page):
+    """Back to the questions, change an answer, see the recommendation again: the report picked
+    (here, preselected) is still the one on the selector, and the reasons still use it."""
+    (app_server.data_dir / "reports").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "tests/fixtures/report_example.json",
+                app_server.data_dir / "reports" / "demo-eval.json")
+    (app_server.data_dir / "ui" / "wizard.json").unlink(missing_ok=True)
+    page.goto(f"{app_server.url}/recommend")
+    _expect_step(page, 1, "Goal")
+    page.get_by_role("button", name="Skip to the recommendation").click()
+    page.get_by_text("Measurement overrode the prior.").wait_for(timeout=30_000)
+    _settle(page)
+    assert "demo-eval" in _selected_report(page)
+
+    for answer in ("It fails on format / behaviour", "It fails on missing knowledge"):
+        page.get_by_role("button", name="← Back to the questions").click()
+        _expect_step(page, len(STEPS), "Baseline")
+        page.get_by_text(answer, exact=True).click()
+        expect(page.get_by_role("radio", name=answer, exact=True)).to_be_checked()
+        _settle(page)
+        page.get_by_role("button", name="See my recommendation →").click()
+        page.get_by_text("Reasons, strongest first").wait_for(timeout=30_000)
+        _settle(page)
+        assert "demo-eval" in _selected_report(page), _selected_report(page)
+        page.get_by_text("Report demo-eval", exact=False).first.wait_for(timeout=10_000)  # the evidence used
+        assert page.get_by_text("Per-query latency: not measured yet").count() == 0
+
+    # A deliberate "none" is kept the same way, and then the reasons use no report either.
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name="(none: use my answers only)").click()
+    _settle(page)
+    page.get_by_role("button", name="← Back to the questions").click()
+    _expect_step(page, len(STEPS), "Baseline")
+    page.get_by_role("button", name="See my recommendation →").click()
+    page.get_by_text("Reasons, strongest first").wait_for(timeout=30_000)
+    _settle(page)
+    assert "(none: use my answers only)" in _selected_report(page)
+    assert page.get_by_text("Report demo-eval", exact=False).count() == 0
+    assert not app_server.network_violations()

@@ -327,3 +327,14 @@ def test_an_adapter_replaced_under_the_same_name_is_loaded_again(model_data_dir,
     assert all(torch.allclose(second[k], 2 * first[k]) for k in first)
     again, _ = attach_adapters({"same": folder})  # unchanged weights: kept, not loaded a second time
     assert again is model and set(model.peft_config) >= {"same"}
+
+
+def test_the_summary_shows_the_epochs_the_run_really_trained(tmp_path):
+    """Max steps can stop a run early: a 5-epoch option that ran 1.67 epochs says 1.67."""
+    from core.training.adapters import AdapterRecord
+
+    meta = {"options": {"epochs": 5.0, "max_steps": 30}, "metrics": {"epochs": 1.667, "steps": 30}}
+    row = AdapterRecord("a", tmp_path, meta, {}, 0).summary()
+    assert row["epochs"] == 1.667 and row["steps"] == 30
+    imported = AdapterRecord("b", tmp_path, {"options": {"epochs": 3.0}}, {}, 0).summary()
+    assert imported["epochs"] == 3.0 and imported["steps"] is None

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,27 @@ def test_foreign_spec_and_progress_records_are_ignored(data_dir):
         out.write("[]\n1\n\"x\"\n")
     job = jobs.get(job.id)
     assert job.spec == {} and all(isinstance(r, dict) for r in job.progress()) and len(job.progress()) == 2
+
+
+def _zombie_children() -> list[int]:
+    """This process's children the kernel lists in state Z (exited, never waited for)."""
+    zombies = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(os.getpid()) and fields.get("State", "").startswith("Z"):
+            zombies.append(int(status.parent.name))
+    return zombies
+
+
+def test_finished_workers_are_reaped_on_status_reads(data_dir):
+    job = _start({"steps": 1, "sleep": 0.01}, group=None)
+    pid = jobs.get(job.id).status["pid"]
+    # The worker exits on its own; a page only ever reads status (never jobs.wait).
+    _wait_for(lambda: jobs.get(job.id).state == "completed")
+    _wait_for(lambda: pid in _zombie_children() or not os.path.exists(f"/proc/{pid}"))  # it has exited
+    jobs.list_jobs()  # another status read, as a page rerun does
+    assert pid not in _zombie_children()
+    assert not os.path.exists(f"/proc/{pid}")

@@ -61,6 +61,12 @@ def test_ingest_reingest_edit_delete(data_dir, tmp_path, fake):
     assert report.ok and [f.status for f in report.files] == ["indexed", "indexed"]
     assert report.chunks_total == sum(f.chunks for f in report.files) > 4
     first = invariant("kb1", fake)
+    # Each file's own text length is recorded: the wizard sizes the corpus from it, not from
+    # overlapping chunks (which repeat 20 characters each).
+    from core.decision.inputs import kb_corpus_tokens
+
+    assert sorted(e["chars"] for e in first["files"].values()) == sorted(len(story(t)) for t in ("apple", "banana"))
+    assert kb_corpus_tokens(data_dir, "kb1")["tokens"] == int((len(story("apple")) + len(story("banana"))) / 4)
 
     # Same file again: nothing added.
     again = KI.ingest("kb1", [a], embedder=fake)
@@ -301,3 +307,14 @@ def test_a_damaged_keyword_index_is_detected_and_rebuilt(data_dir, tmp_path, fak
     repaired = json.loads((root / "index.json").read_text())
     assert repaired["generation"] != generation and keyword_index._intact(root, repaired)
     assert keyword_index.stored_ids("kbbm", get_settings()) == sorted(KM.claimed_ids(KM.read_manifest("kbbm")))
+
+
+@pytest.mark.parametrize("payload", [b"", b"  \n\t\n"])
+def test_an_empty_upload_is_refused_before_any_job_starts(data_dir, payload):
+    from core.knowledge import ingest_job as IJ
+    from core.runtime import jobs
+
+    with pytest.raises(jobs.JobError, match=r"Nothing to index in empty\.txt"):
+        IJ.start_ingest("kb1", [("fine.txt", b"some text"), ("empty.txt", payload)])
+    assert jobs.list_jobs() == []  # refused at once: no worker, no run directory
+

@@ -143,6 +143,21 @@ def test_adapter_mode_and_arm_title():
     assert raft.adapter_mode({}) == raft.adapter_mode(None) == "closed_book"
     assert arm_title("hybrid", "raft") == "Hybrid (RAFT)"
     assert arm_title("hybrid", "closed_book") == "Hybrid (FT + RAG)" and arm_title("rag", "raft") == "RAG"
+    # The RAFT adapter's "fine-tuned" arm answers without context, and says so.
+    assert arm_title("ft", "raft") == "Fine-tuned (RAFT, no context)" and arm_title("ft") == "Fine-tuned"
+
+
+def test_raft_fine_tuned_arm_is_named_so_in_reports_verdicts_and_the_wizard():
+    from core.decision.evidence import arm_labels
+    from core.evaluation.report import report_arm_title
+    from core.evaluation.verdict import _names
+
+    old = {"meta": {"adapter_mode": "raft"}, "arms": {"ft": {"title": "Fine-tuned"}, "hybrid": {"title": "Hybrid (RAFT)"}}}
+    assert report_arm_title(old, "ft") == "Fine-tuned (RAFT, no context)"  # a report from before the title
+    assert "without context" in _names(old)[0]["ft"]
+    assert "without context" in arm_labels(old)["ft"] and arm_labels(old)["hybrid"] == "hybrid (RAFT)"
+    plain = {"meta": {"adapter_mode": "closed_book"}, "arms": {"ft": {}, "hybrid": {}}}
+    assert arm_labels(plain)["ft"] == "fine-tuned" and report_arm_title(plain, "ft") == "Fine-tuned"
 
 
 def test_report_pairs_on_shared_questions():

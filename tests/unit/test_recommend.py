@@ -257,6 +257,7 @@ def test_corpus_from_manifest():
     exact = {"files": [{"chunks": 3, "tokens": 1000}, {"chunks": 1, "tokens": 24}]}
     assert corpus_tokens_from_manifest(exact)["tokens"] == 1024
     assert corpus_tokens_from_manifest({"files": [{"chunks": 2}]})["tokens"] is None
+    assert corpus_tokens_from_manifest({"files": [{"chunks": 2, "chars": 4000}]})["tokens"] == 1000
 
 
 def test_projection_uses_measured_numbers_only():
@@ -415,7 +416,11 @@ def test_corpus_from_a_knowledge_py_manifest():
         },
     }
     est = corpus_tokens_from_manifest(manifest)
-    assert est["chunks"] == 24 and est["tokens"] == 20 * 500 // 4 + 4 * 200
+    # The documents' own text: overlapping chunks repeat 50 characters / 20 tokens each time.
+    assert est["chunks"] == 24 and est["tokens"] == int((500 + 19 * 450) / 4 + 200 + 3 * 180)
+    # Indexing records each file's parsed characters: those win over any chunk arithmetic.
+    manifest["files"]["f1"]["chars"] = 3860 * 4
+    assert corpus_tokens_from_manifest(manifest)["tokens"] == 3860 + 200 + 3 * 180
     assert corpus_tokens_from_manifest({"chunking": {"size": 500}, "files": {}})["tokens"] is None
 
 

@@ -122,3 +122,11 @@ def test_cli_tune_retrieval_json_and_apply(data_dir, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "core", "tune-retrieval", "--kb", "nope", "--data", str(data)],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "does not exist" in bad.stderr
+
+
+def test_lab_progress_says_what_its_eta_leaves_out():
+    from core.evaluation.retrieval_lab import LabProgress
+
+    text = LabProgress(10, 40, 5.0, "dense", to_index=2).describe()
+    assert "about 15 s more for the retrievals" in text and "plus indexing 2 more chunk sizes" in text
+    assert "indexing" not in LabProgress(10, 40, 5.0, "dense").describe()
