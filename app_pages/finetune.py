@@ -45,7 +45,8 @@ _numbers = iter(range(1, 10))
 
 def section(title: str) -> None:
     """Numbered in the order shown: without a file, Train follows Labeled data as 2, not 5."""
-    st.subheader(f"{next(_numbers)} · {title}")
+    number = next(_numbers)
+    st.subheader(f"{number:d} · {title}")
 
 
 section("Labeled data")

@@ -109,7 +109,9 @@ MD_SINKS = {"markdown", "caption", "info", "warning", "error", "success", "write
             "file_uploader", "download_button", "link_button", "page_link", "form_submit_button", "status",
             "chat_input", "progress", "pills", "segmented_control", "spinner"}
 MD_KWARGS = {"label", "body", "text", "help"}
-SAFE_CALLS = {"md_escape", "answer_markdown", "len", "int", "round", "abs", "fmt_seconds", "human_size", "metric_name"}
+SAFE_CALLS = {"md_escape", "answer_markdown", "len", "int", "round", "abs", "fmt_seconds", "human_size", "metric_name",
+              # a number and a constant word; the app's own plan / time wording; a job line that escapes its names
+              "plural", "plan_text", "since", "describe"}
 SAFE_ROOTS = {
     # numbers and counters
     "n", "i", "rank", "step", "total", "n_items", "history_turns", "with_oracle", "removed", "N", "options",
