@@ -52,7 +52,9 @@ def deltas_table(report: dict) -> None:
 
 
 def metric_chart(report: dict) -> None:
-    metrics = ["accuracy"] if report.get("kind") == "label" else ["contains", "f1", "exact_match", "rougeL"]
+    metrics = (["accuracy"] if report.get("kind") == "label"
+               else [m for m in ("contains", "contains_concise", "f1", "exact_match", "rougeL")
+                     if any(m in v for v in report["arms"].values())])
     rows = []
     for arm, values in report["arms"].items():
         for metric in metrics:
@@ -90,7 +92,7 @@ def questions_table(report: dict, key: str) -> None:
     if only:
         keep = set(R.disagreements(report))
         rows = [row for i, row in enumerate(rows) if i in keep]
-    st.caption(f"{len(rows)} question(s). ✓ = {'accuracy' if report.get('kind') == 'label' else 'contains gold'}; "
+    st.caption(f"{len(rows)} question(s). ✓ = {R.METRIC_TITLES[R.mark_metric(report)].lower()}; "
                "failure: *retrieval miss* = the gold source was not retrieved, *generation error* = it was.")
     frame = pd.DataFrame(rows)
     config = {c: st.column_config.TextColumn(c, width="medium") for c in frame if c in ("question", *ARM_TITLES.values())}
@@ -107,7 +109,7 @@ def drill_down(report: dict, key: str) -> None:
     n = st.selectbox("Look at one question", range(len(questions)), key=f"{key}-drill",
                      format_func=lambda i: f"{i + 1}. {questions[i]['question'][:110]}")
     q = questions[n]
-    metric = "accuracy" if report.get("kind") == "label" else "contains"
+    metric = R.mark_metric(report)
     st.markdown(f"**Gold:** {' | '.join(q['gold'])}" + (f" · source `{q['source']}`" if q.get("source") else ""))
     arms = list(q["answers"])
     for column, arm in zip(st.columns(len(arms)), arms, strict=True):
@@ -117,7 +119,7 @@ def drill_down(report: dict, key: str) -> None:
             st.markdown(f"**{arm_name(report, arm)}** {R.mark(score.get(metric))}"
                         + (f" · *{failure}*" if failure else ""))
             st.text(q["answers"][arm] or "(empty answer)")  # plain text: answers are never rendered as markup
-            if metric == "contains" and "f1" in score:
+            if metric != "accuracy" and "f1" in score:
                 st.caption(f"token F1 {score['f1']:.2f}")
             sources = ((q.get("figures") or {}).get(arm) or {}).get("sources") or []
             if sources:

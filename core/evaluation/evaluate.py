@@ -19,13 +19,14 @@ from pathlib import Path
 
 from core.evaluation import metrics, retrieval_metrics
 from core.evaluation.arms import ADAPTER_ARMS, RETRIEVAL_ARMS, ArmAnswer, Arms, ArmSetup
+from core.evaluation.concise import contains_concise
 from core.evaluation.evalset_files import load_eval_file
 from core.evaluation.evalsets import EvalItem, EvalSet
 from core.evaluation.verdict import build_verdict
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import Settings, get_settings
 
-QA_METRICS = ("exact_match", "f1", "contains", "rougeL")
+QA_METRICS = ("exact_match", "f1", "contains", "contains_concise", "rougeL")
 LABEL_METRICS = ("accuracy",)
 DELTA_PAIRS = (("rag", "base"), ("ft", "base"), ("hybrid", "base"), ("rag", "ft"), ("hybrid", "rag"))
 
@@ -60,6 +61,7 @@ def _score(item: EvalItem, answer: ArmAnswer, labels: Sequence[str], k: int) -> 
         correct = scores["accuracy"] == 1.0
     else:
         scores = metrics.score_answer(answer.answer, item.golds)
+        scores["contains_concise"] = contains_concise(answer.answer, item.golds)
         correct = scores["contains"] == 1.0
     failure = None
     if answer.arm in RETRIEVAL_ARMS:

@@ -8,10 +8,11 @@ import io
 from core.evaluation.arms import arm_title
 from core.evaluation.verdict import verdict_of
 
-PERCENT_METRICS = ("exact_match", "f1", "contains", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr",
+PERCENT_METRICS = ("exact_match", "f1", "contains", "contains_concise", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr",
                    "groundedness_proxy")
 METRIC_TITLES = {
-    "exact_match": "Exact match", "f1": "Token F1", "contains": "Contains gold", "rougeL": "ROUGE-L",
+    "exact_match": "Exact match", "f1": "Token F1", "contains": "Contains gold",
+    "contains_concise": "Contains, concise", "rougeL": "ROUGE-L", "answer_tokens_mean": "Answer length (tokens)",
     "accuracy": "Accuracy", "macro_f1": "Macro-F1", "hit_at_k": "Retrieval hit@k", "mrr": "MRR",
     "groundedness_proxy": "Groundedness (proxy)", "latency_p50_ms": "Latency p50 (ms)",
     "latency_p95_ms": "Latency p95 (ms)", "tokens_per_s": "Tokens/s", "prompt_tokens_mean": "Prompt tokens",
@@ -39,6 +40,14 @@ def describe_setup(setup: dict) -> str:
 def primary_metric(report: dict) -> str:
     """The metric the verdict is built on (accuracy for labels, contains or F1 for answers)."""
     return verdict_of(report)["verdict_metric"]
+
+
+def mark_metric(report: dict) -> str:
+    """The 0/1 metric behind the per-question ✓/✗: the verdict's when it is 0/1, else contains."""
+    if report.get("kind") == "label":
+        return "accuracy"
+    primary = primary_metric(report)
+    return primary if primary in ("contains", "contains_concise", "exact_match") else "contains"
 
 
 def mark(value) -> str:
@@ -112,7 +121,7 @@ def delta_rows(report: dict) -> list[dict]:
 
 def question_rows(report: dict) -> list[dict]:
     """The per-question table: gold, each arm's answer, its ✓/✗ and failure label."""
-    metric = "accuracy" if report.get("kind") == "label" else "contains"
+    metric = mark_metric(report)
     rows = []
     for n, q in enumerate(report.get("questions", []), 1):
         row = {"#": n, "question": q["question"], "gold": " | ".join(q["gold"])}
@@ -129,7 +138,7 @@ def question_rows(report: dict) -> list[dict]:
 
 def disagreements(report: dict) -> list[int]:
     """Indexes of questions on which the arms do not all score the same."""
-    metric = "accuracy" if report.get("kind") == "label" else "contains"
+    metric = mark_metric(report)
     return [i for i, q in enumerate(report.get("questions", []))
             if len({round(s.get(metric) or 0, 6) for s in q["scores"].values()}) > 1]
 
