@@ -5,6 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.evaluation import planning
 from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
 from core.evaluation.cloze import cloze_set, held_apart
 from core.evaluation.evalset_files import load_eval_bytes, load_eval_file
@@ -124,6 +125,7 @@ with st.expander("New evaluation", expanded=not list_reports(), icon=":material/
         st.caption(f"{n_items} of {len(eval_set)} items will run ({eval_set.kind})"
                    + (", with gold sources: retrieval hit@k and failure labels are measured."
                       if eval_set.has_sources else "."))
+        st.caption(f":material/straighten: {planning.describe(planning.before_run(n_items, eval_set.kind))}")
         estimate = estimate_seconds(n_items, arms or [], int(max_new)) if arms else None
         if estimate:
             st.caption(f":material/schedule: Estimated **{estimate['seconds'] / 60:.1f} min** "

@@ -168,6 +168,8 @@ def render_report(report: dict, key: str = "report") -> None:
     metrics_table(report)
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")
     deltas_table(report)
+    for line in R.power_lines(report):  # how many questions are enough (core.evaluation.power)
+        st.caption(f":material/straighten: {line}")
     metric_chart(report)  # one above the other: side by side, the facets ran under the scatter
     quality_latency_chart(report)
     st.subheader("Per question")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from core.evaluation import metrics, retrieval_metrics
+from core.evaluation import metrics, planning, retrieval_metrics
 from core.evaluation.arms import ADAPTER_ARMS, RETRIEVAL_ARMS, ArmAnswer, Arms, ArmSetup
 from core.evaluation.concise import contains_concise
 from core.evaluation.evalset_files import load_eval_file
@@ -132,6 +132,7 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
     were cut short) and the report holds the questions answered in full, marked ``partial``.
     """
     settings = settings or get_settings()
+    planned = planning.before_run(len(eval_set), eval_set.kind, settings)  # before this run's report exists
     engine = engine or Arms(setup, settings)
     labels = tuple(eval_set.labels or ()) if eval_set.kind == "label" else ()
     start = time.perf_counter()
@@ -189,7 +190,9 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
             "ci": "paired bootstrap, 2000 resamples, 95%",
         },
     }
-    return build_verdict(report) | report
+    verdict = build_verdict(report)
+    report["power"] = {"before_run": planned, "observed": planning.after_run(report, verdict["verdict_metric"])}
+    return verdict | report
 
 
 def _question_row(item: EvalItem, answers: dict[str, ArmAnswer], labels: Sequence[str], k: int) -> dict:

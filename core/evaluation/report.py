@@ -143,6 +143,22 @@ def disagreements(report: dict) -> list[int]:
             if len({round(s.get(metric) or 0, 6) for s in q["scores"].values()}) > 1]
 
 
+def power_lines(report: dict) -> list[str]:
+    """How many questions are enough, in words: before the run, and per comparison after it."""
+    figures = report.get("power") or {}
+    lines = []
+    if before := figures.get("before_run"):
+        lines.append(f"Before the run ({before['n']} questions): smallest detectable difference "
+                     f"{before['mde'] * 100:.0f} points, a 10-point difference needs about {before['n_for_10_points']} "
+                     f"questions (spread {before['basis']}).")
+    for pair, plan in (figures.get("observed") or {}).items():
+        a, b = pair.split("-", 1)
+        lines.append(f"{report_arm_title(report, a)} − {report_arm_title(report, b)}: spread of the per-question "
+                     f"differences {plan['sd']:.2f}, so {plan['n']} questions detect {plan['mde'] * 100:.0f} points; "
+                     f"10 points need about {plan['n_for_10_points']}.")
+    return lines
+
+
 def to_csv(report: dict) -> str:
     rows = question_rows(report)
     out = io.StringIO()
@@ -193,6 +209,9 @@ def to_markdown(report: dict) -> str:
     if failures:
         lines += ["", "## Failures of the retrieval arms", ""]
         lines += [f"- {arm}: " + ", ".join(f"{n} {label}" for label, n in counts.items()) for arm, counts in failures.items()]
+    if power := power_lines(report):
+        lines += ["", "## How many questions are enough (80% power, α 0.05, two-sided)", ""]
+        lines += [f"- {line}" for line in power]
     if notes := missing_explanations(report):
         lines += ["", "## Not measured", ""] + [f"- {note}" for note in notes]
     lines += ["", "Metric values are shares between 0 and 1; groundedness is a lexical proxy (share of answer "

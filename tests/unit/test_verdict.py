@@ -107,7 +107,7 @@ def _verbose_vs_terse_report():
     return evaluate(EvalSet("issue-24", tuple(items)), setup, engine=_LengthArms({"rag": rag, "hybrid": hybrid}))
 
 
-def test_verdict_reads_every_metric_when_contains_and_f1_point_opposite_ways():
+def test_verdict_reads_every_metric_when_contains_and_f1_point_opposite_ways(data_dir):
     report = _verbose_vs_terse_report()
     rag, hybrid = report["arms"]["rag"], report["arms"]["hybrid"]
     assert rag["contains"] > hybrid["contains"] and rag["f1"] < hybrid["f1"]  # the issue's disagreement
