@@ -195,6 +195,18 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
     return verdict | report
 
 
+def evaluate_any(eval_set: EvalSet, setup: ArmSetup, **kwargs) -> dict:
+    """`evaluate`, or every member of a seed group when `setup.adapter` names one (core/evaluation/seeds.py)."""
+    from core.training.seeds import read_group
+
+    group = read_group(setup.adapter, kwargs.get("settings"))
+    if group is None:
+        return evaluate(eval_set, setup, **kwargs)
+    from core.evaluation.seeds import evaluate_group
+
+    return evaluate_group(eval_set, setup, group, run=evaluate, **kwargs)
+
+
 def _question_row(item: EvalItem, answers: dict[str, ArmAnswer], labels: Sequence[str], k: int) -> dict:
     row = {"question": item.question, "gold": list(item.golds), "source": item.source,
            "answers": {}, "scores": {}, "failure": {}, "records": {}}
@@ -315,7 +327,7 @@ def _worker(run_dir: Path) -> None:
             run.update(step=p.done, message=f"{p.done}/{p.total} questions")
 
         try:
-            report = evaluate(eval_set, setup, batch_size=int(spec.get("batch_size", 4)), on_progress=progress,
+            report = evaluate_any(eval_set, setup, batch_size=int(spec.get("batch_size", 4)), on_progress=progress,
                               should_stop=run.stop_requested)
         except EvaluationStopped:
             run.finish("cancelled", message="Cancelled before any question was answered: no report.")

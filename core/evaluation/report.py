@@ -6,6 +6,7 @@ import csv
 import io
 
 from core.evaluation.arms import arm_title
+from core.evaluation.seeds import seed_lines
 from core.evaluation.verdict import verdict_of
 
 PERCENT_METRICS = ("exact_match", "f1", "contains", "contains_concise", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr",
@@ -209,6 +210,8 @@ def to_markdown(report: dict) -> str:
     if failures:
         lines += ["", "## Failures of the retrieval arms", ""]
         lines += [f"- {arm}: " + ", ".join(f"{n} {label}" for label, n in counts.items()) for arm, counts in failures.items()]
+    if seed_text := seed_lines(report, lambda arm: report_arm_title(report, arm)):
+        lines += ["", "## Training seeds", ""] + [f"- {line}" for line in seed_text]
     if power := power_lines(report):
         lines += ["", "## How many questions are enough (80% power, α 0.05, two-sided)", ""]
         lines += [f"- {line}" for line in power]

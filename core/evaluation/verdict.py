@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 
-from core.evaluation import disagreement, metrics, power
+from core.evaluation import disagreement, metrics, power, seeds
 from core.evaluation.arms import ARMS
 from core.evaluation.concise import (
     CONCISE_FACTOR,
@@ -217,6 +217,8 @@ def build_verdict(report: dict) -> dict:
         found = disagreement.find(report, pairs, metric, OTHER_METRICS, _pair)
         if found:
             parts.append(disagreement.describe(report, found, metric, names))
+    if seed_text := seeds.verdict_sentence(report, metric, names):
+        parts.append(seed_text)
     tail_text = f" {phrase}"
     tail_text += (f"; with only {n} questions the intervals are wide, run more before deciding."
                   if n < SMALL_SET else ".")
