@@ -24,6 +24,7 @@ from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.training.adapters import list_adapters
+from core.training.seeds import list_groups, representative
 from ui.common import show_error
 from ui.ingest_view import indexing_note
 from ui.knowledge_view import md_escape
@@ -102,17 +103,20 @@ def choose_eval_set(kb: str | None, adapter: str | None) -> EvalSet | None:
 job_panel()
 kbs = [kb["name"] for kb in list_kbs()]
 adapters = [a.name for a in list_adapters()]
+groups = {g["name"]: len(g["members"]) for g in list_groups()}  # seed groups: every seed is evaluated
 
 with st.expander("New evaluation", expanded=not list_reports(), icon=":material/play_arrow:"):
     c1, c2, c3 = st.columns([1, 1, 2])
     kb = c1.selectbox("Knowledge base", kbs, index=0 if kbs else None, placeholder="none yet")
-    adapter = c2.selectbox("Adapter", adapters, index=0 if adapters else None, placeholder="none yet")
+    choices = [*groups, *adapters]
+    adapter = c2.selectbox("Adapter", choices, index=0 if choices else None, placeholder="none yet",
+                           format_func=lambda a: f"{a} (seed group: {groups[a]} seeds)" if a in groups else a)
     indexing_note(kb)
     available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
     arms = c3.pills("Arms", available, default=available, selection_mode="multi", format_func=ARM_TITLES.get,
                     key="eval_arms")
     try:
-        eval_set = choose_eval_set(kb, adapter)
+        eval_set = choose_eval_set(kb, representative(adapter))  # a group's members share one held-out split
     except CrossroadsError as exc:
         show_error(exc)
         eval_set = None
@@ -126,7 +130,8 @@ with st.expander("New evaluation", expanded=not list_reports(), icon=":material/
                    + (", with gold sources: retrieval hit@k and failure labels are measured."
                       if eval_set.has_sources else "."))
         st.caption(f":material/straighten: {planning.describe(planning.before_run(n_items, eval_set.kind))}")
-        estimate = estimate_seconds(n_items, arms or [], int(max_new)) if arms else None
+        runs = [*(arms or []), *[a for a in arms or [] if a in ADAPTER_ARMS] * (groups.get(adapter, 1) - 1)]
+        estimate = estimate_seconds(n_items, runs, int(max_new)) if arms else None
         if estimate:
             st.caption(f":material/schedule: Estimated **{estimate['seconds'] / 60:.1f} min** "
                        f"({estimate['basis']}), plus loading the model if it is not loaded yet.")

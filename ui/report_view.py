@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.evaluation import report as R
 from core.evaluation.arms import ARM_TITLES, ARMS, RAFT_HYBRID_TITLE
+from core.evaluation.seeds import seed_lines
 from core.evaluation.verdict import verdict_of
 
 ARM_COLORS = alt.Scale(domain=[*(ARM_TITLES[a] for a in ARMS), RAFT_HYBRID_TITLE],
@@ -168,6 +169,8 @@ def render_report(report: dict, key: str = "report") -> None:
     metrics_table(report)
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")
     deltas_table(report)
+    for line in seed_lines(report, lambda arm: arm_name(report, arm)):  # a seed group: mean ± spread per arm
+        st.caption(f":material/repeat: {line}")
     for line in R.power_lines(report):  # how many questions are enough (core.evaluation.power)
         st.caption(f":material/straighten: {line}")
     metric_chart(report)  # one above the other: side by side, the facets ran under the scatter

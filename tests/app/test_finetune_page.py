@@ -211,3 +211,21 @@ def test_preset_fills_the_advanced_options_for_the_task_and_size(model_data_dir)
     assert rank.help  # every option has a one-line help text
     assert _option(at, "max_length").value == quick.max_length
     assert _option(at, "epochs").value == quick.epochs
+
+
+def test_repeat_with_n_seeds_is_offered_with_its_cost(model_data_dir, monkeypatch):
+    """One seed until an estimate says three fit the budget; a seed count > 1 starts a seed group
+    (the coordinator job is replaced here by a recorder: the real one trains)."""
+    from core.training import seeds
+
+    started = []
+    monkeypatch.setattr(seeds, "start_seed_group", lambda *a, **kw: started.append((a, kw)))
+    at = _app().run()
+    _button(at, "Load demo workspace").click().run()
+    box = at.number_input(key="ft_seeds")
+    assert box.value == 1  # nothing measured: the cost of more seeds is unknown
+    box.set_value(3).run()
+    assert not at.exception
+    assert "Estimate time first to see what N seeds cost" in _texts(at)
+    _button(at, "Start training").click().run()
+    assert started and started[0][0][3] == 3  # (path, name, options, n)
