@@ -169,6 +169,8 @@ def render_report(report: dict, key: str = "report") -> None:
     metrics_table(report)
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")
     deltas_table(report)
+    for line in R.review_lines(report):  # a person's grades (core/evaluation/review.py)
+        st.caption(f":material/rate_review: {line}")
     for line in seed_lines(report, lambda arm: arm_name(report, arm)):  # a seed group: mean ± spread per arm
         st.caption(f":material/repeat: {line}")
     for line in R.power_lines(report):  # how many questions are enough (core.evaluation.power)

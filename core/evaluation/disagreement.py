@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from core.evaluation.concise import answer_lengths, lengths_differ
 
 METRIC_WORDS = {"contains": "contains", "contains_concise": "contains-concise", "exact_match": "exact match",
-                "f1": "token F1", "rougeL": "ROUGE-L", "accuracy": "accuracy"}
+                "f1": "token F1", "rougeL": "ROUGE-L", "accuracy": "accuracy",
+                "human": "your grades"}
 LENIENT = {"contains"}
 STRICT = {"exact_match", "f1", "contains_concise"}
 

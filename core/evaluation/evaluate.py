@@ -263,10 +263,16 @@ def list_reports(settings: Settings | None = None) -> list[dict]:
             out.append({"id": path.stem, "created": report.get("created"), "n": report.get("n"),
                         "partial": bool(report.get("partial") or report.get("complete") is False),
                         "eval_set": (report.get("eval_set") or {}).get("name"), "arms": list(report.get("arms", {})),
-                        "kb": report.get("meta", {}).get("kb"), "adapter": report.get("meta", {}).get("adapter")})
+                        "kb": report.get("meta", {}).get("kb"), "adapter": report.get("meta", {}).get("adapter"),
+                        "review": _review_state(report)})
         except (OSError, ValueError, AttributeError):
             continue
     return out
+
+
+def _review_state(report: dict) -> str | None:
+    review = report.get("review") or {}
+    return "finished" if review.get("finished") else "started" if review.get("grades") else None
 
 
 def load_report(report_id: str, settings: Settings | None = None) -> dict:

@@ -9,9 +9,10 @@ from core.evaluation.arms import arm_title
 from core.evaluation.seeds import seed_lines
 from core.evaluation.verdict import verdict_of
 
-PERCENT_METRICS = ("exact_match", "f1", "contains", "contains_concise", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr",
+PERCENT_METRICS = ("exact_match", "f1", "contains", "contains_concise", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr", "human",
                    "groundedness_proxy")
 METRIC_TITLES = {
+    "human": "Your grades (blind review)",
     "exact_match": "Exact match", "f1": "Token F1", "contains": "Contains gold",
     "contains_concise": "Contains, concise", "rougeL": "ROUGE-L", "answer_tokens_mean": "Answer length (tokens)",
     "accuracy": "Accuracy", "macro_f1": "Macro-F1", "hit_at_k": "Retrieval hit@k", "mrr": "MRR",
@@ -160,6 +161,20 @@ def power_lines(report: dict) -> list[str]:
     return lines
 
 
+def review_lines(report: dict) -> list[str]:
+    """The blind review in words: how far it got and how each automatic metric agrees with it."""
+    review = report.get("review") or {}
+    if not review.get("grades"):
+        return []
+    total = sum(len(q.get("answers") or {}) for q in report.get("questions") or [])
+    lines = [f"Blind review: {len(review['grades'])} of {total} answers graded"
+             + (" (finished: the verdict uses your grades)." if review.get("finished") else
+                " (unfinished: resume it on the Review page).")]
+    for m, v in (review.get("agreement") or {}).items():
+        lines.append(f"{METRIC_TITLES.get(m, m)} agrees with your grades on {v['agreement']:.0%} of {v['n']} answers.")
+    return lines
+
+
 def to_csv(report: dict) -> str:
     rows = question_rows(report)
     out = io.StringIO()
@@ -212,6 +227,8 @@ def to_markdown(report: dict) -> str:
         lines += [f"- {arm}: " + ", ".join(f"{n} {label}" for label, n in counts.items()) for arm, counts in failures.items()]
     if seed_text := seed_lines(report, lambda arm: report_arm_title(report, arm)):
         lines += ["", "## Training seeds", ""] + [f"- {line}" for line in seed_text]
+    if review := review_lines(report):
+        lines += ["", "## Blind review", ""] + [f"- {line}" for line in review]
     if power := power_lines(report):
         lines += ["", "## How many questions are enough (80% power, α 0.05, two-sided)", ""]
         lines += [f"- {line}" for line in power]

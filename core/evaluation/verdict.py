@@ -28,6 +28,7 @@ from core.evaluation.concise import (
 LONG_GOLD_WORDS = 8  # median gold length above which "contains" is too strict and F1 is used
 SMALL_SET = 20  # fewer questions than this: the intervals are rough, say so
 BINARY = {"contains", "contains_concise", "exact_match", "accuracy"}  # 0/1 per question: said as counts
+SCORE_WORDS = {"f1": "F1", "human": "grade", "rougeL": "ROUGE-L"}  # metrics said as means, not counts
 OTHER_METRICS = ("contains", "contains_concise", "exact_match", "f1", "rougeL")
 
 ARM_NAMES = {"base": "the base model", "rag": "RAG", "ft": "the fine-tuned arm", "hybrid": "hybrid (FT + RAG)"}
@@ -46,6 +47,8 @@ METRIC_PHRASES = {
     "contains": "Scored by whether the answer contains the gold answer",
     "f1": "Scored by token F1 (word overlap with the gold answers, which are long here)",
     "accuracy": "Scored by accuracy (the predicted label is the gold label)",
+    "human": ("Scored by your own blind-review grades (correct 1, partly ½, wrong 0), which take the place of "
+              "the automatic metrics"),
     "contains_concise": (f"Scored by contains-concise (the answer contains the gold answer and is at most "
                          f"{CONCISE_FACTOR}× its length, {CONCISE_FLOOR} words always allowed)"),
 }
@@ -58,6 +61,9 @@ def _has(report: dict, metric: str) -> bool:
 def verdict_metric(report: dict) -> str:
     """accuracy for labels; F1 for long gold answers; for short ones contains, or contains-concise
     when the arms' answers differ a lot in length (F1 for reports saved before that metric)."""
+    arms = (report.get("arms") or {}).values()
+    if arms and all(isinstance((v or {}).get("human"), int | float) for v in arms):
+        return "human"  # a finished blind review (core/evaluation/review.py): the user's grades decide
     if report.get("kind") == "label":
         return "accuracy"
     golds = [q["gold"][0] for q in report.get("questions") or [] if q.get("gold")]
@@ -103,7 +109,8 @@ def _figures(metric: str, means: tuple[float, float], n: int, interval: tuple[fl
     """e.g. "12 of 28 vs 7 of 28, +18 points, 95% CI −4 to +39" (counts for 0/1 metrics, means for F1)."""
     if metric in BINARY:
         return f"{_count(means[0], n)} vs {_count(means[1], n)}, {_points(interval[1])} points, {_ci(interval)}"
-    return f"mean F1 {means[0]:.2f} vs {means[1]:.2f}, {_points(interval[1])} points, {_ci(interval)}"
+    return (f"mean {SCORE_WORDS.get(metric, metric)} {means[0]:.2f} vs {means[1]:.2f}, {_points(interval[1])} points, "
+            f"{_ci(interval)}")
 
 
 def _compare(metric: str, a_name: str, b_name: str, means: tuple[float, float], n: int, kind: str,
@@ -114,9 +121,12 @@ def _compare(metric: str, a_name: str, b_name: str, means: tuple[float, float], 
         verb = "labels" if kind == "label" else "answers"
         return (f"{a_name} {verb} {_count(means[0], n)} {things} correctly, {b_name} {_count(means[1], n)} "
                 f"({_points(interval[1])} points, {_ci(interval)})")
-    word = "higher" if interval[1] >= 0 else "lower"
-    return (f"{a_name} scores {abs(interval[1]) * 100:.0f} F1 points {word} than {b_name} "
-            f"(mean F1 {means[0]:.2f} vs {means[1]:.2f}, {_ci(interval)})")
+    if metric == "human":
+        return (f"{a_name}'s answers get a mean grade of {means[0]:.2f} from you, {b_name}'s {means[1]:.2f} "
+                f"({_points(interval[1])} points, {_ci(interval)})")
+    word, unit = "higher" if interval[1] >= 0 else "lower", SCORE_WORDS.get(metric, metric)
+    return (f"{a_name} scores {abs(interval[1]) * 100:.0f} {unit} points {word} than {b_name} "
+            f"(mean {unit} {means[0]:.2f} vs {means[1]:.2f}, {_ci(interval)})")
 
 
 def _relation(interval: tuple[float, float, float] | None, other: str) -> str:
@@ -131,7 +141,7 @@ def _relation(interval: tuple[float, float, float] | None, other: str) -> str:
 
 def _single(report: dict, arm: str, mean: float, n: int, metric: str, names: dict) -> str:
     """A one-arm report: its score, and the arm to add (the base model's own report suggests another arm)."""
-    score = f"{_count(mean, n)} correct" if metric in BINARY else f"mean F1 {mean:.2f}"
+    score = f"{_count(mean, n)} correct" if metric in BINARY else f"mean {SCORE_WORDS.get(metric, metric)} {mean:.2f}"
     add = ("add RAG or a fine-tuned arm to see what they change" if arm == "base"
            else "add the base arm to see what it changes")
     return f"Only {names[arm]} was run: {mean * 100:.0f}% on {n} questions ({score}); {add}."
@@ -217,6 +227,11 @@ def build_verdict(report: dict) -> dict:
         found = disagreement.find(report, pairs, metric, OTHER_METRICS, _pair)
         if found:
             parts.append(disagreement.describe(report, found, metric, names))
+    if agreed := ((report.get("review") or {}).get("agreement") or {}):
+        best_m = max(agreed, key=lambda m: agreed[m]["agreement"])
+        listed = ", ".join(f"{disagreement.METRIC_WORDS.get(m, m)} {v['agreement']:.0%}" for m, v in agreed.items())
+        parts.append(f"Your grades agree best with {disagreement.METRIC_WORDS.get(best_m, best_m)} "
+                     f"(agreement per answer: {listed}).")
     if seed_text := seeds.verdict_sentence(report, metric, names):
         parts.append(seed_text)
     tail_text = f" {phrase}"
