@@ -35,7 +35,7 @@ def order(report: dict) -> list[tuple[int, str]]:
     rng.shuffle(questions)
     out = []
     for i in questions:
-        arms = sorted((report["questions"][i].get("answers") or {}))
+        arms = sorted(report["questions"][i].get("answers") or {})
         rng.shuffle(arms)
         out += [(i, arm) for arm in arms]
     return out
