@@ -23,6 +23,7 @@ LABEL_METRICS = ("accuracy", "macro_f1")
 LONG_GOLD_WORDS = 8
 METRIC_NAMES = {
     "contains": "contains the gold answer", "contains_concise": "contains the gold answer, concisely",
+    "human": "your blind-review grades",
     "f1": "token F1", "exact_match": "exact match",
     "rougeL": "ROUGE-L", "accuracy": "accuracy", "macro_f1": "macro-F1", "hit_at_k": "retrieval hit@k",
 }
