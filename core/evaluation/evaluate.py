@@ -362,7 +362,8 @@ def estimate_seconds(questions: int, arms: Sequence[str], max_new_tokens: int,
     for path in sorted(reports_dir(settings).glob("*.json"), reverse=True)[:20]:
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
-            seconds, n, n_arms = report["meta"]["seconds"], int(report["n"]), len(report["arms"])
+            seconds, n = report["meta"]["seconds"], int(report["n"])
+            n_arms = int(report["meta"].get("answers_per_question") or len(report["arms"]))  # a seed group: more
             tokens = int(report["setup"]["decoding"]["max_new_tokens"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue

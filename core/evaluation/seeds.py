@@ -104,7 +104,7 @@ def evaluate_group(eval_set, setup: ArmSetup, group: dict, *, run: Callable, on_
                    **kwargs) -> dict:
     """`run(eval_set, setup, **kw)` is core.evaluation.evaluate.evaluate (passed in: it imports this module)."""
     from core.evaluation import planning
-    from core.evaluation.evaluate import DELTA_PAIRS, LABEL_METRICS, QA_METRICS, Progress
+    from core.evaluation.evaluate import DELTA_PAIRS, LABEL_METRICS, QA_METRICS, EvaluationStopped, Progress
     from core.evaluation.verdict import build_verdict
 
     members = list(group["members"])
@@ -118,18 +118,28 @@ def evaluate_group(eval_set, setup: ArmSetup, group: dict, *, run: Callable, on_
             if on_progress:
                 on_progress(Progress(offset + p.done, total, p.elapsed_s))
 
-        reports.append(run(eval_set, member_setup, on_progress=progress, should_stop=should_stop, **kwargs))
+        try:
+            reports.append(run(eval_set, member_setup, on_progress=progress, should_stop=should_stop, **kwargs))
+        except EvaluationStopped:
+            if not reports:
+                raise  # nothing answered at all: nothing to report
+            break
         if reports[-1]["partial"]:
             break
     first = reports[0]
     if len(reports) < len(runs) or not adapter_arms:  # stopped before every seed answered: one seed, said so
         first["seeds"] = {"group": members, "note": "stopped before every seed answered: the fine-tuned arms "
                                                     f"are {members[0]} alone"}
-        return first
+        first["partial"], first["complete"] = True, False  # never preselected as the group's result
+        for key in ("verdict", "verdict_metric"):
+            first.pop(key, None)
+        return build_verdict(first) | first
     metric_names = LABEL_METRICS if eval_set.kind == "label" else QA_METRICS
     merged = merge(first, reports, members, metric_names, (*DELTA_PAIRS, ("hybrid", "ft")))
     merged["setup"] = {**merged.get("setup", {}), "adapter": group["name"], "seed_group": members}
-    merged["meta"] = {**merged["meta"], "adapter": group["name"]}
+    merged["meta"] = {**merged["meta"], "adapter": group["name"],
+                      "seconds": round(sum(r["meta"]["seconds"] for r in reports), 2),
+                      "answers_per_question": sum(len(r["arms"]) for r in reports)}  # for the next estimate
     merged["complete"] = all(r["complete"] for r in reports)
     merged["partial"] = not merged["complete"]
     for key in ("verdict", "verdict_metric"):

@@ -64,7 +64,7 @@ class _SeedArms:
         return out
 
 
-def _group_report(data_dir):
+def _group_report(data_dir, **kw):
     from core.evaluation.arms import ArmSetup
     from core.evaluation.evalsets import EvalItem, EvalSet
     from core.evaluation.evaluate import evaluate
@@ -77,7 +77,8 @@ def _group_report(data_dir):
     def run(eval_set, setup, **kw):  # evaluate, with each member's fake engine
         return evaluate(eval_set, setup, engine=_SeedArms(setup.adapter), **kw)
 
-    return evaluate_group(EvalSet("unit", items), ArmSetup(arms=("base", "ft"), adapter="g"), read_group("g"), run=run)
+    return evaluate_group(EvalSet("unit", items), ArmSetup(arms=("base", "ft"), adapter="g"), read_group("g"), run=run,
+                          **kw)
 
 
 def test_a_seed_group_is_evaluated_per_seed_and_reported_as_mean_and_spread(data_dir):
@@ -113,3 +114,15 @@ def test_group_records_and_names(data_dir):
     write_group("x", [{"adapter": "x-s1", "seed": 42}, {"adapter": "x-s2", "seed": 43}], 42)
     assert read_group("x")["members"] == ["x-s1", "x-s2"] and representative("x") == "x-s1"
     assert default_seeds(None) == 1 and default_seeds(120) == 3 and default_seeds(600) == 1
+
+
+def test_a_seed_evaluation_stopped_after_the_first_seed_is_partial_and_says_so(data_dir):
+    calls = []
+
+    def stop() -> bool:  # the second member's run is asked to stop before its first batch
+        calls.append(1)
+        return len(calls) > 10
+
+    report = _group_report(data_dir, should_stop=stop, batch_size=4)
+    assert report["partial"] and "seed_sd" not in report["arms"]["ft"]
+    assert "stopped before every seed answered: the fine-tuned arms are g-s1 alone" in report["verdict"]
