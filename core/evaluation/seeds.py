@@ -104,7 +104,13 @@ def evaluate_group(eval_set, setup: ArmSetup, group: dict, *, run: Callable, on_
                    **kwargs) -> dict:
     """`run(eval_set, setup, **kw)` is core.evaluation.evaluate.evaluate (passed in: it imports this module)."""
     from core.evaluation import planning
-    from core.evaluation.evaluate import DELTA_PAIRS, LABEL_METRICS, QA_METRICS, EvaluationStopped, Progress
+    from core.evaluation.evaluate import (
+        DELTA_PAIRS,
+        LABEL_METRICS,
+        QA_METRICS,
+        EvaluationStopped,
+        Progress,
+    )
     from core.evaluation.verdict import build_verdict
 
     members = list(group["members"])
