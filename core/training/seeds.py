@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -106,17 +107,14 @@ def train_seeds(data_path: Path, name: str, options, n: int, *, schema=None, dat
                              adapter_mode=adapter_mode, split_seed=options.seed)
         if on_member:
             on_member(i, job)
-        while True:
-            try:
-                job = jobs.wait(job.id, settings, timeout=poll if should_stop else None, poll=min(poll, 0.5),
-                                on_progress=on_progress)
-                break
-            except jobs.JobError:  # still running: check for a stop between polls
-                if should_stop and should_stop():
-                    jobs.cancel(job.id, settings)
-                    jobs.wait(job.id, settings)
-                    raise TrainingError(f"Seed run stopped during {member}; {i - 1} of {n} seeds were trained.",
-                                        hint="Start it again with overwrite to train every seed.") from None
+        while should_stop is not None and jobs.get(job.id, settings).active:  # the page's job: a stop cancels
+            if should_stop():
+                jobs.cancel(job.id, settings)
+                jobs.wait(job.id, settings)
+                raise TrainingError(f"Seed run stopped during {member}; {i - 1} of {n} seeds were trained.",
+                                    hint="Start it again with overwrite to train every seed.")
+            time.sleep(poll)
+        job = jobs.wait(job.id, settings, poll=poll, on_progress=on_progress)  # reaps the finished worker
         if job.state != "completed":
             reason = job.status.get("error") or job.status.get("message") or job.state
             raise TrainingError(f"Seed {i} of {n} ({member}) {job.state}: {reason}")
@@ -172,7 +170,8 @@ def _worker(run_dir: Path) -> None:
                                 adapter_mode=spec.get("adapter_mode"), on_member=member,
                                 should_stop=run.stop_requested)
         except CrossroadsError as exc:
-            state = "cancelled" if run.stop_requested() else "failed"
+            # a member cancelled on the page (its own Cancel button) cancels the group too
+            state = "cancelled" if run.stop_requested() or " cancelled:" in str(exc) else "failed"
             run.finish(state, error=str(exc), hint=getattr(exc, "hint", None))
             return
         run.finish("completed", step=n, result={"group": group["name"], "members": group["members"]},
