@@ -103,10 +103,13 @@ def agreement(report: dict) -> dict:
     A metric's score counts as "right" at 0.5 or more (F1 included); a "partly" grade agrees half
     with either reading, so agreement = mean(1 - |grade - right|).
     """
+    # A seed group's fine-tuned arms score the mean over seeds but show the first seed's answer:
+    # the grade and the score would not be about the same text, so those arms are left out here.
+    seeded = {arm for arm, v in (report.get("arms") or {}).items() if (v or {}).get("seeds")}
     out = {}
     for m in AUTOMATIC:
-        pairs = [(s["human"], float(s[m] >= 0.5)) for q in report["questions"] for s in q["scores"].values()
-                 if "human" in s and s.get(m) is not None]
+        pairs = [(s["human"], float(s[m] >= 0.5)) for q in report["questions"] for arm, s in q["scores"].items()
+                 if arm not in seeded and "human" in s and s.get(m) is not None]
         if pairs:
             out[m] = {"agreement": sum(1 - abs(h - a) for h, a in pairs) / len(pairs), "n": len(pairs)}
     return out
