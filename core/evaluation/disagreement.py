@@ -1,8 +1,8 @@
 """When the metrics disagree: which ones, on which comparison, and the usual cause.
 
 The verdict reads one primary metric; this module reads every other answer metric's paired CI on
-the same comparisons. A metric disagrees when its CI is clear (excludes 0) and the primary's CI
-is not clear in the same direction. The usual cause is answer length: "contains" is lenient (a
+the same comparisons. A metric disagrees when its CI reads differently from the primary's: clear
+(excluding 0) the other way, clear where the primary is not, or not clear where the primary is. The usual cause is answer length: "contains" is lenient (a
 long answer that mentions the gold answer among others counts), exact match and F1 penalise the
 extra words, so between a verbose and a terse arm they can point opposite ways.
 """
@@ -42,7 +42,7 @@ def find(report: dict, pairs: Sequence[tuple[str, str]], primary: str, metrics: 
             if m == primary:
                 continue
             ci = pair_ci(report, a, b, m)
-            if ci is not None and _sign(ci) != 0 and _sign(ci) != _sign(main):
+            if ci is not None and _sign(ci) != _sign(main):  # opposite, or unclear where the primary is clear
                 others.append({"metric": m, "interval": tuple(ci)})
         if others:
             out.append({"a": a, "b": b, "primary": tuple(main), "others": others})
@@ -55,18 +55,25 @@ def describe(report: dict, found: list[dict], primary: str, names: dict) -> str:
     sentences = []
     for item in found:
         a, b, main = item["a"], item["b"], item["primary"]
-        for direction in (1, -1):
+        for direction in (1, -1, 0):
             group = [o for o in item["others"] if _sign(o["interval"]) == direction]
             if not group:
                 continue
             listed = ", ".join(f"{METRIC_WORDS.get(o['metric'], o['metric'])} {_points(o['interval'][1])} points "
                                f"(95% CI {_points(o['interval'][0])} to {_points(o['interval'][2])})" for o in group)
+            one = len(group) == 1
+            primary_word = METRIC_WORDS.get(primary, primary)
+            if direction == 0:
+                found = "better" if main[1] > 0 else "worse"
+                sentences.append(f"Not every metric agrees: {listed} {'shows' if one else 'show'} no clear "
+                                 f"difference between {names[a]} and {names[b]}, where {primary_word} finds "
+                                 f"{names[a]} {found} ({_points(main[1])} points).")
+                continue
             better = "better" if direction > 0 else "worse"
             how = ("shows no clear difference" if _sign(main) == 0
                    else f"finds the opposite ({_points(main[1])} points)")
-            verb = "finds" if len(group) == 1 else "find"
-            sentences.append(f"Other metrics disagree: {listed} {verb} {names[a]} {better} than {names[b]}, where "
-                             f"{METRIC_WORDS.get(primary, primary)} {how}.")
+            sentences.append(f"Other metrics disagree: {listed} {'finds' if one else 'find'} {names[a]} {better} "
+                             f"than {names[b]}, where {primary_word} {how}.")
         cause = _cause(item, primary, lengths, names)
         if cause:
             sentences.append(cause)
