@@ -146,3 +146,27 @@ def test_a_lenient_primary_names_the_strict_metrics_that_disagree():
     assert "token F1" in out["verdict"] and "exact match" in out["verdict"]
     assert "where contains shows no clear difference" in out["verdict"]
     assert "would detect" in out["verdict"]  # no clear winner: the sample that would settle it
+
+
+def test_a_lenient_metric_that_stays_unclear_is_named_with_the_length_cause():
+    """The demo's pattern: RAG's long answers keep contains level with the RAFT hybrid's, every
+    strict metric finds the hybrid far better; the verdict names contains as not confirming it."""
+    n = 40
+    long_answer = " ".join(["word"] * 57)
+
+    def scores(contains, concise):
+        return {"contains": contains, "contains_concise": concise, "f1": concise, "exact_match": concise,
+                "rougeL": concise}
+
+    questions = [{"gold": ["x"], "answers": {"rag": long_answer, "hybrid": "four words long here"},
+                  "scores": {"rag": scores(float(i < 26), float(i < 7)), "hybrid": scores(float(3 <= i < 32),
+                                                                                          float(3 <= i < 32))}}
+                 for i in range(n)]
+    arms = {a: {m: sum(q["scores"][a][m] for q in questions) / n for m in scores(0, 0)} | {"title": t}
+            for a, t in (("rag", "RAG"), ("hybrid", "Hybrid (RAFT)"))}
+    out = build_verdict({"kind": "qa", "n": n, "arms": arms, "questions": questions, "deltas": {}})
+    assert out["verdict_metric"] == "contains_concise"
+    assert out["verdict"].startswith("Hybrid (RAFT) answers 29 of 40 questions correctly, RAG 7 of 40")
+    assert "Not every metric agrees: contains +8 points (95% CI" in out["verdict"]
+    assert "shows no clear difference between hybrid (RAFT) and RAG, where contains-concise finds" in out["verdict"]
+    assert "The usual cause is answer length: hybrid (RAFT)'s answers average 4.0 tokens, RAG's 57.0" in out["verdict"]
