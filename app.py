@@ -12,6 +12,7 @@ PAGES = [
     st.Page("app_pages/finetune.py", title="Fine-tune", icon=":material/tune:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/monitoring:"),
+    st.Page("app_pages/review.py", title="Review", icon=":material/rate_review:"),
     st.Page("app_pages/recommend.py", title="Recommend", icon=":material/explore:"),
 ]
 

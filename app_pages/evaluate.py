@@ -5,6 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.evaluation import planning
 from core.evaluation.arms import (
     ADAPTER_ARMS,
     ARMS,
@@ -32,6 +33,7 @@ from core.runtime.generation import Decoding
 from core.runtime.limits import question_limit
 from core.runtime.text import plural
 from core.training.adapters import list_adapters
+from core.training.seeds import list_groups, representative
 from ui.common import page_section, show_error
 from ui.ingest_view import indexing_note
 from ui.jobs_view import describe
@@ -113,6 +115,7 @@ with page_section("Evaluation job"):
     job_panel()
 kbs = [kb["name"] for kb in list_kbs()]
 adapters = [a.name for a in list_adapters()]
+groups = {g["name"]: len(g["members"]) for g in list_groups()}  # seed groups: every seed is evaluated
 
 # While an evaluation runs, the form starts from its setup: a reload shows what was started.
 running = jobs.active_job("evaluate")
@@ -127,14 +130,18 @@ with page_section("New evaluation"):
     with st.expander("New evaluation", expanded=not list_reports(), icon=":material/play_arrow:"):
         c1, c2, c3 = st.columns([1, 1, 2])
         kb = c1.selectbox("Knowledge base", kbs, index=_index(kbs, was.get("kb")), placeholder="none yet")
-        adapter = c2.selectbox("Adapter", adapters, index=_index(adapters, was.get("adapter")), placeholder="none yet")
+        choices = [*groups, *adapters]
+        adapter = c2.selectbox("Adapter", choices, index=_index(choices, was.get("adapter")), placeholder="none yet",
+                               format_func=lambda a: f"{md_escape(a)} (seed group: {groups[a]:d} seeds)" if a in groups
+                               else md_escape(a))
+        member = representative(adapter)  # a group's members share one held-out split and one training mode
         indexing_note(kb)
         available = [a for a in ARMS if (a not in RETRIEVAL_ARMS or kb) and (a not in ADAPTER_ARMS or adapter)]
-        mode = adapter_mode_of(adapter)  # one naming everywhere: "Hybrid (RAFT)" with a RAFT adapter
+        mode = adapter_mode_of(member)  # one naming everywhere: "Hybrid (RAFT)" with a RAFT adapter
         arms = c3.pills("Arms", available, default=[a for a in available if a in was.get("arms", available)],
                         selection_mode="multi", format_func=lambda a: arm_title(a, mode), key="eval_arms")
         try:
-            eval_set = choose_eval_set(kb, adapter)
+            eval_set = choose_eval_set(kb, member)
         except CrossroadsError as exc:
             show_error(exc)
             eval_set = None
@@ -154,7 +161,9 @@ with page_section("New evaluation"):
             st.caption(f"{n_items} of {len(eval_set)} items will run ({eval_set.kind})"
                        + (", with gold sources: retrieval hit@k and failure labels are measured."
                           if eval_set.has_sources else "."))
-            estimate = estimate_seconds(n_items, arms or [], int(max_new)) if arms else None
+            st.caption(f":material/straighten: {planning.describe(planning.before_run(n_items, eval_set.kind))}")
+            runs = [*(arms or []), *[a for a in arms or [] if a in ADAPTER_ARMS] * (groups.get(adapter, 1) - 1)]
+            estimate = estimate_seconds(n_items, runs, int(max_new)) if arms else None
             if estimate:
                 st.caption(f":material/schedule: Estimated **{estimate['seconds'] / 60:.1f} min** "
                            f"({md_escape(estimate['basis'])}), plus loading the model if it is not loaded yet.")

@@ -10,7 +10,7 @@ import streamlit as st
 from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
 from core.runtime.text import md_escape
-from core.training import adapters, finetune
+from core.training import adapters, finetune, seeds
 from core.training.trainer_setup import complete_checkpoints
 from ui import finetune_views as views
 from ui.common import show_error
@@ -20,7 +20,7 @@ def slug(text: str) -> str:
     return (re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:40] or "adapter")
 
 
-def _estimate(choice, options, data, settings) -> None:
+def _estimate(choice, options, data, settings) -> float | None:
     est_id = st.session_state.get("ft_estimate")
     if st.button("Estimate time and memory", icon=":material/timer:", disabled=not data.ok,
                  help="Runs a few real training steps in the background and measures them."):
@@ -43,6 +43,26 @@ def _estimate(choice, options, data, settings) -> None:
             if est_job.active and not job.active:
                 st.rerun()
         _follow()
+        if est_job.state == "completed":
+            return (est_job.status.get("result") or {}).get("total_seconds")
+    return None
+
+
+def _seeds_input(seconds: float | None, settings) -> int:
+    """"Repeat with N seeds": 3 for the bundled model when three runs fit the budget; the cost shown first."""
+    from core.runtime.settings import BUNDLED_GENERATOR
+
+    default = seeds.default_seeds(seconds) if settings.generator == BUNDLED_GENERATOR else 1
+    n = int(st.number_input("Repeat with N seeds", 1, seeds.MAX_SEEDS, default, key="ft_seeds",
+                            help="Trains N adapters that differ only in seed (data order, LoRA init; one held-out "
+                                 "split), named NAME-s1…sN and grouped as NAME. Evaluate runs every seed, so a "
+                                 "fine-tune's effect counts only when it beats the noise between training runs."))
+    if seconds:
+        st.caption(f":material/schedule: {n} × {views.fmt_seconds(seconds)} ≈ **{views.fmt_seconds(n * seconds)}** "
+                   "of training (from the estimate above).")
+    elif n > 1:
+        st.caption(":material/schedule: Estimate time first to see what N seeds cost.")
+    return n
 
 
 def train_section(choice, preset: str, options, data, draft: dict, settings, adapter_mode: dict | None = None):
@@ -51,18 +71,22 @@ def train_section(choice, preset: str, options, data, draft: dict, settings, ada
     active = jobs.active_job("train", settings)
     if choice is None or data is None:
         return active, None
-    _estimate(choice, options, data, settings)
+    n_seeds = _seeds_input(_estimate(choice, options, data, settings), settings)
     default_name = draft.get("adapter_name") or slug(f"{Path(choice.display_name).stem}-{preset}")
     name = st.text_input("Adapter name", value=default_name, key=f"ft_adapter_name_{choice.sha}",
                          help="Letters, digits, '.', '_' or '-'.")
     reason = ""
     if not data.ok:
         reason = f"Fix the data first: {data.report.reason()}"
-    elif active is not None:
-        reason = f"A training run is in progress ({active.id}); one run at a time."
+    elif active is not None or jobs.active_job(seeds.KIND, settings) is not None:
+        reason = f"A training run is in progress ({(active or jobs.active_job(seeds.KIND, settings)).id}); one at a time."
     if st.button("Start training", type="primary", icon=":material/rocket_launch:", disabled=bool(reason),
                  help=reason or None):
         try:
+            if n_seeds > 1:  # a coordinator job trains the members one after another (core/training/seeds.py)
+                seeds.start_seed_group(choice.path, name, options, n_seeds, schema=choice.schema,
+                                       data_name=choice.display_name, settings=settings, adapter_mode=adapter_mode)
+                st.rerun()
             job = finetune.start_finetune(choice.path, name, options, schema=choice.schema,
                                           data_name=choice.display_name, settings=settings,
                                           adapter_mode=adapter_mode)
@@ -76,6 +100,9 @@ def train_section(choice, preset: str, options, data, draft: dict, settings, ada
 
 
 def run_section(active, settings) -> None:
+    group_job = jobs.active_job(seeds.KIND, settings)
+    if group_job is not None:  # the member in training shows below as an ordinary run
+        st.info(f"Seed group: {group_job.status.get('message', '')}", icon=":material/repeat:")
     run = active or views.latest_run()
     if run is None:
         st.caption("No training run yet in this workspace.")

@@ -120,7 +120,8 @@ def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     arms = (report or {}).get("arms") or {}
     names = arm_labels(report)
-    metrics = [m for m in ("contains", "f1", "exact_match", "rougeL", "accuracy", "macro_f1", "hit_at_k")
+    metrics = [m for m in ("human", "contains", "contains_concise", "f1", "exact_match", "rougeL", "accuracy", "macro_f1",
+                           "hit_at_k")
                if any(m in v for v in arms.values() if isinstance(v, dict))]
     if arms and metrics:
         table = pd.DataFrame(

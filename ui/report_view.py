@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.evaluation import report as R
 from core.evaluation.arms import ARM_TITLES, ARMS, RAFT_FT_TITLE, RAFT_HYBRID_TITLE
+from core.evaluation.seeds import seed_lines
 from core.evaluation.verdict import verdict_of
 from core.runtime.text import md_escape
 
@@ -68,7 +69,9 @@ def deltas_table(report: dict) -> None:
 
 
 def metric_chart(report: dict) -> None:
-    metrics = ["accuracy"] if report.get("kind") == "label" else ["contains", "f1", "exact_match", "rougeL"]
+    metrics = (["accuracy"] if report.get("kind") == "label"
+               else [m for m in ("contains", "contains_concise", "f1", "exact_match", "rougeL")
+                     if any(m in v for v in report["arms"].values())])
     rows = []
     for arm, values in report["arms"].items():
         for metric in metrics:
@@ -106,7 +109,7 @@ def questions_table(report: dict, key: str) -> None:
     if only:
         keep = set(R.disagreements(report))
         rows = [row for i, row in enumerate(rows) if i in keep]
-    st.caption(f"{len(rows)} question(s). ✓ = {'accuracy' if report.get('kind') == 'label' else 'contains gold'}; "
+    st.caption(f"{len(rows)} question(s). ✓ = {R.METRIC_TITLES[R.mark_metric(report)].lower()}; "
                "failure: *retrieval miss* = the gold source was not retrieved, *generation error* = it was.")
     frame = pd.DataFrame(rows)
     config = {c: st.column_config.TextColumn(c, width="medium") for c in frame if c in ("question", *ALL_TITLES)}
@@ -123,7 +126,7 @@ def drill_down(report: dict, key: str) -> None:
     n = st.selectbox("Look at one question", range(len(questions)), key=f"{key}-drill",
                      format_func=lambda i: f"{i + 1}. {questions[i]['question'][:110]}")
     q = questions[n]
-    metric = "accuracy" if report.get("kind") == "label" else "contains"
+    metric = R.mark_metric(report)
     st.markdown(f"**Gold:** {md_escape(' | '.join(q['gold']))}"
                 + (f" · source {md_escape(q['source'])}" if q.get("source") else ""))
     arms = list(q["answers"])
@@ -134,7 +137,7 @@ def drill_down(report: dict, key: str) -> None:
             st.markdown(f"**{md_escape(arm_name(report, arm))}** {md_escape(R.mark(score.get(metric)))}"
                         + (f" · *{md_escape(failure)}*" if failure else ""))
             st.text(q["answers"][arm] or "(empty answer)")  # plain text: answers are never rendered as markup
-            if metric == "contains" and "f1" in score:
+            if metric != "accuracy" and "f1" in score:
                 st.caption(f"token F1 {score['f1']:.2f}")
             sources = ((q.get("figures") or {}).get(arm) or {}).get("sources") or []
             if sources:
@@ -184,6 +187,12 @@ def render_report(report: dict, key: str = "report") -> None:
     metrics_table(report)
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")
     deltas_table(report)
+    for line in R.review_lines(report):  # a person's grades (core/evaluation/review.py)
+        st.caption(f":material/rate_review: {line}")
+    for line in seed_lines(report, lambda arm: arm_name(report, arm)):  # a seed group: mean ± spread per arm
+        st.caption(f":material/repeat: {line}")
+    for line in R.power_lines(report):  # how many questions are enough (core.evaluation.power)
+        st.caption(f":material/straighten: {line}")
     metric_chart(report)  # one above the other: side by side, the facets ran under the scatter
     quality_latency_chart(report)
     st.subheader("Per question")

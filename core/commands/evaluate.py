@@ -10,7 +10,8 @@ from pathlib import Path
 def register(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="score the arms on an eval set (JSON report)")
     parser.add_argument("--kb", help="knowledge base (needed by rag, hybrid)")
-    parser.add_argument("--adapter", help="LoRA adapter name (needed by ft, hybrid)")
+    parser.add_argument("--adapter", help="LoRA adapter name (needed by ft, hybrid); a seed group's name "
+                                          "(finetune --seeds) runs every seed")
     parser.add_argument("--data", help="eval set: JSONL/JSON/CSV with question+answer or text+label")
     parser.add_argument("--cloze", type=int, metavar="N",
                         help="instead of --data: N fill-in-the-blank questions generated from --kb")
@@ -54,8 +55,9 @@ def load_set(args):
         if not args.kb:
             raise CrossroadsError("--cloze needs --kb: the questions come from its documents.")
         from core.evaluation.cloze import cloze_set
+        from core.training.seeds import representative
 
-        eval_set = cloze_set(args.kb, args.cloze, adapter=getattr(args, "adapter", None))
+        eval_set = cloze_set(args.kb, args.cloze, adapter=representative(getattr(args, "adapter", None)))
     elif args.data:
         eval_set = load_eval_file(Path(args.data))
     else:
@@ -97,7 +99,7 @@ class _InterruptToStop:
 def run(args) -> int:
     from core.__main__ import print_json
     from core.commands.ask import apply_engine_argument
-    from core.evaluation.evaluate import evaluate, save_report
+    from core.evaluation.evaluate import evaluate_any, save_report
 
     apply_engine_argument(args)
     setup = build_setup(args)
@@ -108,7 +110,7 @@ def run(args) -> int:
         print(f"{p.done}/{p.total} questions, {p.elapsed_s:.0f} s{eta}", file=sys.stderr, flush=True)
 
     with _InterruptToStop() as interrupted:
-        report = evaluate(eval_set, setup, batch_size=args.batch_size, on_progress=progress, should_stop=interrupted)
+        report = evaluate_any(eval_set, setup, batch_size=args.batch_size, on_progress=progress, should_stop=interrupted)
     path = save_report(report)
     if args.out:
         save_report(report, path=args.out)

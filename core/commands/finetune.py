@@ -52,6 +52,9 @@ def register(subparsers) -> None:
                         help="--raft: other retrieved passages per row (default: the arms' k - 1)")
     parser.add_argument("--no-oracle", dest="missing", choices=["closed_book", "drop"], default="closed_book",
                         help="--raft: rows whose answer passage is not found train closed-book (default) or are dropped")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="train N adapters NAME-s1..NAME-sN that differ only in seed (data order, LoRA init; "
+                             "one held-out split) and group them as NAME: evaluate --adapter NAME runs every seed")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing adapter of that name")
     parser.add_argument("--resume", metavar="RUN_ID", help="resume an interrupted or cancelled run instead")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -170,6 +173,8 @@ def run(args) -> int:
         for issue in data.report.warnings:
             print(f"warning: {issue.text()}", file=sys.stderr)
         data.require_valid()
+        if args.seeds > 1:
+            return _run_seeds(args, path, options, schema, adapter_mode)
         job = start_finetune(path, args.name, options, schema=schema, overwrite=args.overwrite,
                              adapter_mode=adapter_mode)
     print(f"run {job.id} started (log: {job.run_dir / 'log'})", file=sys.stderr)
@@ -187,4 +192,29 @@ def run(args) -> int:
     result = job.status.get("result") or {}
     mode = job.spec.get("adapter_mode") or {"mode": "closed_book"}
     print_json({k: result.get(k) for k in SUMMARY_FIELDS} | {"run": job.id, "mode": mode})
+    return 0
+
+
+def _run_seeds(args, path, options, schema, adapter_mode) -> int:
+    """--seeds N: the members one after another (core/training/seeds.py), then the group as JSON."""
+    from core.__main__ import print_json
+    from core.runtime import jobs
+    from core.training.seeds import train_seeds
+
+    current = {}
+
+    def member(i: int, job) -> None:
+        current["job"] = job
+        print(f"seed {i} of {args.seeds}: run {job.id} (adapter {args.name}-s{i})", file=sys.stderr)
+
+    try:
+        group = train_seeds(path, args.name, options, args.seeds, schema=schema, overwrite=args.overwrite,
+                            adapter_mode=adapter_mode, on_member=member, on_progress=_progress_printer(args.quiet))
+    except KeyboardInterrupt:
+        if "job" in current:
+            jobs.cancel(current["job"].id)
+            jobs.wait(current["job"].id, poll=0.5)
+        print("cancelled: the seeds trained so far are kept, no group was written", file=sys.stderr)
+        return 1
+    print_json({"group": group["name"], "members": group["members"], "seeds": group["seeds"], "runs": group["runs"]})
     return 0

@@ -15,14 +15,16 @@ from typing import Any
 
 from core.decision.questions import ARM_LABELS, ARM_TO_OPTION
 
-ANSWER_METRICS = ("contains", "f1", "exact_match", "rougeL")
+ANSWER_METRICS = ("contains", "f1", "exact_match", "rougeL", "contains_concise")
 LABEL_METRICS = ("accuracy", "macro_f1")
 # The verdict's rule (core/evaluation/verdict.py, LONG_GOLD_WORDS): a long gold answer is almost
 # never contained word for word, so F1 judges long answers. Repeated here because decision does
 # not import evaluation (reports are read as JSON); it only matters for reports without a verdict.
 LONG_GOLD_WORDS = 8
 METRIC_NAMES = {
-    "contains": "contains the gold answer", "f1": "token F1", "exact_match": "exact match",
+    "contains": "contains the gold answer", "contains_concise": "contains the gold answer, concisely",
+    "human": "your blind-review grades",
+    "f1": "token F1", "exact_match": "exact match",
     "rougeL": "ROUGE-L", "accuracy": "accuracy", "macro_f1": "macro-F1", "hit_at_k": "retrieval hit@k",
 }
 RAFT_TITLE = "Hybrid (RAFT)"  # what reports call the hybrid arm when its adapter was trained RAFT-style

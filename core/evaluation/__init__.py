@@ -4,5 +4,7 @@ arms (base / rag / ft / hybrid through one interface), evalsets (the eval-set da
 evalset_files (reading JSONL / JSON / CSV), cloze (generated questions), heldout (an adapter's
 held-out rows), metrics (scores and paired-bootstrap CIs), evaluate (the evaluation job), report
 (Markdown / JSON export), freshness (a fact changed after training), conversation (Compare's
-exchanges). May import core.training, core.knowledge and core.runtime; not core.decision.
+exchanges); the statistics: verdict + disagreement (the metrics read together), concise (a fair
+short-answer metric, answer lengths), power + planning (how many questions are enough), seeds
+(seed groups, hierarchical CIs), review (blind human grades). May import core.training, core.knowledge and core.runtime; not core.decision.
 """

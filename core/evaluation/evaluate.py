@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from core.evaluation import metrics, retrieval_metrics
+from core.evaluation import metrics, planning, retrieval_metrics
 from core.evaluation.arms import ADAPTER_ARMS, RETRIEVAL_ARMS, ArmAnswer, Arms, ArmSetup
+from core.evaluation.concise import contains_concise
 from core.evaluation.evalset_files import load_eval_file
 from core.evaluation.evalsets import EvalItem, EvalSet
 from core.evaluation.verdict import build_verdict
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import Settings, get_settings
 
-QA_METRICS = ("exact_match", "f1", "contains", "rougeL")
+QA_METRICS = ("exact_match", "f1", "contains", "contains_concise", "rougeL")
 LABEL_METRICS = ("accuracy",)
 DELTA_PAIRS = (("rag", "base"), ("ft", "base"), ("hybrid", "base"), ("rag", "ft"), ("hybrid", "rag"))
 
@@ -60,6 +61,7 @@ def _score(item: EvalItem, answer: ArmAnswer, labels: Sequence[str], k: int) -> 
         correct = scores["accuracy"] == 1.0
     else:
         scores = metrics.score_answer(answer.answer, item.golds)
+        scores["contains_concise"] = contains_concise(answer.answer, item.golds)
         correct = scores["contains"] == 1.0
     failure = None
     if answer.arm in RETRIEVAL_ARMS:
@@ -130,6 +132,7 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
     were cut short) and the report holds the questions answered in full, marked ``partial``.
     """
     settings = settings or get_settings()
+    planned = planning.before_run(len(eval_set), eval_set.kind, settings)  # before this run's report exists
     engine = engine or Arms(setup, settings)
     labels = tuple(eval_set.labels or ()) if eval_set.kind == "label" else ()
     start = time.perf_counter()
@@ -187,7 +190,21 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
             "ci": "paired bootstrap, 2000 resamples, 95%",
         },
     }
-    return build_verdict(report) | report
+    verdict = build_verdict(report)
+    report["power"] = {"before_run": planned, "observed": planning.after_run(report, verdict["verdict_metric"])}
+    return verdict | report
+
+
+def evaluate_any(eval_set: EvalSet, setup: ArmSetup, **kwargs) -> dict:
+    """`evaluate`, or every member of a seed group when `setup.adapter` names one (core/evaluation/seeds.py)."""
+    from core.training.seeds import read_group
+
+    group = read_group(setup.adapter, kwargs.get("settings"))
+    if group is None:
+        return evaluate(eval_set, setup, **kwargs)
+    from core.evaluation.seeds import evaluate_group
+
+    return evaluate_group(eval_set, setup, group, run=evaluate, **kwargs)
 
 
 def _question_row(item: EvalItem, answers: dict[str, ArmAnswer], labels: Sequence[str], k: int) -> dict:
@@ -246,10 +263,16 @@ def list_reports(settings: Settings | None = None) -> list[dict]:
             out.append({"id": path.stem, "created": report.get("created"), "n": report.get("n"),
                         "partial": bool(report.get("partial") or report.get("complete") is False),
                         "eval_set": (report.get("eval_set") or {}).get("name"), "arms": list(report.get("arms", {})),
-                        "kb": report.get("meta", {}).get("kb"), "adapter": report.get("meta", {}).get("adapter")})
+                        "kb": report.get("meta", {}).get("kb"), "adapter": report.get("meta", {}).get("adapter"),
+                        "review": _review_state(report)})
         except (OSError, ValueError, AttributeError):
             continue
     return out
+
+
+def _review_state(report: dict) -> str | None:
+    review = report.get("review") or {}
+    return "finished" if review.get("finished") else "started" if review.get("grades") else None
 
 
 def load_report(report_id: str, settings: Settings | None = None) -> dict:
@@ -310,7 +333,7 @@ def _worker(run_dir: Path) -> None:
             run.update(step=p.done, message=f"{p.done}/{p.total} questions")
 
         try:
-            report = evaluate(eval_set, setup, batch_size=int(spec.get("batch_size", 4)), on_progress=progress,
+            report = evaluate_any(eval_set, setup, batch_size=int(spec.get("batch_size", 4)), on_progress=progress,
                               should_stop=run.stop_requested)
         except EvaluationStopped:
             run.finish("cancelled", message="Cancelled before any question was answered: no report.")
@@ -339,7 +362,8 @@ def estimate_seconds(questions: int, arms: Sequence[str], max_new_tokens: int,
     for path in sorted(reports_dir(settings).glob("*.json"), reverse=True)[:20]:
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
-            seconds, n, n_arms = report["meta"]["seconds"], int(report["n"]), len(report["arms"])
+            seconds, n = report["meta"]["seconds"], int(report["n"])
+            n_arms = int(report["meta"].get("answers_per_question") or len(report["arms"]))  # a seed group: more
             tokens = int(report["setup"]["decoding"]["max_new_tokens"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue

@@ -6,13 +6,16 @@ import csv
 import io
 
 from core.evaluation.arms import arm_title
+from core.evaluation.seeds import seed_lines
 from core.evaluation.verdict import verdict_of
 from core.runtime.text import md_escape
 
-PERCENT_METRICS = ("exact_match", "f1", "contains", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr",
+PERCENT_METRICS = ("exact_match", "f1", "contains", "contains_concise", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr", "human",
                    "groundedness_proxy")
 METRIC_TITLES = {
-    "exact_match": "Exact match", "f1": "Token F1", "contains": "Contains gold", "rougeL": "ROUGE-L",
+    "human": "Your grades (blind review)",
+    "exact_match": "Exact match", "f1": "Token F1", "contains": "Contains gold",
+    "contains_concise": "Contains, concise", "rougeL": "ROUGE-L", "answer_tokens_mean": "Answer length (tokens)",
     "accuracy": "Accuracy", "macro_f1": "Macro-F1", "hit_at_k": "Retrieval hit@k", "mrr": "MRR",
     "groundedness_proxy": "Groundedness (proxy)", "latency_p50_ms": "Latency p50 (ms)",
     "latency_p95_ms": "Latency p95 (ms)", "tokens_per_s": "Tokens/s", "prompt_tokens_mean": "Prompt tokens",
@@ -40,6 +43,14 @@ def describe_setup(setup: dict) -> str:
 def primary_metric(report: dict) -> str:
     """The metric the verdict is built on (accuracy for labels, contains or F1 for answers)."""
     return verdict_of(report)["verdict_metric"]
+
+
+def mark_metric(report: dict) -> str:
+    """The 0/1 metric behind the per-question ✓/✗: the verdict's when it is 0/1, else contains."""
+    if report.get("kind") == "label":
+        return "accuracy"
+    primary = primary_metric(report)
+    return primary if primary in ("contains", "contains_concise", "exact_match") else "contains"
 
 
 def mark(value) -> str:
@@ -116,7 +127,7 @@ def delta_rows(report: dict) -> list[dict]:
 
 def question_rows(report: dict) -> list[dict]:
     """The per-question table: gold, each arm's answer, its ✓/✗ and failure label."""
-    metric = "accuracy" if report.get("kind") == "label" else "contains"
+    metric = mark_metric(report)
     rows = []
     for n, q in enumerate(report.get("questions", []), 1):
         row = {"#": n, "question": q["question"], "gold": " | ".join(q["gold"])}
@@ -133,9 +144,39 @@ def question_rows(report: dict) -> list[dict]:
 
 def disagreements(report: dict) -> list[int]:
     """Indexes of questions on which the arms do not all score the same."""
-    metric = "accuracy" if report.get("kind") == "label" else "contains"
+    metric = mark_metric(report)
     return [i for i, q in enumerate(report.get("questions", []))
             if len({round(s.get(metric) or 0, 6) for s in q["scores"].values()}) > 1]
+
+
+def power_lines(report: dict) -> list[str]:
+    """How many questions are enough, in words: before the run, and per comparison after it."""
+    figures = report.get("power") or {}
+    lines = []
+    if before := figures.get("before_run"):
+        lines.append(f"Before the run ({before['n']} questions): smallest detectable difference "
+                     f"{before['mde'] * 100:.0f} points, a 10-point difference needs about {before['n_for_10_points']} "
+                     f"questions (spread {before['basis']}).")
+    for pair, plan in (figures.get("observed") or {}).items():
+        a, b = pair.split("-", 1)
+        lines.append(f"{report_arm_title(report, a)} − {report_arm_title(report, b)}: spread of the per-question "
+                     f"differences {plan['sd']:.2f}, so {plan['n']} questions detect {plan['mde'] * 100:.0f} points; "
+                     f"10 points need about {plan['n_for_10_points']}.")
+    return lines
+
+
+def review_lines(report: dict) -> list[str]:
+    """The blind review in words: how far it got and how each automatic metric agrees with it."""
+    review = report.get("review") or {}
+    if not review.get("grades"):
+        return []
+    total = sum(len(q.get("answers") or {}) for q in report.get("questions") or [])
+    lines = [f"Blind review: {len(review['grades'])} of {total} answers graded"
+             + (" (finished: the verdict uses your grades)." if review.get("finished") else
+                " (unfinished: resume it on the Review page).")]
+    for m, v in (review.get("agreement") or {}).items():
+        lines.append(f"{METRIC_TITLES.get(m, m)} agrees with your grades on {v['agreement']:.0%} of {v['n']} answers.")
+    return lines
 
 
 def to_csv(report: dict) -> str:
@@ -192,6 +233,13 @@ def to_markdown(report: dict) -> str:
         lines += ["", "## Failures of the retrieval arms", ""]
         lines += [f"- {e(arm)}: " + ", ".join(f"{n} {e(label)}" for label, n in counts.items())
                   for arm, counts in failures.items()]
+    if seed_text := seed_lines(report, lambda arm: report_arm_title(report, arm)):
+        lines += ["", "## Training seeds", ""] + [f"- {line}" for line in seed_text]
+    if review := review_lines(report):
+        lines += ["", "## Blind review", ""] + [f"- {line}" for line in review]
+    if power := power_lines(report):
+        lines += ["", "## How many questions are enough (80% power, α 0.05, two-sided)", ""]
+        lines += [f"- {line}" for line in power]
     if notes := missing_explanations(report):
         lines += ["", "## Not measured", ""] + [f"- {e(note)}" for note in notes]
     lines += ["", "Metric values are shares between 0 and 1; groundedness is a lexical proxy (share of answer "

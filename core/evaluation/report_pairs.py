@@ -14,7 +14,7 @@ from core.evaluation.metrics import paired_bootstrap_ci
 from core.evaluation.report import report_arm_title
 from core.runtime.errors import CrossroadsError
 
-DEFAULT_METRICS = ("f1", "contains", "exact_match")
+DEFAULT_METRICS = ("f1", "contains", "contains_concise", "exact_match")
 
 
 class ReportPairError(CrossroadsError):

@@ -171,9 +171,12 @@ def plan_steps(n_train: int, options: TrainOptions) -> int:
 
 
 def start_finetune(data_path: Path, name: str, options: TrainOptions, schema=None, data_name: str | None = None,
-                   overwrite: bool = False, settings=None, adapter_mode: dict | None = None):
+                   overwrite: bool = False, settings=None, adapter_mode: dict | None = None,
+                   split_seed: int | None = None):
     """Validate cheaply, then start the training worker as a background job (core.runtime.jobs.Job).
-    `adapter_mode` goes into the adapter's meta as `mode` (default closed-book; core/training/raft.py)."""
+    `adapter_mode` goes into the adapter's meta as `mode` (default closed-book; core/training/raft.py).
+    `split_seed`: seeds the held-out split apart from `options.seed`, so the adapters of a seed group
+    (core/training/seeds.py) differ only in data order and LoRA init, never in their held-out rows."""
     from core.runtime import jobs
     from core.training import adapters
 
@@ -186,7 +189,8 @@ def start_finetune(data_path: Path, name: str, options: TrainOptions, schema=Non
     spec = {"mode": "train", "name": name, "options": options.as_dict(), "overwrite": overwrite,
             "data_file": "data" + Path(data_path).suffix.lower(), "data_name": data_name or Path(data_path).name,
             "schema": schema.as_dict() if schema is not None else None,
-            "adapter_mode": adapter_mode or {"mode": "closed_book"}}
+            "adapter_mode": adapter_mode or {"mode": "closed_book"},
+            **({"split_seed": int(split_seed)} if split_seed is not None else {})}
     return jobs.start(KIND, "core.training.finetune", spec, group="train", settings=settings,
                       min_free_bytes=MIN_FREE_BYTES, files={spec["data_file"]: Path(data_path)})
 

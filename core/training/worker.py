@@ -29,6 +29,11 @@ from core.training.trainer_setup import (
 )
 
 
+def split_seed(spec: dict, options) -> int:
+    """The held-out split's seed: the spec's own (a seed group keeps one split), else the run's seed."""
+    return int(spec["split_seed"]) if spec.get("split_seed") is not None else options.seed
+
+
 def _prepare(run, settings):
     """(model, tokenizer, data, train_rows, eval_rows, options) for the spec in the run dir."""
     import torch
@@ -51,7 +56,7 @@ def _prepare(run, settings):
         schema = Schema.of(spec["schema"]["kind"], spec["schema"]["mapping"])
     data = ds.load_labeled(run.run_dir / spec["data_file"], name=spec.get("data_name"), schema=schema,
                            tokenizer=tokenizer, max_length=options.max_length).require_valid()
-    train_rows, eval_rows = ds.split(data, options.eval_fraction, options.seed)
+    train_rows, eval_rows = ds.split(data, options.eval_fraction, split_seed(spec, options))
     return model, tokenizer, data, train_rows, eval_rows, options
 
 
@@ -158,7 +163,7 @@ def execute(run, resume: bool) -> int:
         "data": {"name": spec.get("data_name"), "sha256": data.sha256, "kind": data.kind,
                  "mapping": data.schema.mapping if data.schema else {}, "rows": len(data.rows),
                  "train_rows": len(train_rows), "eval_rows": len(eval_rows), "labels": list(data.labels)},
-        "split": {"eval_fraction": options.eval_fraction, "seed": options.seed,
+        "split": {"eval_fraction": options.eval_fraction, "seed": split_seed(spec, options),
                   "eval_row_numbers": [r.number for r in eval_rows]},
         "format": "core.training.chat_format.chat_messages",
         "mode": spec.get("adapter_mode") or {"mode": "closed_book"},  # raft or closed_book (core/training/raft.py)

@@ -136,7 +136,7 @@ def test_report_opens_with_its_verdict_and_partial_reports_are_not_preselected(m
     assert picker.value == done["id"]  # the newest finished report, not the newer partial one
     assert "partial (cancelled)" in picker.format_func(partial["id"])
     verdict = app.success[0].value
-    assert verdict.startswith("**Verdict.** RAG answers 83 points more of the 12 questions correctly")
+    assert verdict.startswith("**Verdict.** RAG answers 10 of 12 questions correctly, the base model 0 of 12")
     assert "contains the gold answer" in verdict
 
 

@@ -242,3 +242,21 @@ def test_the_plan_caption_follows_max_steps(model_data_dir):
     text = _texts(at)
     assert "5 steps: max steps 5 stops it after" in text
     assert not re.search(r"~\d+ steps\.", text)  # no preset figure that the run will not do
+
+
+def test_repeat_with_n_seeds_is_offered_with_its_cost(model_data_dir, monkeypatch):
+    """One seed until an estimate says three fit the budget; a seed count > 1 starts a seed group
+    (the coordinator job is replaced here by a recorder: the real one trains)."""
+    from core.training import seeds
+
+    started = []
+    monkeypatch.setattr(seeds, "start_seed_group", lambda *a, **kw: started.append((a, kw)))
+    at = _app().run()
+    _button(at, "Load demo workspace").click().run()
+    box = at.number_input(key="ft_seeds")
+    assert box.value == 1  # nothing measured: the cost of more seeds is unknown
+    box.set_value(3).run()
+    assert not at.exception
+    assert "Estimate time first to see what N seeds cost" in _texts(at)
+    _button(at, "Start training").click().run()
+    assert started and started[0][0][3] == 3  # (path, name, options, n)

@@ -7,7 +7,7 @@ from tests.e2e.conftest import screenshot, wait_for_app
 pytestmark = pytest.mark.e2e
 
 PAGES = [("Home", "Crossroads"), ("Knowledge", "Knowledge"), ("Fine-tune", "Fine-tune"),
-         ("Compare", "Compare"), ("Evaluate", "Evaluate"), ("Recommend", "Recommend")]
+         ("Compare", "Compare"), ("Evaluate", "Evaluate"), ("Review", "Blind review"), ("Recommend", "Recommend")]
 
 
 def test_every_page_opens_in_a_real_browser(app_server, page):

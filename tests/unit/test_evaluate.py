@@ -153,7 +153,7 @@ def test_a_stop_before_any_answer_raises_a_typed_error(data_dir):
 def test_report_opens_with_a_verdict_naming_its_metric(report):
     assert list(report)[:2] == ["verdict", "verdict_metric"]
     assert report["verdict_metric"] == "contains"  # short gold answers
-    assert report["verdict"].startswith("RAG answers 83 points more of the 12 questions correctly than the base model (95% CI")
+    assert report["verdict"].startswith("RAG answers 10 of 12 questions correctly, the base model 0 of 12 (+83 points, 95% CI")
     assert "contains the gold answer" in report["verdict"]
     assert report["partial"] is False
     markdown = R.to_markdown(report)
