@@ -102,7 +102,7 @@ def train_section(choice, preset: str, options, data, draft: dict, settings, ada
 def run_section(active, settings) -> None:
     group_job = jobs.active_job(seeds.KIND, settings)
     if group_job is not None:  # the member in training shows below as an ordinary run
-        st.info(f"Seed group: {group_job.status.get('message', '')}", icon=":material/repeat:")
+        st.info(f"Seed group: {md_escape(group_job.status.get('message', ''))}", icon=":material/repeat:")
     run = active or views.latest_run()
     if run is None:
         st.caption("No training run yet in this workspace.")

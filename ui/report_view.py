@@ -109,7 +109,7 @@ def questions_table(report: dict, key: str) -> None:
     if only:
         keep = set(R.disagreements(report))
         rows = [row for i, row in enumerate(rows) if i in keep]
-    st.caption(f"{len(rows)} question(s). ✓ = {R.METRIC_TITLES[R.mark_metric(report)].lower()}; "
+    st.caption(f"{len(rows)} question(s). ✓ = {md_escape(R.METRIC_TITLES[R.mark_metric(report)].lower())}; "
                "failure: *retrieval miss* = the gold source was not retrieved, *generation error* = it was.")
     frame = pd.DataFrame(rows)
     config = {c: st.column_config.TextColumn(c, width="medium") for c in frame if c in ("question", *ALL_TITLES)}
@@ -188,11 +188,11 @@ def render_report(report: dict, key: str = "report") -> None:
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")
     deltas_table(report)
     for line in R.review_lines(report):  # a person's grades (core/evaluation/review.py)
-        st.caption(f":material/rate_review: {line}")
+        st.caption(f":material/rate_review: {md_escape(line)}")
     for line in seed_lines(report, lambda arm: arm_name(report, arm)):  # a seed group: mean ± spread per arm
-        st.caption(f":material/repeat: {line}")
+        st.caption(f":material/repeat: {md_escape(line)}")
     for line in R.power_lines(report):  # how many questions are enough (core.evaluation.power)
-        st.caption(f":material/straighten: {line}")
+        st.caption(f":material/straighten: {md_escape(line)}")
     metric_chart(report)  # one above the other: side by side, the facets ran under the scatter
     quality_latency_chart(report)
     st.subheader("Per question")

@@ -7,6 +7,7 @@ import streamlit as st
 from core.evaluation import report as R
 from core.evaluation import review
 from core.evaluation.verdict import verdict_of
+from core.runtime.text import md_escape
 
 BUTTONS = (("correct", "Correct", "1", ":material/check_circle:"), ("partly", "Partly", "2", ":material/adjust:"),
            ("wrong", "Wrong", "3", ":material/cancel:"))
@@ -24,7 +25,7 @@ def grading_panel(report: dict) -> None:
     """The next ungraded answer, its question and gold answer, and the three grade buttons."""
     now = review.state(report)
     st.progress(now["graded"] / now["total"] if now["total"] else 0.0,
-                text=f"{now['graded']} of {now['total']} answers graded")
+                text=f"{now['graded']:d} of {now['total']:d} answers graded")
     if now["complete"]:
         finished(report)
         return
@@ -36,11 +37,11 @@ def grading_panel(report: dict) -> None:
         st.caption("Gold answer")
         st.text(" | ".join(q.get("gold") or []) or "(none)")
         k, m = now["within"]
-        st.caption(f"Answer {k} of {m} to this question (arm hidden, order shuffled)")
+        st.caption(f"Answer {k:d} of {m:d} to this question (arm hidden, order shuffled)")
         st.text(q["answers"][arm] or "(empty answer)")
     columns = st.columns(len(BUTTONS))
     for column, (value, label, shortcut, icon) in zip(columns, BUTTONS, strict=True):
-        if column.button(f"{label} ({shortcut})", key=f"review_{value}", shortcut=shortcut, icon=icon,
+        if column.button(md_escape(f"{label} ({shortcut})"), key=f"review_{value}", shortcut=shortcut, icon=icon,
                          width="stretch"):
             review.record(report["id"], i, arm, value)
             st.rerun()
@@ -48,9 +49,9 @@ def grading_panel(report: dict) -> None:
 
 
 def finished(report: dict) -> None:
-    st.success(f"**Review finished.** {verdict_of(report)['verdict']}", icon=":material/rate_review:")
+    st.success(f"**Review finished.** {md_escape(verdict_of(report)['verdict'])}", icon=":material/rate_review:")
     for line in R.review_lines(report):
-        st.caption(line)
+        st.caption(md_escape(line))
     rows = [{"arm": R.report_arm_title(report, arm), "your grades": v.get("human"),
              **{R.METRIC_TITLES[m]: v.get(m) for m in review.AUTOMATIC if v.get(m) is not None}}
             for arm, v in report["arms"].items()]
