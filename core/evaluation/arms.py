@@ -109,7 +109,7 @@ class ArmAnswer:
     total_ms: float = 0.0
     prompt_tokens: int = 0
     answer_tokens: int = 0
-    engine: dict = field(default_factory=dict)  # {"engine": "ct2", "quantization": "int8", ...}
+    engine: dict = field(default_factory=dict)  # {"engine": "ct2", "quantization": "float32", "fidelity": {...}}
     load_ms: float | None = None  # model conversion/loading this answer waited for (first answer only)
     title: str = ""  # the arm's display title for this setup ("Hybrid (RAFT)" with a RAFT adapter)
 
@@ -138,6 +138,8 @@ class ArmAnswer:
             "answered_without_generation": self.fixed,
             "engine": self.engine.get("engine"),
             "quantization": self.engine.get("quantization"),
+            # how far this engine's answers are from the fp32 reference ("fast, approximate" for int8)
+            "fidelity": (self.engine.get("fidelity") or {}).get("label"),
             # Loading is never inside the timings above; when this answer waited for it, load_ms says how long.
             "load_ms": round2(self.load_ms),
         }
