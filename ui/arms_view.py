@@ -50,7 +50,8 @@ def render_record(arm: str, record: dict) -> None:
         if record.get("engine"):
             loading = f" · waited {record['load_ms'] / 1000:.1f} s for the model first (not in the figures)" \
                 if record.get("load_ms") else ""
-            st.caption(f"engine {record['engine']} {record.get('quantization') or ''}{loading}")
+            fidelity = f" · {record['fidelity']}" if record.get("fidelity") else ""
+            st.caption(f"engine {record['engine']} {record.get('quantization') or ''}{fidelity}{loading}")
         render_sources(record.get("sources", []))
 
 

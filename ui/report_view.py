@@ -162,6 +162,8 @@ def render_report(report: dict, key: str = "report") -> None:
                 f"kb `{setup.get('kb') or '—'}` · adapter `{setup.get('adapter') or '—'}` · "
                 f"{meta.get('seconds')} s on {meta.get('device')}{status}")
     st.caption(f"Same for every arm: {R.describe_setup(setup)}")
+    if report.get("engine"):
+        st.caption(R.engine_line(report["engine"]))
     st.subheader("Metrics by arm")
     metrics_table(report)
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")

@@ -150,6 +150,17 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def engine_line(engine: dict) -> str:
+    """The engine that produced a report's answers, with its measured fidelity and speed (as
+    recorded when the report was made)."""
+    text = f"Engine: {engine.get('engine')} {engine.get('quantization') or ''}".rstrip()
+    for part in ("fidelity", "speed"):
+        label = (engine.get(part) or {}).get("label")
+        if label:
+            text += f" · {label}"
+    return text
+
+
 def to_markdown(report: dict) -> str:
     """A report someone who never opened the app can read."""
     setup = report.get("setup", {})
@@ -165,6 +176,7 @@ def to_markdown(report: dict) -> str:
         f"- Knowledge base: {setup.get('kb') or '—'} · adapter: {setup.get('adapter') or '—'}",
         f"- Decoding and retrieval: {describe_setup(setup)}",
         f"- Device: {meta.get('device')} · run time {meta.get('seconds')} s · created {report.get('created')}",
+        *([f"- {engine_line(report['engine'])}"] if report.get("engine") else []),
         "", "## Metrics by arm", "",
     ]
     rows = metric_rows(report)

@@ -99,3 +99,12 @@ def close_engines() -> None:
         _engines.clear()
         for engine in list(_live):
             engine.close()
+
+
+def engine_caption(settings: Settings | None = None) -> str:
+    """The configured engine with its measured fidelity and speed (Compare shows it)."""
+    from core.runtime.engines import fidelity
+
+    settings = settings or get_settings()
+    name = engine_name(settings)
+    return fidelity.engine_caption(name, CT2_ENGINES.get(name, settings.dtype_name), settings.generator)

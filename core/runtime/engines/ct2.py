@@ -80,15 +80,32 @@ class CT2Engine(Engine):
         self.close_prompts = CLOSE_PROMPTS if quantization == "float32" else 0
         self._ct2 = ctranslate2
         self.cores = _cores()
-        base_dir = ct2_cache.prepare_ct2_generator(settings, progress, quantization)
         super().__init__(models.load_tokenizer(settings))
         self._eos_tokens = sorted(self._eos)
-        self._generators = {None: self._open(base_dir)}
+        self._generators = {None: self._open_cached(
+            lambda: ct2_cache.prepare_ct2_generator(settings, progress, quantization))}
         self._adapter_keys: dict[str, str] = {}
 
     def _open(self, folder: Path):
         return self._ct2.Generator(str(folder), device="cpu", compute_type=self.quantization,
                                    intra_threads=INTRA_THREADS, inter_threads=self.cores)
+
+    def _open_cached(self, prepare):
+        """Open the (verified) cached copy `prepare()` returns; a copy CTranslate2 still cannot
+        read (damaged after its check, or written by another CTranslate2 version) is rebuilt
+        once, and a second failure is a clear error instead of a raw RuntimeError."""
+        folder = prepare()
+        try:
+            return self._open(folder)
+        except (RuntimeError, ValueError, OSError):
+            ct2_cache.discard(folder)
+        folder = prepare()
+        try:
+            return self._open(folder)
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ct2_cache.ModelConversionFailed(
+                f"The converted model in {folder} cannot be opened: {str(exc)[:300]}",
+                hint="Set CROSSROADS_ENGINE=hf to answer with transformers; delete the folder to convert again.") from exc
 
     def describe(self) -> dict:
         return {**super().describe(), "device": "cpu", "threads": f"{INTRA_THREADS} per batch, {self.cores} batches"}
@@ -98,9 +115,10 @@ class CT2Engine(Engine):
             key = ct2_cache.adapter_weights_key(Path(folder))
             if self._adapter_keys.get(name) == key:
                 continue  # loaded, and its weights have not changed since
-            merged = ct2_cache.prepare_ct2_adapter(Path(folder), self.settings, progress, self.quantization)
+            opened = self._open_cached(
+                lambda folder=folder: ct2_cache.prepare_ct2_adapter(Path(folder), self.settings, progress, self.quantization))
             old = self._generators.get(name)
-            self._generators[name], self._adapter_keys[name] = self._open(merged), key
+            self._generators[name], self._adapter_keys[name] = opened, key
             if old is not None:
                 old.unload_model()
 

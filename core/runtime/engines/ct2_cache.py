@@ -97,6 +97,13 @@ def _ct2_ready(folder: Path) -> bool:
         return False
 
 
+def discard(folder: Path) -> None:
+    """Remove a cached copy that cannot be used (the next prepare rebuilds it)."""
+    with _verify_lock:
+        _hash_verified.difference_update({stamp for stamp in _hash_verified if stamp[0] == str(Path(folder).resolve())})
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def ct2_generator_is_converted(settings: Settings | None = None, quantization: str = DEFAULT_QUANTIZATION) -> bool:
     return _ct2_ready(ct2_generator_dir(settings, quantization))
 

@@ -76,3 +76,9 @@ def engine_speed(engine: str, path: Path = SPEED_RESULTS) -> dict:
     label = (f"{ratios['single_stream']:.1f}x hf fp32 on one stream, {ratios['four_arm_answer']:.1f}x on a "
              f"four-arm answer, {ratios['evaluation']:.1f}x on an evaluation")
     return {"measured": True, **ratios, "label": label}
+
+
+def engine_caption(engine: str, quantization: str, generator: str) -> str:
+    """One line for pages and reports: the engine, its measured fidelity, its measured speed."""
+    return (f"Engine {engine} ({quantization}): {engine_fidelity(engine, generator)['label']}; "
+            f"{engine_speed(engine)['label']}.")
