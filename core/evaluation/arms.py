@@ -2,7 +2,7 @@
 
 Fairness by construction:
 - one engine (`core.runtime.engines`) for every arm: each row names its model, the base or the
-  adapter (hf: routed per row on the one base model; ct2: the adapter merged into an int8 copy),
+  adapter (hf: routed per row on the one base model; ct2: the adapter merged into a CTranslate2 copy of the same quantization),
   so base and fine-tuned arms always run with the same engine and quantization;
 - base and ft receive the very same messages (the adapter's training format); rag and hybrid
   receive the very same retrieved context and messages: per pair, only the weights differ;

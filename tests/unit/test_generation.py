@@ -1,4 +1,4 @@
-"""The one generation path, on both engines (hf = transformers + PEFT, ct2 = CTranslate2 int8)."""
+"""The one generation path, on both engines (hf = transformers + PEFT, ct2 = CTranslate2 float32, the CPU default)."""
 
 import pytest
 
