@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -60,6 +61,7 @@ def answer_all(engine, prompts: list[dict], decoding, batch: int) -> list[str]:
         answers, _ = engine.generate([ChatRow(prompts[i]["messages"]) for i in chunk], decoding)
         for i, text in zip(chunk, answers, strict=True):
             texts[i] = text
+        print(f"  {engine.name}: {start + len(chunk)}/{len(order)}", file=sys.stderr, flush=True)
     return texts
 
 
