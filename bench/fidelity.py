@@ -1,5 +1,6 @@
 """Fidelity: does each engine answer like the fp32 reference (hf)? On >= 200 RAG prompts of real
-passages (the demo documents, through the product's own retrieval and RAG prompt), with gold
+passages (the demo documents, through the product's own retrieval — the top 2 chunks, to keep the fp32
+reference affordable on 2 cores — and its RAG prompt), with gold
 answers: the demo's 111 Q&A pairs plus fill-in-the-blank questions made by the project's own
 cloze generator. Greedy decoding, 64 new tokens, the same prompts for every engine.
 
@@ -9,12 +10,13 @@ identical and both CIs within +/-3 points (core.runtime.engines.fidelity). Resul
 bench/results/fidelity.json (read by reports, Compare and `core info`). Not a timing bench: the
 machine's load does not change the answers.
 
-    python -m bench.fidelity [--engines ct2,ct2-int8] [--cloze 150] [--max-new-tokens 64] [--limit N]
+    python -m bench.fidelity [--engines ct2,ct2-int8] [--cloze 90] [--k 2] [--max-new-tokens 64] [--limit N]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -27,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 
-def build_prompts(settings, cloze: int) -> list[dict]:
+def build_prompts(settings, cloze: int, k: int) -> list[dict]:
     """`{"messages", "golds", "kind"}` per prompt: the demo Q&A pairs, then cloze questions, each
     with the chunks the demo knowledge base retrieves for it (the RAG arm's prompt)."""
     from core.evaluation.evalset_files import load_eval_file
@@ -37,7 +39,7 @@ def build_prompts(settings, cloze: int) -> list[dict]:
     from core.knowledge.retrieval import kb_retrieval, retrieve
 
     load_demo_workspace(settings=settings)
-    config = kb_retrieval("demo", settings)
+    config = replace(kb_retrieval("demo", settings), k=k)
     pairs = []
     for name in ("qa_test.jsonl", "qa_train.jsonl"):
         eval_set = load_eval_file(ROOT / "demo" / name)
@@ -51,9 +53,14 @@ def build_prompts(settings, cloze: int) -> list[dict]:
 
 
 def answer_all(engine, prompts: list[dict], decoding, batch: int) -> list[str]:
-    """Every prompt's greedy answer; rows of similar length batched together (hf pads them)."""
+    """Every prompt's greedy answer; rows of similar length batched together (hf pads them).
+    Kept under data/ keyed by the prompts and decoding, so an interrupted run resumes."""
     from core.runtime.generation import ChatRow
 
+    key = hashlib.sha256(json.dumps([[p["messages"] for p in prompts], repr(decoding)]).encode()).hexdigest()[:12]
+    cache = ROOT / "data" / "bench-fidelity" / f"{engine.name}-{engine.quantization}-{key}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
     order = sorted(range(len(prompts)), key=lambda i: len(engine.prompt_ids(prompts[i]["messages"])))
     texts = [""] * len(prompts)
     for start in range(0, len(order), batch):
@@ -62,13 +69,16 @@ def answer_all(engine, prompts: list[dict], decoding, batch: int) -> list[str]:
         for i, text in zip(chunk, answers, strict=True):
             texts[i] = text
         print(f"  {engine.name}: {start + len(chunk)}/{len(order)}", file=sys.stderr, flush=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(texts))
     return texts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default="ct2,ct2-int8", help="candidates measured against hf fp32")
-    parser.add_argument("--cloze", type=int, default=150, help="cloze questions added to the 111 Q&A pairs")
+    parser.add_argument("--cloze", type=int, default=90, help="cloze questions added to the 111 Q&A pairs")
+    parser.add_argument("--k", type=int, default=2, help="retrieved chunks in each prompt")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--limit", type=int, default=0, help="first N prompts only (a quick look; not >= 200)")
@@ -91,7 +101,7 @@ def main() -> None:
 
         settings = get_settings()
         decoding = Decoding(max_new_tokens=args.max_new_tokens)
-        prompts = build_prompts(settings, args.cloze)
+        prompts = build_prompts(settings, args.cloze, args.k)
         if args.limit:
             prompts = prompts[: args.limit]
         golds = [p["golds"] for p in prompts]
@@ -110,7 +120,7 @@ def main() -> None:
     result = {
         "benchmark": "fidelity: each engine's greedy answers vs hf fp32 on RAG prompts of the demo documents",
         "generator": settings.generator, "prompts": len(prompts), "prompt_kinds": kinds,
-        "max_new_tokens": args.max_new_tokens, "reference": {"engine": "hf", "quantization": "fp32",
+        "max_new_tokens": args.max_new_tokens, "retrieved_chunks_per_prompt": args.k, "reference": {"engine": "hf", "quantization": "fp32",
                                                              "seconds": seconds["hf"]},
         "definition": "faithful: >= 200 prompts, >= 80% identical greedy answers, paired 95% CI of contains "
                       "and of F1 within +/-3 points of hf fp32",

@@ -162,7 +162,7 @@ def render_report(report: dict, key: str = "report") -> None:
                 f"kb `{setup.get('kb') or '—'}` · adapter `{setup.get('adapter') or '—'}` · "
                 f"{meta.get('seconds')} s on {meta.get('device')}{status}")
     st.caption(f"Same for every arm: {R.describe_setup(setup)}")
-    if report.get("engine"):
+    if (report.get("engine") or {}).get("engine"):
         st.caption(R.engine_line(report["engine"]))
     st.subheader("Metrics by arm")
     metrics_table(report)

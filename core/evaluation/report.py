@@ -176,7 +176,7 @@ def to_markdown(report: dict) -> str:
         f"- Knowledge base: {setup.get('kb') or '—'} · adapter: {setup.get('adapter') or '—'}",
         f"- Decoding and retrieval: {describe_setup(setup)}",
         f"- Device: {meta.get('device')} · run time {meta.get('seconds')} s · created {report.get('created')}",
-        *([f"- {engine_line(report['engine'])}"] if report.get("engine") else []),
+        *([f"- {engine_line(report['engine'])}"] if (report.get("engine") or {}).get("engine") else []),
         "", "## Metrics by arm", "",
     ]
     rows = metric_rows(report)

@@ -55,6 +55,18 @@ def test_the_shipped_results_cover_the_default_engine():
         assert engine_fidelity(name, BUNDLED_GENERATOR)["measured"], name
 
 
+def test_a_report_names_its_engine_with_the_measured_fidelity():
+    from core.evaluation.report import engine_line, to_markdown
+
+    record = {"engine": "ct2-int8", "quantization": "int8",
+              "fidelity": {"label": "fast, approximate; not faithful to hf fp32: 6% of greedy answers identical"},
+              "speed": {"label": "3.1x hf fp32 on one stream"}}
+    line = engine_line(record)
+    assert line.startswith("Engine: ct2-int8 int8 · fast, approximate") and "3.1x hf fp32" in line
+    report = {"id": "r", "n": 0, "arms": {}, "deltas": {}, "questions": [], "engine": record, "kind": "qa"}
+    assert f"- {line}" in to_markdown(report).splitlines()
+
+
 def _sample_prompts(n: int) -> list[dict]:
     """Fill-in-the-blank questions from the demo documents' text (the project's own cloze
     generator), each with its paragraph as the context of the RAG prompt."""

@@ -92,5 +92,8 @@ def test_engine_setting_is_checked(monkeypatch):
     assert engine_name(Settings(engine="ct2", device="cpu")) == "ct2"
     assert engine_name(Settings(engine="auto", device="cpu")) == "ct2"
     assert engine_name(Settings(engine="auto", device="cuda")) == "hf"
-    with pytest.raises(ConfigError, match="auto, hf or ct2"):
+    assert engine_name(Settings(engine="ct2-int8", device="cpu")) == "ct2-int8"  # only when asked for
+    with pytest.raises(ConfigError, match="auto, hf, ct2 or ct2-int8"):
         engine_name(Settings(engine="vllm"))
+    with pytest.raises(ConfigError, match="CPU"):
+        engine_name(Settings(engine="ct2-int8", device="cuda"))
