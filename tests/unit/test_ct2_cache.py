@@ -100,3 +100,38 @@ def test_the_converter_dies_with_its_parent(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_copy_ctranslate2_cannot_open_is_rebuilt_once_then_a_clear_error(tmp_path):
+    """Damaged after its check (or written by another CTranslate2): rebuilt once; if it still
+    cannot be opened, `models prepare` and the app show a clear error, not a raw RuntimeError."""
+    from core.runtime.engines.ct2 import CT2Engine
+
+    engine = object.__new__(CT2Engine)  # only the opening logic; the real model is in test_engines.py
+    folder = tmp_path / "copy"
+    prepared = []
+
+    def prepare():
+        prepared.append(folder.exists())
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    outcomes = iter([RuntimeError("Unsupported model binary version"), "generator"])
+
+    def open_once_broken(path):
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    engine._open = open_once_broken
+    assert engine._open_cached(prepare) == "generator"
+    assert prepared == [False, False]  # the unreadable copy was removed before the rebuild
+
+    def never_opens(path):
+        raise RuntimeError("bad model.bin")
+
+    engine._open = never_opens
+    with pytest.raises(ct2_cache.ModelConversionFailed, match="cannot be opened") as info:
+        engine._open_cached(prepare)
+    assert "CROSSROADS_ENGINE=hf" in info.value.hint
