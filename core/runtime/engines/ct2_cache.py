@@ -34,7 +34,9 @@ DEFAULT_QUANTIZATION = "float32"  # faithful to the fp32 reference (bench/fideli
 QUANTIZATIONS = ("float32", "int8")
 MANIFEST = "crossroads-manifest.json"
 _CHECKED = ("model.bin", "config.json")
-_hash_verified: set[tuple[str, float]] = set()  # (folder, manifest mtime) hashed in this process
+# Files hashed in this process, by identity (device, inode, size, mtime): hard-linked copies of
+# one conversion (the tests' data dirs) are hashed once; a file written again is hashed again.
+_hash_verified: set[tuple] = set()
 _verify_lock = threading.Lock()
 
 
@@ -77,21 +79,21 @@ def write_manifest(folder: Path) -> None:
 
 def _ct2_ready(folder: Path) -> bool:
     """True when `folder` holds a complete conversion: sizes checked every time, hashes once per
-    process per folder (hashing model.bin costs about a second; the size check catches a
-    truncated file, the hash a file damaged in place)."""
+    process per file (hashing a float32 model.bin costs a second or two; the size check catches
+    a truncated file, the hash a file damaged in place)."""
     try:
-        manifest_path = folder / MANIFEST
-        stamp = (str(folder.resolve()), manifest_path.stat().st_mtime)
-        entries = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
+        entries = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
         for name in _CHECKED:
-            if (folder / name).stat().st_size != entries[name]["size"]:
+            info = (folder / name).stat()
+            if info.st_size != entries[name]["size"]:
                 return False
-        with _verify_lock:
-            if stamp in _hash_verified:
-                return True
-            if any(_sha256(folder / name) != entries[name]["sha256"] for name in _CHECKED):
-                return False
-            _hash_verified.add(stamp)
+            stamp = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, entries[name]["sha256"])
+            with _verify_lock:
+                if stamp in _hash_verified:
+                    continue
+                if _sha256(folder / name) != entries[name]["sha256"]:
+                    return False
+                _hash_verified.add(stamp)
         return True
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -100,7 +102,7 @@ def _ct2_ready(folder: Path) -> bool:
 def discard(folder: Path) -> None:
     """Remove a cached copy that cannot be used (the next prepare rebuilds it)."""
     with _verify_lock:
-        _hash_verified.difference_update({stamp for stamp in _hash_verified if stamp[0] == str(Path(folder).resolve())})
+        _hash_verified.clear()  # rare: forget every check rather than track which files were here
     shutil.rmtree(folder, ignore_errors=True)
 
 
