@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.evaluation import metrics
-from core.knowledge.retrieval import Retrieved
 from core.knowledge.rag import rag_messages
+from core.knowledge.retrieval import Retrieved
 from core.knowledge.sanitize import sanitize_answer
 from core.runtime.engines.fidelity import is_faithful
 
