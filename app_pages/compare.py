@@ -13,6 +13,7 @@ from core.evaluation.conversation import (
 )
 from core.knowledge.manifest import list_kbs
 from core.knowledge.retrieval import SEARCH_TYPES, RetrievalConfig
+from core.runtime.engines import engine_caption
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.runtime.limits import question_limit
@@ -26,6 +27,10 @@ from ui.ingest_view import indexing_note
 st.title("Compare")
 st.caption("One question, up to four arms on the same base model with the same decoding. "
            "Base and fine-tuned get the same prompt; RAG and hybrid get the same retrieved context.")
+try:
+    st.caption(engine_caption())  # the engine's measured fidelity to the fp32 model, and its speed
+except CrossroadsError:
+    pass  # a wrong CROSSROADS_ENGINE is reported when the arms load
 
 kbs = [kb["name"] for kb in list_kbs()]
 adapters = [a.name for a in list_adapters()]

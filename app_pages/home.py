@@ -20,12 +20,13 @@ st.markdown(
 state = read_state()
 settings = get_settings()
 engine = engines.engine_name(settings)
+ENGINE_WHAT = {"ct2": "CTranslate2 float32 on the CPU", "ct2-int8": "CTranslate2 int8 on the CPU: fast, approximate"}
 needs_preparing = engines.engine_needs_preparing(settings)
 cols = st.columns(4)
 # A short value: a quarter-width metric cut "not converted yet" to "not convert…".
 cols[0].metric("Base model", "pending" if needs_preparing else "ready",
                help=f"Ready = converted for the {engine} engine "
-                    f"({'CTranslate2 int8 on the CPU' if engine == 'ct2' else 'transformers + PEFT'}). The bundled "
+                    f"({ENGINE_WHAT.get(engine, 'transformers + PEFT')}). The bundled "
                     "SmolLM2-135M-Instruct is converted once, on first use (~1 min), with the button below, or "
                     "with `python -m core models prepare`.")
 cols[1].metric("Knowledge bases", len(state.knowledge_bases))

@@ -1,12 +1,13 @@
-"""Engines: ct2 (CTranslate2 int8) vs hf (transformers fp32, at its best thread setting), on the
-demo workspace, same prompts, greedy decoding, in one process and run. hf runs each part with its
+"""Engines: ct2 (CTranslate2 float32, the CPU default), ct2-int8 (fast, approximate) vs hf
+(transformers fp32, the reference, at its best thread setting), on the demo workspace, same prompts, greedy decoding, in one process and run. hf runs each part with its
 best torch thread count, measured first: one stream with the single stream's best, the four-arm
 answers and the evaluation with the best for a four-arm answer.
 
 Measured for each engine: one stream (tokens/s and first-token time, streamed through the engine
 interface vs the same engine called without streaming), a four-arm Compare answer (base, rag, ft,
 hybrid), and a four-arm evaluation of the demo eval set. Results: bench/results/engine.json and a
-Markdown table on stdout. Run it on an idle machine; the load average is recorded with it.
+Markdown table on stdout, with each engine's fidelity from bench/results/fidelity.json (`python
+-m bench.fidelity`). Run it on an idle machine; the load average is recorded with it.
 
     python -m bench.engine [--questions 4] [--eval-questions 40] [--max-new-tokens 96] [--repeats 3] [--models DIR]
 """
@@ -139,7 +140,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--repeats", type=int, default=3, help="single-stream runs (median)")
     parser.add_argument("--batch-size", type=int, default=8, help="evaluation: questions generated together")
-    parser.add_argument("--engines", default="hf,ct2")
+    parser.add_argument("--engines", default="hf,ct2,ct2-int8")
     parser.add_argument("--models", type=Path, default=ROOT / "data" / "models",
                         help="converted-models folder to reuse (default: this checkout's data/models)")
     args = parser.parse_args()
@@ -173,26 +174,36 @@ def main() -> None:
         close_engines()
 
     result = {
-        "benchmark": "engines: ct2 int8 vs hf fp32 on the demo workspace (greedy decoding)",
+        "benchmark": "engines: ct2 float32 and ct2 int8 vs hf fp32 on the demo workspace (greedy decoding)",
         "machine": {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(), "device": "cpu",
                     "load_average_before": load_before, "load_average_after": os.getloadavg()},
         "max_new_tokens": args.max_new_tokens, "questions": len(questions), "eval_questions": len(eval_set),
         "engines": results,
     }
-    if {"hf", "ct2"} <= set(results):
-        hf, ct2 = results["hf"], results["ct2"]
-        result["ct2_vs_hf"] = {
-            "single_stream": ct2["single_stream"]["streamed_tokens_per_s"] / hf["single_stream"]["streamed_tokens_per_s"],
-            "four_arm_answer": hf["four_arm_answer_s"]["median"] / ct2["four_arm_answer_s"]["median"],
-            "evaluation": hf["evaluation"]["seconds"] / ct2["evaluation"]["seconds"],
-        }
+    if "hf" in results:
+        hf = results["hf"]
+        result["vs_hf"] = {name: {  # read by core.runtime.engines.fidelity.engine_speed
+            "single_stream": r["single_stream"]["streamed_tokens_per_s"] / hf["single_stream"]["streamed_tokens_per_s"],
+            "four_arm_answer": hf["four_arm_answer_s"]["median"] / r["four_arm_answer_s"]["median"],
+            "evaluation": hf["evaluation"]["seconds"] / r["evaluation"]["seconds"],
+        } for name, r in results.items() if name != "hf"}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "engine.json").write_text(json.dumps(result, indent=2))
 
     print(f"load average before {load_before[0]:.2f}, after {result['machine']['load_average_after'][0]:.2f}")
     print("| measure | " + " | ".join(f"{n} ({r['engine']['quantization']})" for n, r in results.items()) + " |")
     print("|---|" + "---|" * len(results))
+    from core.runtime.engines.fidelity import engine_fidelity
+    from core.runtime.settings import BUNDLED_GENERATOR
+
+    def fidelity(name):
+        f = engine_fidelity(name, BUNDLED_GENERATOR)
+        if name == "hf" or not f["measured"]:
+            return "reference" if name == "hf" else "not measured"
+        return f"{f['identical']:.0%} identical, {'faithful' if f['faithful'] else 'not faithful'}"
+
     rows = [
+        ("fidelity to hf fp32 (bench/fidelity.py)", lambda r: fidelity(r["name"])),
         ("one stream, tokens/s (streamed)", lambda r: f"{r['single_stream']['streamed_tokens_per_s']:.1f}"),
         ("one stream, tokens/s (no streaming)", lambda r: f"{r['single_stream']['plain_tokens_per_s']:.1f}"),
         ("streamed / not streamed", lambda r: f"{r['single_stream']['streamed_vs_plain']:.2f}x"),
@@ -200,14 +211,15 @@ def main() -> None:
         (f"four-arm answer, median of {len(questions)}", lambda r: f"{r['four_arm_answer_s']['median']:.2f} s"),
         (f"four-arm evaluation, {len(eval_set)} questions", lambda r: f"{r['evaluation']['seconds']:.1f} s"),
     ]
+    for name, r in results.items():
+        r["name"] = name
     for label, cell in rows:
         print(f"| {label} | " + " | ".join(cell(r) for r in results.values()) + " |")
     if "hf" in results:
         hf = results["hf"]
         print(f"hf torch threads: {hf['threads']['best']} for one stream, {hf['batched_threads']['best']} for batched work")
-    if "ct2_vs_hf" in result:
-        ratios = result["ct2_vs_hf"]
-        print(f"ct2 vs hf: one stream {ratios['single_stream']:.2f}x, four-arm answer {ratios['four_arm_answer']:.2f}x, "
+    for name, ratios in result.get("vs_hf", {}).items():
+        print(f"{name} vs hf: one stream {ratios['single_stream']:.2f}x, four-arm answer {ratios['four_arm_answer']:.2f}x, "
               f"evaluation {ratios['evaluation']:.2f}x")
 
 

@@ -27,7 +27,7 @@ def converted_models() -> Path:
     settings = Settings(data_dir=MODEL_CACHE)
     if not models.generator_is_converted(settings):
         models.convert_bundled_generator(settings)
-    # The default engine's int8 copy too: converted once per machine, linked like the rest.
+    # The default engine's float32 copy too: converted once per machine, linked like the rest.
     ct2_cache.prepare_ct2_generator(settings)
     return MODEL_CACHE / "models"
 
@@ -35,15 +35,17 @@ def converted_models() -> Path:
 def link_ct2_adapter(adapter: Path, data_dir: Path) -> None:
     """Give a test adapter its ct2 copy from the machine cache: adapters with the same weights
     (the seeded random ones) are merged and converted once per machine, not once per test."""
-    from core.runtime.engines import ct2_cache, engine_name
+    from core.runtime.engines import CT2_ENGINES, ct2_cache, engine_name
     from core.runtime.settings import Settings, get_settings
 
-    if engine_name(get_settings()) != "ct2":
+    quantization = CT2_ENGINES.get(engine_name(get_settings()))
+    if quantization is None:
         return
-    target = ct2_cache.merged_ct2_dir(adapter)
+    target = ct2_cache.merged_ct2_dir(adapter, quantization)
     shared = MODEL_CACHE / "ct2-adapters" / target.name
-    if not shared.is_dir():
-        built = ct2_cache.prepare_ct2_adapter(adapter, Settings(data_dir=data_dir))
+    if not ct2_cache._ct2_ready(shared):  # absent, or left by an older layout without a manifest
+        shutil.rmtree(shared, ignore_errors=True)
+        built = ct2_cache.prepare_ct2_adapter(adapter, Settings(data_dir=data_dir), quantization=quantization)
         tmp = shared.with_name(f"{shared.name}.tmp{os.getpid()}")
         shutil.copytree(built, tmp)
         try:
@@ -59,7 +61,7 @@ def _link_models(src: Path, data_dir: Path) -> None:
     dest = data_dir / "models"
     if dest.exists():
         return
-    shutil.copytree(src, dest, copy_function=os.link, ignore=shutil.ignore_patterns("*.lock", "*.tmp"))
+    shutil.copytree(src, dest, copy_function=os.link, ignore=shutil.ignore_patterns("*.lock", "*.tmp*"))
 
 
 @contextmanager

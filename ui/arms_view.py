@@ -52,7 +52,8 @@ def render_record(arm: str, record: dict) -> None:
         st.markdown(answer_markdown(record["answer"]) or "_(empty answer)_")
         st.caption(figures_line(record))
         if record.get("engine"):
-            st.caption(f"engine {md_escape(record['engine'])} {md_escape(record.get('quantization') or '')}")
+            fidelity = f" · {record['fidelity']}" if record.get("fidelity") else ""
+            st.caption(md_escape(f"engine {record['engine']} {record.get('quantization') or ''}{fidelity}"))
         if record.get("note"):
             st.caption(f":material/content_cut: {md_escape(record['note'])}")
         render_sources(record.get("sources", []))

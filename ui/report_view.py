@@ -183,6 +183,8 @@ def render_report(report: dict, key: str = "report") -> None:
                 f"{md_escape(meta.get('seconds'))} s on {md_escape(meta.get('device'))}"
                 + ("" if report.get("complete", True) else " · **partial: cancelled before the end**"))
     st.caption(f"Same for every arm: {md_escape(R.describe_setup(setup))}")
+    if (report.get("engine") or {}).get("engine"):
+        st.caption(md_escape(R.engine_line(report["engine"])))
     st.subheader("Metrics by arm")
     metrics_table(report)
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")

@@ -3,7 +3,7 @@
 Every arm answers through core.evaluation.arms (one engine, one decoding, batched). The payload is
 `{"question", "kb", "adapter", "engine", "quantization", ..., "arms": {ARM: record}}` (each record
 names its engine and quantization too); with a single arm its record is also given at the top
-level (`answer`, `sources`, timings). `--engine hf|ct2` picks the engine for this run.
+level (`answer`, `sources`, timings). `--engine hf|ct2|ct2-int8` picks the engine for this run.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
 
 
 def add_engine_argument(parser) -> None:
-    parser.add_argument("--engine", choices=["auto", "hf", "ct2"],
+    parser.add_argument("--engine", choices=["auto", "hf", "ct2", "ct2-int8"],
                         help="generation engine (default: CROSSROADS_ENGINE, else auto = ct2 on CPU, hf on CUDA)")
 
 

@@ -25,6 +25,7 @@ def _version(name: str) -> str | None:
 def collect_info() -> dict:
     from core.runtime import engines, models
     from core.runtime.engines import ct2_cache
+    from core.runtime.engines.fidelity import engine_fidelity, engine_speed
     from core.runtime.settings import get_settings
     from core.runtime.workspace import read_state
 
@@ -45,9 +46,12 @@ def collect_info() -> dict:
         "engine": {
             "setting": settings.engine,
             "in_use": (name := engines.engine_name(settings)),
-            "quantization": ct2_cache.CT2_QUANTIZATION if name == "ct2" else settings.dtype_name,
-            "ct2_dir": str(ct2_cache.ct2_generator_dir(settings)),
-            "ct2_converted": ct2_cache.ct2_generator_is_converted(settings),
+            "quantization": engines.CT2_ENGINES.get(name, settings.dtype_name),
+            "ct2_dir": str(ct2_cache.ct2_generator_dir(settings, engines.CT2_ENGINES.get(name, "float32"))),
+            "ct2_converted": ct2_cache.ct2_generator_is_converted(settings, engines.CT2_ENGINES.get(name, "float32")),
+            # measured against the fp32 reference (bench/fidelity.py), next to the measured speed
+            "fidelity": engine_fidelity(name, settings.generator),
+            "speed": engine_speed(name),
         },
         "embedder": {"setting": settings.embedder, "path": str(models.embedder_path(settings))},
         "chroma": {"mode": settings.chroma_mode, "host": settings.chroma_host, "port": settings.chroma_port},

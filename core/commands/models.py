@@ -1,5 +1,5 @@
 """`python -m core models prepare`: convert the models for the configured engine now (otherwise
-on first use): the bundled GGUF to safetensors, and for the ct2 engine to CTranslate2 int8."""
+on first use): the bundled GGUF to safetensors, and for the ct2 engines to CTranslate2 (float32, or int8 for ct2-int8)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 def register(subparsers) -> None:
     parser = subparsers.add_parser("models", help="prepare the models for the configured engine (convert once)")
     parser.add_argument("action", choices=["prepare"])
-    parser.add_argument("--engine", choices=["auto", "hf", "ct2"], help="engine to prepare (default: the setting)")
+    parser.add_argument("--engine", choices=["auto", "hf", "ct2", "ct2-int8"], help="engine to prepare (default: the setting)")
     parser.set_defaults(func=run)
 
 

@@ -2,7 +2,7 @@
 
 Fairness by construction:
 - one engine (`core.runtime.engines`) for every arm: each row names its model, the base or the
-  adapter (hf: routed per row on the one base model; ct2: the adapter merged into an int8 copy),
+  adapter (hf: routed per row on the one base model; ct2: the adapter merged into a CTranslate2 copy of the same quantization),
   so base and fine-tuned arms always run with the same engine and quantization;
 - base and ft receive the very same messages (the adapter's training format); rag and hybrid
   receive the very same retrieved context and messages: per pair, only the weights differ;
@@ -133,7 +133,7 @@ class ArmAnswer:
     total_ms: float = 0.0
     prompt_tokens: int = 0
     answer_tokens: int = 0
-    engine: dict = field(default_factory=dict)  # {"engine": "ct2", "quantization": "int8", ...}
+    engine: dict = field(default_factory=dict)  # {"engine": "ct2", "quantization": "float32", "fidelity": {...}}
     load_ms: float | None = None  # model conversion/loading this answer waited for (first answer only)
     title: str = ""  # the arm's display title for this setup ("Hybrid (RAFT)" with a RAFT adapter)
     note: str = ""  # e.g. passages left out so the prompt fits the model's context window
@@ -163,6 +163,8 @@ class ArmAnswer:
             "answered_without_generation": self.fixed,
             "engine": self.engine.get("engine"),
             "quantization": self.engine.get("quantization"),
+            # how far this engine's answers are from the fp32 reference ("fast, approximate" for int8)
+            "fidelity": (self.engine.get("fidelity") or {}).get("label"),
             # Loading is never inside the timings above; when this answer waited for it, load_ms says how long.
             "load_ms": round2(self.load_ms),
             **({"note": self.note} if self.note else {}),

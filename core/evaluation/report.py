@@ -195,6 +195,17 @@ def _fmt(value) -> str:
     return md_escape(value)  # arm titles carry adapter names: a table cell is markdown too
 
 
+def engine_line(engine: dict) -> str:
+    """The engine that produced a report's answers, with its measured fidelity and speed (as
+    recorded when the report was made)."""
+    text = f"Engine: {engine.get('engine')} {engine.get('quantization') or ''}".rstrip()
+    for part in ("fidelity", "speed"):
+        label = (engine.get(part) or {}).get("label")
+        if label:
+            text += f" · {label}"
+    return text
+
+
 def to_markdown(report: dict) -> str:
     """A report someone who never opened the app can read."""
     setup = report.get("setup", {})
@@ -213,6 +224,7 @@ def to_markdown(report: dict) -> str:
         f"- Knowledge base: {e(setup.get('kb') or '—')} · adapter: {e(setup.get('adapter') or '—')}",
         f"- Decoding and retrieval: {e(describe_setup(setup))}",
         f"- Device: {e(meta.get('device'))} · run time {e(meta.get('seconds'))} s · created {e(report.get('created'))}",
+        *([f"- {e(engine_line(report['engine']))}"] if (report.get("engine") or {}).get("engine") else []),
         "", "## Metrics by arm", "",
     ]
     rows = metric_rows(report)

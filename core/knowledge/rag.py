@@ -186,6 +186,7 @@ class RagStream:
             "generated": stats is not None,
             "engine": self._generator.engine.name,
             "quantization": self._generator.engine.quantization,
+            "fidelity": self._generator.engine.describe()["fidelity"]["label"],
         }
 
 

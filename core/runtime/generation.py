@@ -250,8 +250,13 @@ class Engine(ABC):
         self._eos = eos_ids(tokenizer)
 
     def describe(self) -> dict:
-        """What produced an answer (recorded with every answer and report)."""
-        return {"engine": self.name, "quantization": self.quantization}
+        """What produced an answer (recorded with every answer and report), with the engine's
+        measured fidelity to the fp32 reference."""
+        from core.runtime.engines.fidelity import engine_fidelity, engine_speed
+
+        generator = getattr(getattr(self, "settings", None), "generator", "")
+        return {"engine": self.name, "quantization": self.quantization,
+                "fidelity": engine_fidelity(self.name, generator), "speed": engine_speed(self.name)}
 
     @property
     def label(self) -> str:

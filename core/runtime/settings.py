@@ -46,7 +46,7 @@ class Settings:
     device: str = field(default="auto", metadata={"help": "auto (cuda when present, else cpu), cuda or cpu."})
     engine: str = field(
         default="auto",
-        metadata={"help": "Generation engine: auto (ct2 on CPU, hf on CUDA), hf (transformers + PEFT) or ct2 (CTranslate2 int8)."},
+        metadata={"help": "Generation engine: auto (ct2 on CPU, hf on CUDA), hf (transformers + PEFT, the fp32 reference), ct2 (CTranslate2 float32, faithful) or ct2-int8 (CTranslate2 int8: fast, approximate)."},
     )
     chroma_host: str | None = None
     chroma_port: int | None = None

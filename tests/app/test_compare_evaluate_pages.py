@@ -24,6 +24,7 @@ def test_compare_without_kb_or_adapter_offers_only_the_base_arm(data_dir):
     app = open_page("app_pages/compare.py")
     captions = " ".join(c.value for c in app.caption)
     assert "need a knowledge base" in captions
+    assert "Engine ct2 (float32): faithful to hf fp32" in captions  # the default engine's measured fidelity
     assert app.chat_input[0].disabled is False
 
 

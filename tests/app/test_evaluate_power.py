@@ -32,7 +32,7 @@ def test_a_seed_group_report_shows_the_spread_and_both_intervals(data_dir):
     app.switch_page("app_pages/evaluate.py")
     app.run()
     assert not app.exception, [e.value for e in app.exception]
-    captions = " ".join(c.value for c in app.caption)
+    captions = " ".join(c.value for c in app.caption).replace("\\", "")  # the lines are escaped markdown
     assert "Fine-tuned: mean ± sd across 3 seeds: exact match 0.40 ± 0.10" in captions
     assert "95% CI with seeds resampled" in captions and "questions only" in captions
     assert "training seeds" in app.success[0].value

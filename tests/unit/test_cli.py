@@ -26,6 +26,10 @@ def test_info_prints_valid_json(tmp_path):
     assert info["generator"]["gguf"].endswith(".gguf")
     assert info["versions"]["torch"].startswith("2.13.0")
     assert info["chroma"]["mode"] == "embedded"
+    engine = info["engine"]  # the CPU default, with its measured fidelity next to its speed
+    assert (engine["in_use"], engine["quantization"]) == ("ct2", "float32")
+    assert engine["ct2_dir"].endswith("-ct2-float32")
+    assert engine["fidelity"]["label"] and engine["speed"]["label"]
 
 
 def test_no_command_prints_help_and_fails():

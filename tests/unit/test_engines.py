@@ -1,6 +1,7 @@
-"""The ct2 engine's caches and routing on the real model: base rows on the base generator,
+"""The ct2 engine (float32, the CPU default) on the real model: base rows on the base generator,
 adapter rows on the merged one; the merged copy rebuilt on change, gone with the adapter, never
-exported; a converter crash is a clear error."""
+exported; a converter crash is a clear error; grouped float32 answers equal one-by-one answers.
+Cache verification (damaged copies rebuilt, no orphan converter): test_ct2_cache.py."""
 
 import io
 import os
@@ -47,7 +48,7 @@ def test_arms_change_only_the_adapter_arms(ct2, model_data_dir):
     assert answers["base"].text == plain["base"].text
     assert answers["ft"].text != plain["base"].text
     record = answers["ft"].record()
-    assert (record["engine"], record["quantization"]) == ("ct2", "int8")
+    assert (record["engine"], record["quantization"]) == ("ct2", "float32")
 
 
 def test_merged_copy_is_rebuilt_on_change_and_removed_with_the_adapter(ct2, model_data_dir):
@@ -79,12 +80,12 @@ def test_a_converter_crash_is_a_clear_error(model_data_dir, monkeypatch, tmp_pat
     settings = Settings(data_dir=tmp_path / "fresh")
     (tmp_path / "fresh").mkdir()
     monkeypatch.setattr(ct2_cache, "_converter_command",
-                        lambda out, settings, adapter: [sys.executable, "-c", "import os; os.abort()"])
+                        lambda out, settings, adapter, quantization: [sys.executable, "-c", "import os; os.abort()"])
     with pytest.raises(ct2_cache.ModelConversionFailed, match="killed by signal") as info:
         ct2_cache.prepare_ct2_generator(settings)
     assert "CROSSROADS_ENGINE=hf" in info.value.hint
     target = ct2_cache.ct2_generator_dir(settings)
-    assert not target.exists() and not target.with_name(target.name + ".tmp").exists()
+    assert not target.exists() and not list(target.parent.glob(target.name + ".tmp*"))
 
 
 def test_a_model_the_converter_refuses_is_a_clear_error(data_dir, monkeypatch, tmp_path):
@@ -114,3 +115,47 @@ def test_ct2_batches_only_equal_or_short_prompts_together():
     assert [0, 2, 5] in [sorted(b) for b in batches]  # the short ones share a batch
     assert [1, 4] in [sorted(b) for b in batches]  # two equal long prompts do too
     assert all(len(b) <= 2 for b in length_batches(range(6), [10] * 6, per_batch=2))
+
+
+def test_float32_groups_long_prompts_of_close_lengths():
+    from core.runtime.engines.ct2 import CLOSE_PROMPTS, CLOSE_ROWS, SHORT_PROMPT, length_batches
+
+    lengths = [400, 410, 420, 424, 430, 470, 500, 43, 51]
+    batches = length_batches(range(len(lengths)), lengths, per_batch=8, close=CLOSE_PROMPTS)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        sizes = [lengths[i] for i in batch]
+        assert max(sizes) <= SHORT_PROMPT or (min(sizes) > SHORT_PROMPT and max(sizes) - min(sizes) <= CLOSE_PROMPTS)
+        assert len(batch) <= CLOSE_ROWS or max(sizes) <= SHORT_PROMPT
+    assert [0, 1, 2, 3] in [sorted(b) for b in batches]  # 400..424: within 24 tokens, four rows
+    assert [5] in batches and [6] in batches  # too far from any other
+
+
+def _rag_prompts() -> list[list[dict]]:
+    """Real RAG prompts of different lengths: the RAG arm's prompt over demo passages."""
+    from pathlib import Path
+
+    from core.evaluation.fidelity import passage_messages
+
+    text = (Path(__file__).resolve().parents[2] / "demo" / "sources" / "employee_handbook.txt").read_text()
+    paragraphs = [p for p in text.split("\n\n") if len(p) > 200]
+    return [passage_messages(question, paragraphs[i:i + 2]) for i, question in enumerate([
+        "Who is the CEO?", "How many days of paid leave does a full-time employee get?",
+        "What are the office hours?", "What does the handbook say about remote work?"])]
+
+
+def test_grouped_float32_answers_equal_one_by_one_answers(ct2):
+    """In float32, rows of different prompt lengths batched together (the prompt fed token by
+    token) give the very token ids each row gets alone: the reason close lengths may share a batch."""
+    from core.runtime.engines.ct2 import SHORT_PROMPT
+
+    prompts = [ct2.prompt_ids(m) for m in _rag_prompts()]
+    lengths = [len(p) for p in prompts]
+    assert len(set(lengths)) == len(lengths) and min(lengths) > SHORT_PROMPT  # really mixed, really long
+    options = ct2._decode_options(Decoding(max_new_tokens=24))
+    tokens = [ct2.tokenizer.convert_ids_to_tokens(p) for p in prompts]
+    generator = ct2._generators[None]
+    alone = [generator.generate_batch([t], **options)[0].sequences_ids[0] for t in tokens]
+    grouped = [r.sequences_ids[0] for r in generator.generate_batch(tokens, max_batch_size=len(tokens), **options)]
+    assert grouped == alone
+    assert ct2.quantization == "float32" and ct2.close_prompts > 0

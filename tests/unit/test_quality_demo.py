@@ -8,7 +8,7 @@
   trained with RAFT is the arm that gets both, see test_raft_slow);
 - labels: the fine-tuned adapter beats the base model on the held-out tickets;
 - verdicts do not depend on the engine: the same evaluation on hf (fp32) finds no clear
-  difference from the default engine (ct2 int8 on CPU) for any arm — the paired-bootstrap 95%
+  difference from the default engine (ct2 float32 on CPU) for any arm — the paired-bootstrap 95%
   interval of each arm's per-question `contains` difference spans 0.
 
 Everything runs through the same code as the app: the ingest pipeline, the fine-tuning worker,

@@ -1,7 +1,9 @@
 """The generation engines behind `core.runtime.generation.Engine`, and the one per process.
 
 `CROSSROADS_ENGINE` (Settings.engine): `auto` = ct2 on CPU, hf on CUDA; `hf` = transformers +
-PEFT (the reference); `ct2` = CTranslate2 int8. `get_engine` loads the chosen engine once per
+PEFT (the fp32 reference); `ct2` = CTranslate2 float32 (faithful to hf: see bench/fidelity.py);
+`ct2-int8` = CTranslate2 int8, fast and approximate (its answers differ from the model's: it
+re-quantizes already 4-bit weights), labelled so with its measured fidelity. `get_engine` loads the chosen engine once per
 configuration; every engine still alive is closed at exit (a CTranslate2 Generator alive at
 interpreter exit aborted the process).
 """
@@ -16,7 +18,9 @@ from core.runtime.errors import ConfigError
 from core.runtime.generation import Engine, Progress
 from core.runtime.settings import Settings, get_settings
 
-ENGINES = ("hf", "ct2")
+# engine choice -> CTranslate2 quantization (hf has none: it runs the model's own dtype)
+CT2_ENGINES = {"ct2": "float32", "ct2-int8": "int8"}
+ENGINES = ("hf", *CT2_ENGINES)
 _engines: dict[tuple, Engine] = {}
 _live: weakref.WeakSet[Engine] = weakref.WeakSet()
 _lock = threading.Lock()
@@ -29,7 +33,7 @@ def _cuda_available() -> bool:
 
 
 def engine_name(settings: Settings | None = None) -> str:
-    """The engine the settings choose: `hf` or `ct2`."""
+    """The engine the settings choose: `hf`, `ct2` or `ct2-int8`."""
     settings = settings or get_settings()
     choice = settings.engine
     if choice == "auto":
@@ -37,9 +41,9 @@ def engine_name(settings: Settings | None = None) -> str:
             return "hf"
         return "ct2"
     if choice not in ENGINES:
-        raise ConfigError(f"CROSSROADS_ENGINE must be auto, hf or ct2, got {choice!r}.",
-                          hint="Unset it for the default (ct2 on CPU, hf on CUDA).")
-    if choice == "ct2" and settings.device == "cuda":
+        raise ConfigError(f"CROSSROADS_ENGINE must be auto, hf, ct2 or ct2-int8, got {choice!r}.",
+                          hint="Unset it for the default (ct2 float32 on CPU, hf on CUDA).")
+    if choice in CT2_ENGINES and settings.device == "cuda":
         raise ConfigError("The ct2 engine runs on the CPU here.", hint="Use CROSSROADS_ENGINE=hf on CUDA.")
     return choice
 
@@ -59,8 +63,9 @@ def engine_needs_preparing(settings: Settings | None = None) -> bool:
     from core.runtime.engines import ct2_cache
 
     settings = settings or get_settings()
-    if engine_name(settings) == "ct2":
-        return not ct2_cache.ct2_generator_is_converted(settings)
+    name = engine_name(settings)
+    if name in CT2_ENGINES:
+        return not ct2_cache.ct2_generator_is_converted(settings, CT2_ENGINES[name])
     return settings.generator.startswith("bundled:") and not models.generator_is_converted(settings)
 
 
@@ -72,11 +77,14 @@ def get_engine(settings: Settings | None = None, progress: Progress | None = Non
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            if name == "ct2":
-                from core.runtime.engines.ct2 import CT2Engine as engine_class
+            if name in CT2_ENGINES:
+                from core.runtime.engines.ct2 import CT2Engine
+
+                engine = CT2Engine(settings, progress, name=name, quantization=CT2_ENGINES[name])
             else:
-                from core.runtime.engines.hf import HFEngine as engine_class
-            engine = engine_class(settings, progress)
+                from core.runtime.engines.hf import HFEngine
+
+                engine = HFEngine(settings, progress)
             if len(_engines) >= 2:  # like the model cache: the latest two configurations
                 _engines.pop(next(iter(_engines)))
             _engines[key] = engine
@@ -91,3 +99,12 @@ def close_engines() -> None:
         _engines.clear()
         for engine in list(_live):
             engine.close()
+
+
+def engine_caption(settings: Settings | None = None) -> str:
+    """The configured engine with its measured fidelity and speed (Compare shows it)."""
+    from core.runtime.engines import fidelity
+
+    settings = settings or get_settings()
+    name = engine_name(settings)
+    return fidelity.engine_caption(name, CT2_ENGINES.get(name, settings.dtype_name), settings.generator)
