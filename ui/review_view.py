@@ -9,8 +9,8 @@ from core.evaluation import review
 from core.evaluation.verdict import verdict_of
 from core.runtime.text import md_escape
 
-BUTTONS = (("correct", "Correct", "1", ":material/check_circle:"), ("partly", "Partly", "2", ":material/adjust:"),
-           ("wrong", "Wrong", "3", ":material/cancel:"))
+BUTTONS = (("correct", "Correct (1)", "1", ":material/check_circle:"), ("partly", "Partly (2)", "2", ":material/adjust:"),
+           ("wrong", "Wrong (3)", "3", ":material/cancel:"))
 
 
 def default_report(summaries: list[dict]) -> int:
@@ -41,7 +41,7 @@ def grading_panel(report: dict) -> None:
         st.text(q["answers"][arm] or "(empty answer)")
     columns = st.columns(len(BUTTONS))
     for column, (value, label, shortcut, icon) in zip(columns, BUTTONS, strict=True):
-        if column.button(md_escape(f"{label} ({shortcut})"), key=f"review_{value}", shortcut=shortcut, icon=icon,
+        if column.button(label, key=f"review_{value}", shortcut=shortcut, icon=icon,
                          width="stretch"):
             review.record(report["id"], i, arm, value)
             st.rerun()

@@ -117,7 +117,7 @@ SAFE_ROOTS = {
     "n", "i", "rank", "step", "total", "n_items", "history_turns", "with_oracle", "removed", "N", "options",
     "chunking", "stats", "tokens", "p",
     # the app's own wording (constants, questions, rules, presets, generated ids and states)
-    "ARM_TITLES", "TASK_TITLES", "PRESETS", "OPTION_LABELS", "PAGE_TITLES", "QUESTIONS", "STATE_ICONS", "q",
+    "ARM_TITLES", "ENGINE_WHAT", "TASK_TITLES", "PRESETS", "OPTION_LABELS", "PAGE_TITLES", "QUESTIONS", "STATE_ICONS", "q",
     "engine", "state", "mode", "loading", "eta", "what", "title", "figures", "issue", "what_it_will_do", "rec",
     "settings",
 }
