@@ -5,7 +5,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.evaluation.arms import ADAPTER_ARMS, ARM_TITLES, ARMS, RETRIEVAL_ARMS, ArmSetup
+from core.evaluation.arms import (
+    ADAPTER_ARMS,
+    ARM_TITLES,
+    ARMS,
+    RETRIEVAL_ARMS,
+    ArmSetup,
+    starting_retrieval,
+)
 from core.evaluation.cloze import cloze_set, held_apart
 from core.evaluation.evalset_files import load_eval_bytes, load_eval_file
 from core.evaluation.evalsets import EvalSet
@@ -18,7 +25,6 @@ from core.evaluation.evaluate import (
 from core.evaluation.freshness import TEXT_KINDS, Edit, run_freshness_test
 from core.evaluation.heldout import heldout_set
 from core.knowledge.manifest import kb_files, list_kbs
-from core.knowledge.retrieval import RetrievalConfig
 from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
@@ -27,6 +33,7 @@ from ui.common import show_error
 from ui.ingest_view import indexing_note
 from ui.knowledge_view import md_escape
 from ui.report_view import render_report
+from ui.retrieval_view import retrieval_controls, retrieval_line
 
 DEMO_SET = Path("demo/qa_test.jsonl")
 SOURCES = ["Held-out rows of the adapter's training data", "Demo Q&A test set", "Upload a file",
@@ -115,10 +122,21 @@ with st.expander("New evaluation", expanded=not list_reports(), icon=":material/
     except CrossroadsError as exc:
         show_error(exc)
         eval_set = None
-    d1, d2, d3 = st.columns(3)
+    d1, d2 = st.columns(2)
     limit = d1.number_input("Use at most N items", 1, 5000, 40)
     max_new = d2.number_input("Max new tokens", 8, 256, 48, 8, help="Short answers keep evaluation fast.")
-    k = d3.number_input("Chunks (k)", 1, 10, RetrievalConfig().k)
+    # The kb's own setting (Retrieval lab), or the one a RAFT adapter was trained with.
+    base, _ = starting_retrieval(kb, adapter)
+    retrieval = retrieval_controls(f"eval_{kb}_{adapter}", base) if kb else base
+    chosen = tuple(a for a in ARMS if a in (arms or []))
+    setup = None
+    try:
+        setup = ArmSetup(arms=chosen, kb=kb, adapter=adapter, retrieval=retrieval,
+                         decoding=replace(Decoding(), max_new_tokens=int(max_new)))
+        if kb:
+            retrieval_line(setup.retrieval_record())
+    except CrossroadsError as exc:
+        show_error(exc)
     if eval_set is not None:
         n_items = min(int(limit), len(eval_set))
         st.caption(f"{n_items} of {len(eval_set)} items will run ({eval_set.kind})"
@@ -134,11 +152,8 @@ with st.expander("New evaluation", expanded=not list_reports(), icon=":material/
                        "first batch.")
     start = st.button("Start evaluation", type="primary", icon=":material/play_arrow:",
                       disabled=eval_set is None or not arms)
-    if start and eval_set is not None:
+    if start and eval_set is not None and setup is not None:
         try:
-            chosen = tuple(a for a in ARMS if a in arms)
-            setup = ArmSetup(arms=chosen, kb=kb, adapter=adapter, retrieval=replace(RetrievalConfig(), k=int(k)),
-                             decoding=replace(Decoding(), max_new_tokens=int(max_new)))
             subset = EvalSet(eval_set.name, eval_set.items[: int(limit)], eval_set.kind, eval_set.labels)
             job = start_evaluation(subset, setup)
             st.session_state.setdefault("eval_job_state", {})[job.id] = "queued"

@@ -10,6 +10,7 @@ from core.knowledge import store as KS
 from core.knowledge.documents import DEFAULT_LIMITS, UPLOAD_TYPES, ChunkSettings
 from core.knowledge.rag import answer_rag
 from core.knowledge.retrieval import kb_retrieval, retrieve
+from core.knowledge.retrieval_setting import setting_record
 from core.knowledge.sanitize import answer_markdown
 from core.knowledge.splitting import preview_split
 from core.runtime.errors import CrossroadsError
@@ -21,9 +22,9 @@ from ui.knowledge_view import (
     render_retrieved,
     render_sources,
     render_timings,
-    retrieval_controls,
 )
 from ui.retrieval_lab_view import render_lab
+from ui.retrieval_view import retrieval_controls, retrieval_line
 
 SAMPLE = ("Brindlemoor Instrument Works designs weather stations and data loggers. The company was founded in "
           "2009 in Carrowhaven.\n\nEvery station ships with a 36-month warranty. Support answers within one "
@@ -180,6 +181,7 @@ with search_tab:
     st.caption("Retrieval only, no generation: if the right chunk is not here, the answer cannot be right — "
                "that is a retrieval miss, not a generation error.")
     cfg = retrieval_controls("search", kb_setting)
+    retrieval_line(_run(setting_record, cfg, kb))
     with st.form("search_form", border=False):
         query = st.text_input("Query", key="search_query")
         go = st.form_submit_button("Search", type="primary")
@@ -198,6 +200,7 @@ with ask_tab:
                "retrieved it says it does not know instead of guessing.")
     ingest_view.indexing_note(kb)
     cfg = retrieval_controls("ask", kb_setting)
+    retrieval_line(_run(setting_record, cfg, kb))
     with st.form("ask_form", border=False):
         question = st.text_input("Question", key="ask_question")
         asked = st.form_submit_button("Ask", type="primary")

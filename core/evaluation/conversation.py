@@ -17,8 +17,10 @@ from datetime import datetime
 from pathlib import Path
 
 from core.evaluation.arms import ARM_TITLES, ArmAnswer, Turn
+from core.knowledge.retrieval_setting import describe_setting
 from core.runtime.jobs import write_json_atomic
 from core.runtime.settings import Settings, get_settings
+from core.runtime.text import md_escape
 
 
 @dataclass
@@ -29,6 +31,9 @@ class Exchange:
     answers: dict[str, dict]  # arm -> ArmAnswer.record() + "prompt"
     asked: str = field(default_factory=lambda: datetime.now().astimezone().isoformat(timespec="seconds"))
     history_turns: int = 0  # earlier turns each arm saw; 0 = answered on its own
+    # What produced the answers (Arms.provenance): adapter, kb, retrieval, engine, model, decoding.
+    # Per exchange, because the user may switch the adapter or the setting between questions.
+    setup: dict = field(default_factory=dict)
 
     @property
     def history_note(self) -> str:
@@ -56,9 +61,9 @@ class Conversation:
         return self.histories() if self.use_history else {}
 
     def add(self, question: str, answers: dict[str, ArmAnswer], prompts: dict[str, str],
-            history_turns: int = 0) -> Exchange:
+            history_turns: int = 0, setup: dict | None = None) -> Exchange:
         exchange = Exchange(question, {arm: {**a.record(), "prompt": prompts.get(arm, "")} for arm, a in answers.items()},
-                            history_turns=history_turns)
+                            history_turns=history_turns, setup=dict(setup or {}))
         self.exchanges.append(exchange)
         return exchange
 
@@ -73,23 +78,26 @@ class Conversation:
         for e in data.get("exchanges", []):
             if not isinstance(e, dict) or not isinstance(e.get("question"), str) or not isinstance(e.get("answers"), dict):
                 raise ValueError("an exchange lacks its question or answers")
-            exchanges.append(Exchange(e["question"], e["answers"], e.get("asked", ""), int(e.get("history_turns") or 0)))
+            setup = e.get("setup") if isinstance(e.get("setup"), dict) else {}
+            exchanges.append(Exchange(e["question"], e["answers"], e.get("asked", ""), int(e.get("history_turns") or 0),
+                                      setup))
         return cls(setup=data.get("setup") or {}, exchanges=exchanges, use_history=bool(data.get("use_history")))
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2)
 
     def to_markdown(self) -> str:
+        # No conversation-wide header: each exchange says what produced it (the adapter or the
+        # setting may change between questions).
         lines = ["# Crossroads comparison", ""]
-        if self.setup:
-            lines += [f"- **{k}**: {v}" for k, v in self.setup.items()] + [""]
         for n, exchange in enumerate(self.exchanges, 1):
-            lines += [f"## {n}. {exchange.question}", "", f"_{exchange.history_note}_", ""]
+            lines += [f"## {n}. {md_escape(exchange.question)}", "", f"_{exchange.history_note}_", ""]
+            lines += [f"- **{label}**: {text}" for label, text in setup_lines(exchange.setup)] + [""]
             for arm, record in exchange.answers.items():
                 lines += [f"### {record.get('title') or ARM_TITLES.get(arm, arm)}", "", record["answer"] or "_(empty answer)_", "",
                           f"_{figures_line(record)}_", ""]
                 for i, source in enumerate(record.get("sources", []), 1):
-                    lines.append(f"{i}. {source['file']} ({_where(source)}), score {source['score']:.2f}")
+                    lines.append(f"{i}. {md_escape(source['file'])} ({_where(source)}), score {source['score']:.2f}")
                 if record.get("sources"):
                     lines.append("")
         return "\n".join(lines)
@@ -128,6 +136,35 @@ def load_conversation(settings: Settings | None = None) -> tuple[Conversation, s
 
 def clear_conversation(settings: Settings | None = None) -> None:
     conversation_path(settings).unlink(missing_ok=True)
+
+
+def setup_lines(setup: dict | None) -> list[tuple[str, str]]:
+    """An exchange's provenance as (label, markdown-safe text) pairs, for the page and the export."""
+    if not setup:
+        return [("Setup", "not recorded (asked before exchanges kept their setup)")]
+    out = []
+    if setup.get("adapter"):
+        mode = "RAFT: trained to read retrieved context" if setup.get("adapter_mode") == "raft" else "closed-book"
+        out.append(("Adapter", f"{md_escape(setup['adapter'])} ({mode})"))
+    else:
+        out.append(("Adapter", "none"))
+    if setup.get("kb"):
+        retrieval = setup.get("retrieval")
+        out.append(("Knowledge base", md_escape(setup["kb"]) + (f" · {describe_setting(retrieval)}" if retrieval
+                                                                 else " (no retrieval arm asked)")))
+    engine = setup.get("engine") or {}
+    if engine:
+        text = f"{engine.get('engine', '?')} {engine.get('quantization') or ''}".strip()
+        if engine.get("device"):
+            text += f" on {engine['device']}"
+        out.append(("Engine", text))
+    if setup.get("model"):
+        out.append(("Model", md_escape(setup["model"])))
+    decoding = setup.get("decoding") or {}
+    if decoding:
+        mode = f"sampling at T={decoding.get('temperature')}" if decoding.get("do_sample") else "greedy"
+        out.append(("Decoding", f"{mode}, at most {decoding.get('max_new_tokens')} new tokens"))
+    return out
 
 
 def _where(source: dict) -> str:
