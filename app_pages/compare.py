@@ -20,6 +20,7 @@ from core.evaluation.conversation import (
     save_conversation,
 )
 from core.knowledge.manifest import list_kbs
+from core.runtime.answer_times import record_answers
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.training.adapters import get_adapter, list_adapters
@@ -137,6 +138,7 @@ if question and arms:
         conversation.add(question, prepared, {arm: engine.prompt_text(a) for arm, a in prepared.items()},
                          history_turns=history_turns, setup=engine.provenance())
         save_conversation(conversation)
+        record_answers("Compare", {arm: a.record(with_text=False) for arm, a in prepared.items()}, int(max_new))
         st.rerun()
     except CrossroadsError as exc:
         show_error(exc)

@@ -13,6 +13,7 @@ from core.knowledge.retrieval import kb_retrieval, retrieve
 from core.knowledge.retrieval_setting import setting_record
 from core.knowledge.sanitize import answer_markdown
 from core.knowledge.splitting import preview_split
+from core.runtime.answer_times import record_answers
 from core.runtime.errors import CrossroadsError
 from ui import ingest_view
 from ui.common import get_engine, show_error
@@ -218,6 +219,7 @@ with ask_tab:
                             box.markdown(answer_markdown(text) + " ▌")
                         box.markdown(answer_markdown(stream.record["answer"]) or "_(empty answer)_")
                         ss["last_answer"] = {"kb": kb, "question": question, **stream.record}
+                        record_answers("Ask", {"rag": stream.record}, None)  # single-answer latency (wizard)
                     except CrossroadsError as exc:
                         show_error(exc)
     last = ss.get("last_answer")

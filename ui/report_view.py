@@ -162,6 +162,11 @@ def render_report(report: dict, key: str = "report") -> None:
                 f"kb `{setup.get('kb') or '—'}` · adapter `{setup.get('adapter') or '—'}` · "
                 f"{meta.get('seconds')} s on {meta.get('device')}{status}")
     st.caption(f"Same for every arm: {R.describe_setup(setup)}")
+    if mismatch := R.training_mismatch(report):
+        st.warning(mismatch, icon=":material/sync_problem:")
+    conditions = R.latency_conditions(report.get("machine"), meta.get("batch_size"))
+    st.caption((":material/warning: " if conditions["batched"] or conditions["loaded"] else ":material/speed: ")
+               + R.latency_note(report))
     st.subheader("Metrics by arm")
     metrics_table(report)
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")

@@ -8,6 +8,7 @@ from typing import Any
 from core.decision.answers import normalize_answers
 from core.decision.questions import ARM_LABELS
 from core.decision.rules import CHARS_PER_TOKEN, UPDATES_PER_MONTH
+from core.runtime.machine import latency_conditions
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,11 +70,18 @@ def projection(
     *,
     train_seconds: float | None = None,
     reindex_seconds: float | None = None,
+    single: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Per-arm latency / prompt tokens and update cost, from measured numbers only.
 
-    Anything not measured is reported as "not measured yet" with the action that measures it.
+    Latency per arm: the single answers timed on Ask / Compare (`single`, from
+    core.runtime.answer_times) when that arm has any, as a user waits for one question; else the
+    report's, labelled with how it was measured (batched, under load). Each row says which
+    (`latency_from`). Anything not measured is reported as "not measured yet" with the action
+    that measures it.
     """
+    single = single or {}
+    report_conditions = latency_conditions((report or {}).get("machine"), ((report or {}).get("meta") or {}).get("batch_size"))
     a, _ = normalize_answers(answers)
     qpd = a.get("queries_per_day")
     arms_out = []
@@ -82,12 +90,18 @@ def projection(
     for arm in ("base", "rag", "ft", "hybrid"):
         m = arms.get(arm)
         if not isinstance(m, Mapping):
-            continue
+            if arm not in single:
+                continue
+            m = {}  # timed on Ask / Compare, not in the report
         p50, p95 = m.get("latency_p50_ms"), m.get("latency_p95_ms")
+        latency_from = f"evaluation report, {report_conditions['label']}"
+        if isinstance((one := single.get(arm) or {}).get("p50_ms"), int | float):
+            p50, p95, latency_from = one["p50_ms"], one.get("p95_ms"), str(one.get("basis") or "single answers")
         tokens = m.get("prompt_tokens_mean")
         row = {
             "arm": arm, "label": ARM_LABELS[arm],
-            "latency_p50_ms": p50, "latency_p95_ms": p95,
+            "latency_p50_ms": p50, "latency_p95_ms": p95, "latency_from": latency_from,
+            "report_latency_p50_ms": m.get("latency_p50_ms"),
             "tokens_per_s": m.get("tokens_per_s"),
             "prompt_tokens_per_query": tokens,
             "serving_seconds_per_day": (
@@ -133,6 +147,7 @@ def projection(
             if per_month is not None and train_seconds is not None else None
         ),
     }
-    return {"queries_per_day": qpd, "arms": arms_out, "updates": updates, "missing": missing}
+    return {"queries_per_day": qpd, "arms": arms_out, "updates": updates, "missing": missing,
+            "report_latency_conditions": report_conditions["label"] if arms_out else None}
 
 
