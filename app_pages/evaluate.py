@@ -1,10 +1,10 @@
 """Evaluate: an eval set through the chosen arms as a background job -> a saved, comparable report."""
 
 from dataclasses import replace
-from pathlib import Path
 
 import streamlit as st
 
+from core.evaluation import evalset_choice as C
 from core.evaluation.arms import (
     ADAPTER_ARMS,
     ARM_TITLES,
@@ -13,8 +13,6 @@ from core.evaluation.arms import (
     ArmSetup,
     starting_retrieval,
 )
-from core.evaluation.cloze import cloze_set, held_apart
-from core.evaluation.evalset_files import load_eval_bytes, load_eval_file
 from core.evaluation.evalsets import EvalSet
 from core.evaluation.evaluate import (
     estimate_seconds,
@@ -23,21 +21,19 @@ from core.evaluation.evaluate import (
     start_evaluation,
 )
 from core.evaluation.freshness import TEXT_KINDS, Edit, run_freshness_test
-from core.evaluation.heldout import heldout_set
 from core.knowledge.manifest import kb_files, list_kbs
 from core.runtime import jobs
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
 from core.training.adapters import list_adapters
 from ui.common import show_error
+from ui.evalset_view import choose_eval_set
 from ui.ingest_view import indexing_note
 from ui.knowledge_view import md_escape
 from ui.report_view import render_report
 from ui.retrieval_view import retrieval_controls, retrieval_line
 
-DEMO_SET = Path("demo/qa_test.jsonl")
-SOURCES = ["Held-out rows of the adapter's training data", "Demo Q&A test set", "Upload a file",
-           "Fill-in-the-blank questions from a knowledge base"]
+SOURCES = (C.KB_FILE, C.HELDOUT, C.CLOZE, C.UPLOAD, C.DEMO)
 
 st.title("Evaluate")
 st.caption("Run an eval set through every chosen arm on the same base model and decoding. Metrics come with "
@@ -79,32 +75,6 @@ def job_panel() -> None:
             st.rerun()  # the new report appears in the list below
 
 
-def choose_eval_set(kb: str | None, adapter: str | None) -> EvalSet | None:
-    source = st.radio("Eval set", SOURCES, horizontal=True, index=0 if adapter else 1)
-    if source == SOURCES[0]:
-        if not adapter:
-            st.info("Choose an adapter first.")
-            return None
-        st.caption("The rows the adapter never saw in training (its seeded held-out split).")
-        return heldout_set(adapter)
-    if source == SOURCES[1]:
-        st.caption("40 questions about the demo company: 20 paraphrase training questions, 20 ask unseen facts.")
-        return load_eval_file(DEMO_SET, name="demo Q&A test")
-    if source == SOURCES[2]:
-        upload = st.file_uploader("JSONL, JSON or CSV: `question` + `answer` (or a list), optional `source`; "
-                                  "or `text` + `label`", type=["jsonl", "json", "csv"], max_upload_size=50)
-        return load_eval_bytes(upload.getvalue(), upload.name) if upload else None
-    if not kb:
-        st.info("Choose a knowledge base first.")
-        return None
-    n = st.slider("Questions", 5, 100, 30, 5)
-    apart = held_apart(kb, adapter)
-    if apart:
-        st.caption(f"Leaves out the {len(apart)} chunks `{adapter}` was trained on (its rows were generated "
-                   "from this knowledge base).")
-    return cloze_set(kb, n, adapter=adapter)
-
-
 job_panel()
 kbs = [kb["name"] for kb in list_kbs()]
 adapters = [a.name for a in list_adapters()]
@@ -118,7 +88,8 @@ with st.expander("New evaluation", expanded=not list_reports(), icon=":material/
     arms = c3.pills("Arms", available, default=available, selection_mode="multi", format_func=ARM_TITLES.get,
                     key="eval_arms")
     try:
-        eval_set = choose_eval_set(kb, adapter)
+        loader = choose_eval_set(kb, adapter, key="eval", sources=SOURCES)
+        eval_set = loader() if loader else None
     except CrossroadsError as exc:
         show_error(exc)
         eval_set = None

@@ -66,16 +66,21 @@ def setting_record(config: RetrievalConfig, kb: str | None, *, base: RetrievalCo
     `base` is what the screen started from (default: the kb's own setting), `base_from` says what
     that is ("the kb's setting, set by the Retrieval lab on …", "the setting adapter x was trained with").
     """
+    from core.knowledge.manifest import KnowledgeError
+
     record = retrieval_record(config, kb, settings)
     if not kb:
         return record
+    try:
+        kb_own = kb_retrieval(kb, settings)
+    except KnowledgeError:  # a kb deleted since: the record says what was used, nothing more
+        return record
     if base is None:
-        base = kb_retrieval(kb, settings)
+        base = kb_own
         base_from = base_from or f"the kb's setting, {kb_setting_origin(kb, settings)}"
     record["base"] = base.as_dict()
     record["base_from"] = base_from or "the kb's setting"
     record["override"] = overrides(config, base)
-    kb_own = kb_retrieval(kb, settings)
     if kb_own != base:  # e.g. a RAFT adapter's training setting: the kb's own differs from it
         record["kb_setting"] = kb_own.as_dict()
     return record
