@@ -150,7 +150,7 @@ def setup_lines(setup: dict | None) -> list[tuple[str, str]]:
         out.append(("Adapter", "none"))
     if setup.get("kb"):
         retrieval = setup.get("retrieval")
-        out.append(("Knowledge base", md_escape(setup["kb"]) + (f" · {describe_setting(retrieval)}" if retrieval
+        out.append(("Knowledge base", md_escape(setup["kb"]) + (f" · {md_escape(describe_setting(retrieval))}" if retrieval
                                                                  else " (no retrieval arm asked)")))
     engine = setup.get("engine") or {}
     if engine:

@@ -30,7 +30,7 @@ def describe_setup(setup: dict) -> str:
     if decoding.get("repetition_penalty", 1.0) != 1.0:
         text += f", repetition penalty {decoding['repetition_penalty']}"
     if setup.get("kb"):
-        text += f" · retrieval from {md_escape(setup['kb'])}: {describe_setting(retrieval)}"
+        text += f" · retrieval from {md_escape(setup['kb'])}: {md_escape(describe_setting(retrieval))}"
     return text
 
 
@@ -41,8 +41,8 @@ def training_mismatch(report: dict) -> str | None:
         return None
     now = ", ".join(field_text(c["field"], c["value"]) for c in retrieval["override"])
     was = ", ".join(field_text(c["field"], c["base"]) for c in retrieval["override"])
-    return (f"The RAFT adapter was trained with {was} but evaluated with {now}: it learned to read "
-            "another context than it got here.")
+    return md_escape(f"The RAFT adapter was trained with {was} but evaluated with {now}: it learned to read "
+                     "another context than it got here.")
 
 
 def latency_note(report: dict) -> str:

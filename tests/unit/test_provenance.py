@@ -29,6 +29,7 @@ def raft_adapter(data_dir, name="raft-a", kb="mine", k=3, search_type="dense"):
     folder = data_dir / "adapters" / name
     folder.mkdir(parents=True)
     (folder / "adapter_model.safetensors").write_bytes(b"placeholder")
+    (folder / "adapter_config.json").write_text(json.dumps({"r": 8}))
     (folder / "meta.json").write_text(json.dumps({
         "name": name, "duration_s": 3.0, "data": {"kind": "qa"},
         "mode": {"mode": "raft", "kb": kb, "retrieval": RetrievalConfig(k=k, search_type=search_type).as_dict()}}))
@@ -92,7 +93,7 @@ def test_a_raft_adapter_is_evaluated_at_its_training_setting_and_a_change_is_rep
     changed = ArmSetup(arms=("hybrid",), kb=kb, adapter=adapter, retrieval=replace(setup.retrieval, k=4))
     report = {"setup": changed.describe(), "n": 1, "arms": {}, "kind": "qa", "meta": {}}
     note = training_mismatch(report)
-    assert note.startswith("The RAFT adapter was trained with k=3 but evaluated with k=4")
+    assert note.startswith("The RAFT adapter was trained with k=3 but evaluated with k=4")  # nothing to escape
     # The CLI's setup starts at the training setting too.
     import argparse
 
@@ -134,7 +135,7 @@ def test_each_exchange_names_its_own_adapter_in_both_exports(kb):
     markdown = conversation.to_markdown()
     first, second = markdown.split("## 2.")
     assert "adapter\\-a (closed-book)" in first and "adapter\\-b" not in first
-    assert "adapter\\-b (closed-book)" in second and "override: k=4, the kb's setting is k=2" in second
+    assert "adapter\\-b (closed-book)" in second and "override\\: k=4, the kb's setting is k=2" in second
     assert "**Engine**: hf fp32 on cpu" in second and "**Model**: bundled\\:tiny" in second
     assert "{'" not in markdown and "{\"" not in markdown  # no Python or JSON dicts in the Markdown
     saved = json.loads(conversation.to_json())["exchanges"]
