@@ -35,9 +35,12 @@ def snapshot(settings: Settings | None = None, *, exclude_job: str | None = None
 
 def conditions(before: dict, after: dict, batch_size: int) -> dict:
     """What a report records about its machine: the two snapshots and how answers were generated."""
-    return {"cores": before.get("cores"), "load_before": before.get("load_avg"), "load_after": after.get("load_avg"),
-            "other_jobs_before": before.get("other_jobs") or [], "other_jobs_after": after.get("other_jobs") or [],
-            "batch_size": batch_size}
+    record = {"cores": before.get("cores"), "load_before": before.get("load_avg"), "load_after": after.get("load_avg"),
+              "other_jobs_before": before.get("other_jobs") or [], "other_jobs_after": after.get("other_jobs") or [],
+              "batch_size": batch_size}
+    # The reading is stored too: the wizard (core.decision, pure) shows it without recomputing it.
+    measured = latency_conditions(record)
+    return record | {"batched": measured["batched"], "loaded": measured["loaded"], "latency_label": measured["label"]}
 
 
 def latency_conditions(machine: dict | None, batch_size: int | None = None) -> dict:

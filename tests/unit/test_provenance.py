@@ -188,6 +188,7 @@ def test_single_answers_feed_the_projection_and_the_estimate(data_dir):
     from core.decision.projection import projection
     from core.evaluation.evaluate import estimate_seconds
     from core.runtime.answer_times import record_answers, single_answer_latency
+    from core.runtime.machine import conditions
 
     assert estimate_seconds(10, ["rag"], 48) is None
     record_answers("Ask", {"rag": {"total_ms": 9000.0, "tokens": 20, "generated": True}}, None)
@@ -201,7 +202,7 @@ def test_single_answers_feed_the_projection_and_the_estimate(data_dir):
 
     report = {"arms": {"rag": {"latency_p50_ms": 38800.0, "latency_p95_ms": 50000.0, "prompt_tokens_mean": 300},
                        "base": {"latency_p50_ms": 20000.0, "prompt_tokens_mean": 40}},
-              "machine": {"cores": 2, "load_before": [8.0, 8, 8], "load_after": [11.0, 9, 9], "batch_size": 4}}
+              "machine": conditions({"cores": 2, "load_avg": [8.0, 8, 8]}, {"cores": 2, "load_avg": [11.0, 9, 9]}, 4)}
     proj = projection({"queries_per_day": 500}, report, single=single)
     rows = {r["arm"]: r for r in proj["arms"]}
     assert rows["rag"]["latency_p50_ms"] == 10000.0 and rows["rag"]["serving_seconds_per_day"] == 5000.0
