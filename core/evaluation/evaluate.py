@@ -179,7 +179,9 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
         "arms": {arm: _summary(arm, rows, eval_set.kind, labels, engine.adapter_meta) | {"title": engine.title(arm)}
                  for arm in arms},
         "deltas": _deltas(arms, rows, eval_set.kind),
-        "machine": machine.conditions(before, machine.snapshot(settings, exclude_job=job_id), batch_size),
+        # The batch as generated: a 3-question set with batch size 4 ran 3 at a time.
+        "machine": machine.conditions(before, machine.snapshot(settings, exclude_job=job_id),
+                                      min(batch_size, len(eval_set))),
         "questions": [{k: v for k, v in r.items() if k != "records"} | {"figures": r["records"]} for r in rows],
         "meta": {
             "kb": setup.kb, "adapter": setup.adapter, "device": settings.resolved_device,

@@ -206,6 +206,10 @@ def open_new_evaluation(page) -> None:
     choice = expander.get_by_text("Demo Q&A test set")
     choice.wait_for(timeout=60_000)
     choice.click()
+    # The demo set is loaded once its item count shows: the form below it has settled (on a busy
+    # machine the previous run's widgets can linger a moment).
+    page.get_by_text(re.compile(r"\d+ of 40 items will run")).wait_for(timeout=60_000)
+    wait_for_app(page)
 
 
 def test_small_evaluation_shows_metrics_chart_and_diff(demo_app, page):
@@ -224,6 +228,7 @@ def test_small_evaluation_shows_metrics_chart_and_diff(demo_app, page):
     # The form starts from the kb's setting (stored by the lab in the first test), search type included.
     assert page.get_by_role("spinbutton", name="Chunks (k)").input_value() == "2"
     assert page.get_by_text(LAB_LINE).count() == 1
+    screenshot(page, "evaluate-form")
     page.get_by_role("button", name="Start evaluation").click()
     page.get_by_text("finished: report").wait_for(timeout=600_000)
     page.get_by_text("Metrics by arm").wait_for(timeout=60_000)
