@@ -56,7 +56,7 @@ with st.container(border=True):
     if len(available) < len(ARMS):
         st.caption("RAG and hybrid need a knowledge base (Knowledge page); fine-tuned and hybrid need an "
                    "adapter (Fine-tune page).")
-    base, base_from = starting_retrieval(kb, adapter)  # the kb's setting, or a RAFT adapter's training one
+    base, _ = starting_retrieval(kb, adapter)  # the kb's setting, or a RAFT adapter's training one
     with st.expander("Decoding and retrieval (shared by every arm)"):
         d1, d2, d3, d4 = st.columns(4)
         max_new = d1.number_input("Max new tokens", 8, 512, Decoding().max_new_tokens, step=8,

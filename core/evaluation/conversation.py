@@ -44,7 +44,7 @@ class Exchange:
 
 @dataclass
 class Conversation:
-    setup: dict = field(default_factory=dict)
+    # No conversation-wide setup: each exchange keeps its own (`Exchange.setup`).
     exchanges: list[Exchange] = field(default_factory=list)
     use_history: bool = False  # conversation mode: each arm sees its own earlier turns
 
@@ -68,7 +68,7 @@ class Conversation:
         return exchange
 
     def as_dict(self) -> dict:
-        return {"setup": self.setup, "use_history": self.use_history, "exchanges": [vars(e) for e in self.exchanges]}
+        return {"use_history": self.use_history, "exchanges": [vars(e) for e in self.exchanges]}
 
     @classmethod
     def from_dict(cls, data: dict) -> Conversation:
@@ -81,7 +81,7 @@ class Conversation:
             setup = e.get("setup") if isinstance(e.get("setup"), dict) else {}
             exchanges.append(Exchange(e["question"], e["answers"], e.get("asked", ""), int(e.get("history_turns") or 0),
                                       setup))
-        return cls(setup=data.get("setup") or {}, exchanges=exchanges, use_history=bool(data.get("use_history")))
+        return cls(exchanges=exchanges, use_history=bool(data.get("use_history")))
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2)
