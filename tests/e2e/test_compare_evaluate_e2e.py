@@ -132,7 +132,9 @@ def test_a_lab_setting_reaches_every_screen_and_each_exchange_names_its_adapter(
     assert {e["setup"]["retrieval"]["k"] for e in exchanges} == {2}
     assert all(e["setup"]["engine"]["engine"] and e["setup"]["model"] for e in exchanges)
     page.get_by_role("button", name="Clear").click()  # the tests below start from an empty conversation
+    expect(page.get_by_text("tok/s")).to_have_count(0, timeout=60_000)
     wait_for_app(page)
+    assert json.loads((demo_app.data_dir / "compare" / "conversation.json").read_text())["exchanges"] == []
     assert page.get_by_test_id("stException").count() == 0
     assert demo_app.network_violations() == []
 
