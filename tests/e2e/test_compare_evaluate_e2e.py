@@ -7,6 +7,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.conftest import module_data_dir
@@ -49,11 +50,18 @@ LAB_LINE = re.compile(r"hybrid · k=2 · min relevance 0.3 · 400/120 chunks, th
 
 def choose(page, label: str, option: str) -> None:
     """Pick `option` in the selectbox labelled `label`."""
-    wait_for_app(page)
     box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
-    box.locator("input").click()
-    page.keyboard.type(option)
-    page.get_by_role("option", name=option, exact=True).click()
+    for attempt in range(3):  # a rerun that lands mid-pick detaches the open list: pick again
+        wait_for_app(page)
+        box.locator("input").click()
+        page.keyboard.type(option)
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
+            break
+        except PlaywrightError:
+            page.keyboard.press("Escape")
+            if attempt == 2:
+                raise
     wait_for_app(page)
 
 
