@@ -4,7 +4,14 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.evaluation.arms import ADAPTER_ARMS, ARMS, RETRIEVAL_ARMS, ArmSetup, arm_title
+from core.evaluation.arms import (
+    ADAPTER_ARMS,
+    ARMS,
+    RETRIEVAL_ARMS,
+    ArmSetup,
+    arm_title,
+    starting_retrieval,
+)
 from core.evaluation.conversation import (
     Conversation,
     clear_conversation,
@@ -12,7 +19,7 @@ from core.evaluation.conversation import (
     save_conversation,
 )
 from core.knowledge.manifest import list_kbs
-from core.knowledge.retrieval import SEARCH_TYPES, RetrievalConfig
+from core.runtime.answer_times import record_answers
 from core.runtime.engines import engine_caption
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import Decoding
@@ -20,9 +27,17 @@ from core.runtime.limits import question_limit
 from core.runtime.text import md_escape
 from core.training.adapters import get_adapter, list_adapters
 from core.training.raft import adapter_mode
-from ui.arms_view import get_arms, model_wait_note, render_record, show_stopped, stream_into_columns
+from ui.arms_view import (
+    exchange_caption,
+    get_arms,
+    model_wait_note,
+    render_record,
+    show_stopped,
+    stream_into_columns,
+)
 from ui.common import show_error
 from ui.ingest_view import indexing_note
+from ui.retrieval_view import retrieval_controls, retrieval_line
 
 st.title("Compare")
 st.caption("One question, up to four arms on the same base model with the same decoding. "
@@ -54,16 +69,21 @@ with st.container(border=True):
     if len(available) < len(ARMS):
         st.caption("RAG and hybrid need a knowledge base (Knowledge page); fine-tuned and hybrid need an "
                    "adapter (Fine-tune page).")
+    base, _ = starting_retrieval(kb, adapter)  # the kb's setting, or a RAFT adapter's training one
     with st.expander("Decoding and retrieval (shared by every arm)"):
         d1, d2, d3, d4 = st.columns(4)
         max_new = d1.number_input("Max new tokens", 8, 512, Decoding().max_new_tokens, step=8,
                                   help=Decoding.__dataclass_fields__["max_new_tokens"].metadata["help"])
-        k = d2.number_input("Chunks (k)", 1, 10, RetrievalConfig().k,
-                            help=RetrievalConfig.__dataclass_fields__["k"].metadata["help"])
-        search = d3.selectbox("Search", SEARCH_TYPES, help=RetrievalConfig.__dataclass_fields__["search_type"].metadata["help"])
-        min_score = d4.slider("Min relevance", 0.0, 1.0, RetrievalConfig().min_score, 0.05,
-                              help=RetrievalConfig.__dataclass_fields__["min_score"].metadata["help"])
+        retrieval = retrieval_controls(f"compare_{kb}_{adapter}", base, columns=(d2, d3, d4))
         st.caption("Greedy decoding (reproducible); no repetition penalty, so arms can copy facts from context.")
+    setup = None
+    try:
+        setup = ArmSetup(arms=tuple(a for a in ARMS if a in (arms or [])), kb=kb, adapter=adapter, retrieval=retrieval,
+                         decoding=replace(Decoding(), max_new_tokens=int(max_new)))
+    except CrossroadsError:
+        pass  # no arm chosen or a missing kb/adapter: said below, where the question is asked
+    if kb:
+        retrieval_line(setup.retrieval_record() if setup else None)
 
 arms = tuple(a for a in ARMS if a in (arms or []))
 # The conversation lives on disk (DATA_DIR/compare/conversation.json): a reload, a page switch or
@@ -97,6 +117,7 @@ def show_exchange(exchange) -> None:
     with st.chat_message("user"):
         st.markdown(md_escape(exchange.question))  # a question is text, never markup
         st.caption(exchange.history_note)
+        exchange_caption(exchange.setup)
         model_wait_note(exchange.answers.values())
     columns = st.columns(len(exchange.answers))
     for column, (arm, record) in zip(columns, exchange.answers.items(), strict=True):
@@ -118,8 +139,7 @@ if not arms:
     st.info("Choose at least one arm.")
 if question and arms:
     try:
-        setup = ArmSetup(arms=arms, kb=kb, adapter=adapter,
-                         retrieval=replace(RetrievalConfig(), k=int(k), search_type=search, min_score=float(min_score)),
+        setup = ArmSetup(arms=arms, kb=kb, adapter=adapter, retrieval=retrieval,
                          decoding=replace(Decoding(), max_new_tokens=int(max_new)))
         engine = get_arms(setup)
         history_turns = len(conversation.exchanges) if use_history else 0
@@ -131,10 +151,10 @@ if question and arms:
         # A reload or a new question mid-stream stops this script; the stream then stops the
         # generation within one step (core.runtime.generation), so the next question does not wait.
         stream_into_columns(engine, prepared, dict(zip(arms, st.columns(len(arms)), strict=True)), question)
-        conversation.setup = setup.describe()
         conversation.add(question, prepared, {arm: engine.prompt_text(a) for arm, a in prepared.items()},
-                         history_turns=history_turns)
+                         history_turns=history_turns, setup=engine.provenance())
         save_conversation(conversation)
+        record_answers("Compare", {arm: a.record(with_text=False) for arm, a in prepared.items()}, int(max_new))
         st.rerun()
     except CrossroadsError as exc:
         show_error(exc)

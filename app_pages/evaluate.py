@@ -1,10 +1,10 @@
 """Evaluate: an eval set through the chosen arms as a background job -> a saved, comparable report."""
 
 from dataclasses import replace
-from pathlib import Path
 
 import streamlit as st
 
+from core.evaluation import evalset_choice as C
 from core.evaluation import planning
 from core.evaluation.arms import (
     ADAPTER_ARMS,
@@ -13,9 +13,8 @@ from core.evaluation.arms import (
     ArmSetup,
     adapter_mode_of,
     arm_title,
+    starting_retrieval,
 )
-from core.evaluation.cloze import cloze_set, held_apart
-from core.evaluation.evalset_files import load_eval_bytes, load_eval_file
 from core.evaluation.evalsets import EvalSet
 from core.evaluation.evaluate import (
     estimate_seconds,
@@ -24,7 +23,6 @@ from core.evaluation.evaluate import (
     start_evaluation,
 )
 from core.evaluation.freshness import TEXT_KINDS, Edit, run_freshness_test
-from core.evaluation.heldout import heldout_set
 from core.knowledge.manifest import kb_files, list_kbs
 from core.knowledge.retrieval import RetrievalConfig
 from core.runtime import jobs
@@ -35,14 +33,14 @@ from core.runtime.text import plural
 from core.training.adapters import list_adapters
 from core.training.seeds import list_groups, representative
 from ui.common import page_section, show_error
+from ui.evalset_view import choose_eval_set
 from ui.ingest_view import indexing_note
 from ui.jobs_view import describe
 from ui.knowledge_view import md_escape
 from ui.report_view import render_report
+from ui.retrieval_view import retrieval_controls, retrieval_line
 
-DEMO_SET = Path("demo/qa_test.jsonl")
-SOURCES = ["Held-out rows of the adapter's training data", "Demo Q&A test set", "Upload a file",
-           "Fill-in-the-blank questions from a knowledge base"]
+SOURCES = (C.KB_FILE, C.HELDOUT, C.CLOZE, C.UPLOAD, C.DEMO)
 
 st.title("Evaluate")
 st.caption("Run an eval set through every chosen arm on the same base model and decoding. Metrics come with "
@@ -85,32 +83,6 @@ def job_panel() -> None:
             st.rerun()  # the new report appears in the list below
 
 
-def choose_eval_set(kb: str | None, adapter: str | None) -> EvalSet | None:
-    source = st.radio("Eval set", SOURCES, horizontal=True, index=0 if adapter else 1)
-    if source == SOURCES[0]:
-        if not adapter:
-            st.info("Choose an adapter first.")
-            return None
-        st.caption("The rows the adapter never saw in training (its seeded held-out split).")
-        return heldout_set(adapter)
-    if source == SOURCES[1]:
-        st.caption("40 questions about the demo company: 20 paraphrase training questions, 20 ask unseen facts.")
-        return load_eval_file(DEMO_SET, name="demo Q&A test")
-    if source == SOURCES[2]:
-        upload = st.file_uploader("JSONL, JSON or CSV: `question` + `answer` (or a list), optional `source`; "
-                                  "or `text` + `label`", type=["jsonl", "json", "csv"], max_upload_size=50)
-        return load_eval_bytes(upload.getvalue(), upload.name) if upload else None
-    if not kb:
-        st.info("Choose a knowledge base first.")
-        return None
-    n = st.slider("Questions", 5, 100, 30, 5)
-    apart = held_apart(kb, adapter)
-    if apart:
-        st.caption(f"Leaves out the {plural(len(apart), 'chunk')} {md_escape(adapter)} was trained on (its rows were generated "
-                   "from this knowledge base).")
-    return cloze_set(kb, n, adapter=adapter)
-
-
 with page_section("Evaluation job"):
     job_panel()
 kbs = [kb["name"] for kb in list_kbs()]
@@ -141,7 +113,8 @@ with page_section("New evaluation"):
         arms = c3.pills("Arms", available, default=[a for a in available if a in was.get("arms", available)],
                         selection_mode="multi", format_func=lambda a: arm_title(a, mode), key="eval_arms")
         try:
-            eval_set = choose_eval_set(kb, member)
+            loader = choose_eval_set(kb, member, key="eval", sources=SOURCES)
+            eval_set = loader() if loader else None
         except CrossroadsError as exc:
             show_error(exc)
             eval_set = None
@@ -151,11 +124,26 @@ with page_section("New evaluation"):
             if st.checkbox(f"Use each question once ({len(eval_set):d} → {len(eval_set) - repeats:d} items)",
                            value=True, key="eval_dedupe"):
                 eval_set = eval_set.deduplicated()
-        d1, d2, d3 = st.columns(3)
+        d1, d2 = st.columns(2)
         limit = d1.number_input("Use at most N items", 1, 5000, (running.status.get("total_steps") or 40) if running else 40)
         max_new = d2.number_input("Max new tokens", 8, 256, (was.get("decoding") or {}).get("max_new_tokens", 48), 8,
                                   help="Short answers keep evaluation fast.")
-        k = d3.number_input("Chunks (k)", 1, 10, (was.get("retrieval") or {}).get("k", RetrievalConfig().k))
+        # The kb's own setting (Retrieval lab), or the one a RAFT adapter was trained with; after a
+        # reload during a run, the running evaluation's setting.
+        if running and was.get("kb") == kb and was.get("retrieval"):
+            base = RetrievalConfig.from_dict(was["retrieval"])
+        else:
+            base, _ = starting_retrieval(kb, member)
+        retrieval = retrieval_controls(f"eval_{kb}_{adapter}", base) if kb else base
+        chosen = tuple(a for a in ARMS if a in (arms or []))
+        setup = None
+        try:
+            setup = ArmSetup(arms=chosen, kb=kb, adapter=adapter, retrieval=retrieval,
+                             decoding=replace(Decoding(), max_new_tokens=int(max_new)))
+            if kb:
+                retrieval_line(setup.retrieval_record())
+        except CrossroadsError as exc:
+            show_error(exc)
         if eval_set is not None:
             n_items = min(int(limit), len(eval_set))
             st.caption(f"{n_items} of {len(eval_set)} items will run ({eval_set.kind})"
@@ -172,12 +160,9 @@ with page_section("New evaluation"):
                            "this workspace yet, so there is no estimate; the progress bar shows an ETA after the "
                            "first batch.")
         start = st.button("Start evaluation", type="primary", icon=":material/play_arrow:",
-                          disabled=eval_set is None or not arms)
-        if start and eval_set is not None:
+                          disabled=eval_set is None or not arms or setup is None)
+        if start and eval_set is not None and setup is not None:
             try:
-                chosen = tuple(a for a in ARMS if a in arms)
-                setup = ArmSetup(arms=chosen, kb=kb, adapter=adapter, retrieval=replace(RetrievalConfig(), k=int(k)),
-                                 decoding=replace(Decoding(), max_new_tokens=int(max_new)))
                 subset = EvalSet(eval_set.name, eval_set.items[: int(limit)], eval_set.kind, eval_set.labels)
                 job = start_evaluation(subset, setup)
                 st.session_state.setdefault("eval_job_state", {})[job.id] = "queued"

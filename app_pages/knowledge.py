@@ -10,8 +10,10 @@ from core.knowledge import store as KS
 from core.knowledge.documents import DEFAULT_LIMITS, UPLOAD_TYPES, ChunkSettings
 from core.knowledge.rag import answer_rag
 from core.knowledge.retrieval import kb_retrieval, retrieve
+from core.knowledge.retrieval_setting import setting_record
 from core.knowledge.sanitize import answer_markdown
 from core.knowledge.splitting import preview_split
+from core.runtime.answer_times import record_answers
 from core.runtime.errors import CrossroadsError
 from core.runtime.limits import question_limit
 from core.runtime.text import plural
@@ -23,9 +25,9 @@ from ui.knowledge_view import (
     render_retrieved,
     render_sources,
     render_timings,
-    retrieval_controls,
 )
 from ui.retrieval_lab_view import render_lab
+from ui.retrieval_view import retrieval_controls, retrieval_line
 from ui.stop import StopControl, stopped_answer
 
 SAMPLE = ("Brindlemoor Instrument Works designs weather stations and data loggers. The company was founded in "
@@ -185,6 +187,7 @@ with search_tab:
     st.caption("Retrieval only, no generation: if the right chunk is not here, the answer cannot be right — "
                "that is a retrieval miss, not a generation error.")
     cfg = retrieval_controls("search", kb_setting)
+    retrieval_line(_run(setting_record, cfg, kb))
     with st.form("search_form", border=False):
         query = st.text_input("Query", key="search_query", max_chars=question_limit()[1])
         go = st.form_submit_button("Search", type="primary")
@@ -203,6 +206,7 @@ with ask_tab:
                "retrieved it says it does not know instead of guessing.")
     ingest_view.indexing_note(kb)
     cfg = retrieval_controls("ask", kb_setting)
+    retrieval_line(_run(setting_record, cfg, kb))
     with st.form("ask_form", border=False):
         question = st.text_input("Question", key="ask_question", max_chars=question_limit()[1])
         asked = st.form_submit_button("Ask", type="primary")
@@ -221,6 +225,7 @@ with ask_tab:
                             box.markdown(answer_markdown(text) + " ▌")
                         box.markdown(answer_markdown(stream.record["answer"]) or "_(empty answer)_")
                         ss["last_answer"] = {"kb": kb, "question": question, **stream.record}
+                        record_answers("Ask", {"rag": stream.record}, None)  # single-answer latency (wizard)
                     except CrossroadsError as exc:
                         show_error(exc)
     if (partial := stopped_answer("ask")) is not None:

@@ -20,6 +20,7 @@ from core.decision.inputs import (
 )
 from core.decision.projection import projection
 from core.decision.questions import OPTION_LABELS, QUESTION_BY_ID, QUESTIONS, STEPS
+from core.runtime.answer_times import single_answer_latency
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import get_settings
 from core.runtime.text import md_escape
@@ -113,7 +114,7 @@ try:
     rec = recommend(answers, report, evidence_id=report_id, assets=workspace_assets(data_dir))
     times = measured_update_times(data_dir, report)
     proj = projection(answers, report, train_seconds=times["train_seconds"],
-                        reindex_seconds=times["reindex_seconds"])
+                        reindex_seconds=times["reindex_seconds"], single=single_answer_latency(data_dir))
 except (CrossroadsError, AnswerError) as exc:
     show_error(exc if isinstance(exc, CrossroadsError) else CrossroadsError(str(exc)))
     st.button("← Back to the questions", key="rec_to_questions_err", on_click=go, args=(N - 1,))

@@ -7,7 +7,7 @@ import time
 import streamlit as st
 
 from core.evaluation.arms import ARM_TITLES, Arms, ArmSetup, arm_help
-from core.evaluation.conversation import figures_line
+from core.evaluation.conversation import figures_line, setup_lines
 from core.knowledge.sanitize import answer_markdown
 from ui.common import get_engine
 from ui.knowledge_view import md_escape
@@ -43,6 +43,11 @@ def render_sources(sources: list[dict]) -> None:
             st.markdown(f"**[{n}]** {md_escape(source['file'])} · {md_escape(where)}chunk {md_escape(source['chunk'])} · "
                         f"cosine {source['score']:.2f}")
             st.text(source["text"])
+
+
+def exchange_caption(setup: dict | None) -> None:
+    """What produced an exchange's answers (adapter, retrieval, engine, model), under its question."""
+    st.caption("  \n".join(f"**{label}**: {text}" for label, text in setup_lines(setup)))
 
 
 def render_record(arm: str, record: dict) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.knowledge.retrieval import SEARCH_TYPES, RetrievalConfig
 from core.runtime.text import (
     md_escape,  # noqa: F401 (re-exported for the pages)
     plural,
@@ -53,21 +52,6 @@ def files_table(files: list[dict]) -> list[dict]:
              "Pages": str(f.get("pages") or "–"), "Chunks": f.get("chunks", 0),
              "Added": (f.get("added") or "").replace("T", " ").replace("+00:00", " UTC"),
              "Status": f.get("status", "")} for f in files]
-
-
-def retrieval_controls(prefix: str, default: RetrievalConfig | None = None) -> RetrievalConfig:
-    """k, search type and minimum relevance, starting from `default` (the knowledge base's setting)."""
-    from dataclasses import replace
-
-    default = default or RetrievalConfig()
-    cfg_help = {name: field.metadata.get("help") for name, field in RetrievalConfig.__dataclass_fields__.items()}
-    c1, c2, c3 = st.columns(3)
-    k = c1.slider("Chunks (k)", 1, 10, min(default.k, 10), key=f"{prefix}_k", help=cfg_help["k"])
-    search_type = c2.selectbox("Search", SEARCH_TYPES, index=SEARCH_TYPES.index(default.search_type),
-                               key=f"{prefix}_search", help=cfg_help["search_type"])
-    min_score = c3.slider("Min. relevance", 0.0, 1.0, default.min_score if default.min_score is not None else 0.0,
-                          0.05, key=f"{prefix}_min", help=cfg_help["min_score"])
-    return replace(default, k=k, search_type=search_type, min_score=min_score)
 
 
 ORDER_NOTES = {

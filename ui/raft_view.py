@@ -16,12 +16,13 @@ import streamlit as st
 
 from core.knowledge.manifest import list_kbs
 from core.knowledge.retrieval import kb_retrieval
+from core.knowledge.retrieval_setting import setting_record
 from core.runtime.errors import CrossroadsError
-from core.runtime.text import md_escape
 from core.training import raft
 from core.training.raft import DEFAULT_P, RaftOptions
 from core.training.schema import Schema
 from ui.common import show_error
+from ui.retrieval_view import retrieval_line
 
 MODES = {"closed_book": "Closed-book (facts in the weights)", "raft": "For use with retrieval (RAFT)"}
 MISSING_TITLES = {"closed_book": "Train them closed-book (no context)", "drop": "Drop them"}
@@ -104,7 +105,9 @@ def mode_section(choice, settings, saved: dict | None = None) -> TrainingMode:
                   help=_help("p"))
     distractors = c3.number_input("Distractors", 0, 20, int(saved.get("distractors", max(0, retrieval.k - 1))),
                                   key="ft_raft_distractors", help=_help("distractors"))
-    st.caption(f"Retrieval as the arms use it: {md_escape(retrieval.describe())}.")
+    # The kb's own setting, in the same line as every other screen; the adapter records it and is
+    # later measured with it (core.evaluation.arms.starting_retrieval).
+    retrieval_line(setting_record(retrieval, kb, settings=settings))
     missing = st.radio("Rows whose answer passage is not found", list(MISSING_TITLES),
                        format_func=MISSING_TITLES.get, horizontal=True, key="ft_raft_missing",
                        index=_index(list(MISSING_TITLES), saved.get("missing")), help=_help("missing"))

@@ -16,6 +16,7 @@ from core.decision.decision_report import to_markdown
 from core.decision.evidence import arm_labels, describe_others, metric_name
 from core.decision.next_steps import PAGE_TITLES
 from core.decision.questions import OPTION_LABELS, OPTIONS, QUESTIONS
+from core.runtime.machine import latency_conditions
 from core.runtime.text import md_escape, plural
 
 # ------------------------------------------------------------------------------ result sections
@@ -118,6 +119,11 @@ def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
         "other metrics": describe_others(c),
     } for c in ev["comparisons"]]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if report:
+        conditions = latency_conditions(report.get("machine"), (report.get("meta") or {}).get("batch_size"))
+        st.caption(f":material/speed: This report's latencies were measured {conditions['label']}"
+                   + (": not what one user waits for one answer." if conditions["batched"] or conditions["loaded"]
+                      else "."))
     arms = (report or {}).get("arms") or {}
     names = arm_labels(report)
     metrics = [m for m in ("human", "contains", "contains_concise", "f1", "exact_match", "rougeL", "accuracy", "macro_f1",
@@ -136,12 +142,15 @@ def projection(proj: dict[str, Any], measured_from: dict[str, Any]) -> None:
     st.subheader("Cost and latency projection")
     qpd = proj["queries_per_day"]
     if proj["arms"]:
-        st.caption("Per-query numbers measured in your evaluation report"
+        st.caption("Per-query numbers: latency from single answers timed on Ask / Compare where an arm has "
+                   "them (what one user waits for), else from your evaluation report as measured there; "
+                   "prompt tokens from the report"
                    + (f"; daily totals at {qpd:,} queries/day, one request at a time." if qpd else "."))
         rows = [{
             "arm": r["label"],
             "p50 latency (ms)": _fmt(r["latency_p50_ms"]),
             "p95 latency (ms)": _fmt(r["latency_p95_ms"]),
+            "latency measured": r.get("latency_from") or "—",
             "prompt tokens/query": _fmt(r["prompt_tokens_per_query"]),
             "serving s/day": _fmt(r["serving_seconds_per_day"]),
             "prompt tokens/day": _fmt(r["prompt_tokens_per_day"]),

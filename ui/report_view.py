@@ -185,6 +185,11 @@ def render_report(report: dict, key: str = "report") -> None:
     st.caption(f"Same for every arm: {md_escape(R.describe_setup(setup))}")
     if (report.get("engine") or {}).get("engine"):
         st.caption(md_escape(R.engine_line(report["engine"])))
+    if mismatch := R.training_mismatch(report):
+        st.warning(md_escape(mismatch), icon=":material/sync_problem:")
+    conditions = R.latency_conditions(report.get("machine"), meta.get("batch_size"))
+    st.caption((":material/warning: " if conditions["batched"] or conditions["loaded"] else ":material/speed: ")
+               + md_escape(R.latency_note(report)))
     st.subheader("Metrics by arm")
     metrics_table(report)
     st.subheader("Differences, with paired-bootstrap 95% confidence intervals")

@@ -8,28 +8,18 @@ run, the lab's `finally` removes its temporary collections, and nothing is appli
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import streamlit as st
 
+from core.evaluation import evalset_choice as C
 from core.evaluation.retrieval_lab import DEFAULT_KS, apply_best, run_lab
 from core.knowledge.retrieval import SEARCH_TYPES, kb_retrieval
+from core.knowledge.retrieval_setting import setting_record
+from ui.evalset_view import choose_eval_set
 from ui.knowledge_view import md_escape
+from ui.retrieval_view import retrieval_line
 
-DEMO_SET = Path(__file__).resolve().parents[1] / "demo" / "qa_test.jsonl"
-SOURCES = ("Demo test set (demo/qa_test.jsonl)", "Upload an eval file", "Fill-in-the-blank questions from this knowledge base")
-
-
-def _eval_set(kb: str, choice: str, upload):
-    from core.evaluation.evalset_files import load_eval_bytes, load_eval_file
-
-    if choice == SOURCES[0]:
-        return load_eval_file(DEMO_SET, name="demo test set")
-    if choice == SOURCES[1]:
-        return load_eval_bytes(upload.getvalue(), upload.name) if upload is not None else None
-    from core.evaluation.cloze import cloze_set
-
-    return cloze_set(kb, n=30)
+SOURCES = (C.KB_FILE, C.CLOZE, C.UPLOAD, C.DEMO)
 
 
 def _progress(bar):
@@ -63,12 +53,10 @@ def render_lab(kb: str, run_safely) -> None:
                "hit@k (the gold chunk is among the k given to the model), MRR, the context's cost in tokens, and "
                "the retrieval latency, per setting. Questions without a source count a chunk as gold when it "
                "contains the answer.")
-    st.markdown(f"Current setting: **{md_escape(current.describe())}**")
+    retrieval_line(run_safely(setting_record, current, kb))
     if applied := st.session_state.pop("lab_applied", None):
         st.success(f"Stored as this knowledge base's setting: {md_escape(applied)}", icon=":material/task_alt:")
-    choice = st.radio("Questions", SOURCES, key="lab_source")
-    upload = st.file_uploader("Eval file (JSONL / JSON / CSV with question and answer)", type=["jsonl", "json", "csv"],
-                              key="lab_upload", max_upload_size=50) if choice == SOURCES[1] else None
+    loader = choose_eval_set(kb, None, key="lab", sources=SOURCES, cloze_n=30)
     c1, c2, c3 = st.columns(3)
     types = c1.multiselect("Search types", SEARCH_TYPES, default=list(SEARCH_TYPES), key="lab_types")
     ks = c2.multiselect("k", [1, 2, 3, 4, 5, 6, 8, 10], default=list(DEFAULT_KS), key="lab_ks")
@@ -80,10 +68,11 @@ def render_lab(kb: str, run_safely) -> None:
         except ValueError:
             st.error("Chunk sizes: whole numbers separated by commas.", icon=":material/error:")
             return
-        eval_set = run_safely(_eval_set, kb, choice, upload)
+        eval_set = run_safely(loader) if loader else None
         if eval_set is None:
-            if choice == SOURCES[1] and upload is None:
-                st.info("Upload an eval file first.", icon=":material/upload_file:")
+            if loader is None:
+                st.info("Choose the questions first (upload a file, or tick the demo set's box).",
+                        icon=":material/upload_file:")
             return
         st.button("Cancel", key="lab_cancel", icon=":material/stop_circle:")  # a click stops this run
         bar = st.progress(0.0, text=f"Sweeping {len(eval_set)} questions…")

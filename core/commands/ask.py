@@ -51,13 +51,12 @@ def run(args) -> int:
     from dataclasses import replace
 
     from core.__main__ import print_json
-    from core.evaluation.arms import Arms, ArmSetup, parse_arms
-    from core.knowledge.retrieval import RetrievalConfig, kb_retrieval
+    from core.evaluation.arms import Arms, ArmSetup, parse_arms, starting_retrieval
     from core.runtime.generation import Decoding
 
     apply_engine_argument(args)
     arms = parse_arms(args.arms)
-    retrieval = kb_retrieval(args.kb) if args.kb else RetrievalConfig()
+    retrieval, _ = starting_retrieval(args.kb, args.adapter)  # the kb's setting, or a RAFT adapter's training one
     given = {"k": args.k, "search_type": args.search_type, "min_score": args.min_score}
     retrieval = replace(retrieval, **{name: value for name, value in given.items() if value is not None})
     setup = ArmSetup(arms=arms, kb=args.kb, adapter=args.adapter, retrieval=retrieval,

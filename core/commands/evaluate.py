@@ -31,11 +31,11 @@ def register(subparsers) -> None:
 def build_setup(args):
     from dataclasses import replace
 
-    from core.evaluation.arms import ArmSetup, parse_arms
-    from core.knowledge.retrieval import RetrievalConfig, kb_retrieval
+    from core.evaluation.arms import ArmSetup, parse_arms, starting_retrieval
     from core.runtime.generation import Decoding
 
-    retrieval = kb_retrieval(args.kb) if args.kb else RetrievalConfig()  # the kb's own setting (retrieval lab)
+    # The kb's own setting (retrieval lab), or the one a RAFT adapter was trained with.
+    retrieval, _ = starting_retrieval(args.kb, args.adapter)
     retrieval = retrieval if args.k is None else replace(retrieval, k=args.k)
     decoding = Decoding() if args.max_new_tokens is None else replace(Decoding(), max_new_tokens=args.max_new_tokens)
     arms = parse_arms(args.arms)

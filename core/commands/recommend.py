@@ -41,6 +41,7 @@ def run(args) -> int:
         workspace_assets,
     )
     from core.decision.projection import projection
+    from core.runtime.answer_times import single_answer_latency
     from core.runtime.settings import get_settings
 
     data_dir = get_settings().data_dir
@@ -56,6 +57,7 @@ def run(args) -> int:
     record["projection"] = projection(
         answers, report,
         train_seconds=times["train_seconds"], reindex_seconds=times["reindex_seconds"],
+        single=single_answer_latency(data_dir),
     )
     record["projection"]["measured_from"] = {
         "train": times["train_from"], "reindex": times["reindex_from"],

@@ -94,11 +94,12 @@ def to_markdown(record: Mapping[str, Any], proj: Mapping[str, Any] | None = None
             qpd = proj.get("queries_per_day")
             L.append(f"Measured per-query numbers{f', at {qpd:,} queries/day' if qpd else ''}:")
             L.append("")
-            L.append("| arm | latency p50 (ms) | latency p95 (ms) | prompt tokens / query | "
+            L.append("| arm | latency p50 (ms) | latency p95 (ms) | latency measured | prompt tokens / query | "
                      "serving s / day | prompt tokens / day |")
-            L.append("|---|---:|---:|---:|---:|---:|")
+            L.append("|---|---:|---:|---|---:|---:|---:|")
             for r in proj["arms"]:
                 L.append(f"| {r['label']} | {_fmt(r['latency_p50_ms'])} | {_fmt(r['latency_p95_ms'])} | "
+                         f"{r.get('latency_from') or '—'} | "
                          f"{_fmt(r['prompt_tokens_per_query'])} | {_fmt(r['serving_seconds_per_day'])} | "
                          f"{_fmt(r['prompt_tokens_per_day'])} |")
             L.append("")

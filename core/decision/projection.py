@@ -64,17 +64,35 @@ def corpus_tokens_from_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Cost and latency projection (from measured numbers only)
 # --------------------------------------------------------------------------------------------
+def _report_latency_label(report: Mapping[str, Any] | None) -> str:
+    """How the report's latencies were measured: its own reading (written with it by core.runtime/machine.py)
+    or else what its batch size says."""
+    machine = (report or {}).get("machine")
+    if isinstance(machine, Mapping) and isinstance(machine.get("latency_label"), str):
+        return machine["latency_label"]
+    batch = ((report or {}).get("meta") or {}).get("batch_size")
+    return "conditions not recorded" + (f"; batched ({batch} questions generated together)"
+                                        if isinstance(batch, int) and batch > 1 else "")
+
+
 def projection(
     answers: Mapping[str, Any],
     report: Mapping[str, Any] | None = None,
     *,
     train_seconds: float | None = None,
     reindex_seconds: float | None = None,
+    single: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Per-arm latency / prompt tokens and update cost, from measured numbers only.
 
-    Anything not measured is reported as "not measured yet" with the action that measures it.
+    Latency per arm: the single answers timed on Ask / Compare (`single`, from
+    the answer-times log of core/runtime) when that arm has any, as a user waits for one question; else the
+    report's, labelled with how it was measured (batched, under load). Each row says which
+    (`latency_from`). Anything not measured is reported as "not measured yet" with the action
+    that measures it.
     """
+    single = single or {}
+    report_conditions = _report_latency_label(report)
     a, _ = normalize_answers(answers)
     qpd = a.get("queries_per_day")
     arms_out = []
@@ -84,12 +102,18 @@ def projection(
     for arm in ("base", "rag", "ft", "hybrid"):
         m = arms.get(arm)
         if not isinstance(m, Mapping):
-            continue
+            if arm not in single:
+                continue
+            m = {}  # timed on Ask / Compare, not in the report
         p50, p95 = m.get("latency_p50_ms"), m.get("latency_p95_ms")
+        latency_from = f"evaluation report, {report_conditions}"
+        if isinstance((one := single.get(arm) or {}).get("p50_ms"), int | float):
+            p50, p95, latency_from = one["p50_ms"], one.get("p95_ms"), str(one.get("basis") or "single answers")
         tokens = m.get("prompt_tokens_mean")
         row = {
             "arm": arm, "label": labels[arm],
-            "latency_p50_ms": p50, "latency_p95_ms": p95,
+            "latency_p50_ms": p50, "latency_p95_ms": p95, "latency_from": latency_from,
+            "report_latency_p50_ms": m.get("latency_p50_ms"),
             "tokens_per_s": m.get("tokens_per_s"),
             "prompt_tokens_per_query": tokens,
             "serving_seconds_per_day": (
@@ -135,6 +159,7 @@ def projection(
             if per_month is not None and train_seconds is not None else None
         ),
     }
-    return {"queries_per_day": qpd, "arms": arms_out, "updates": updates, "missing": missing}
+    return {"queries_per_day": qpd, "arms": arms_out, "updates": updates, "missing": missing,
+            "report_latency_conditions": report_conditions if arms_out else None}
 
 

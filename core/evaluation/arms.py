@@ -18,19 +18,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from core.knowledge.rag import dont_know_message, rag_messages
-from core.knowledge.retrieval import (
-    RetrievalConfig,
-    Retrieved,
-    kb_retrieval,
-    retrieval_record,
-    retrieve,
-)
+from core.knowledge.retrieval import RetrievalConfig, Retrieved, kb_retrieval, retrieve
+from core.knowledge.retrieval_setting import kb_setting_origin, setting_record
 from core.knowledge.sanitize import sanitize_answer
 from core.runtime.errors import CrossroadsError
 from core.runtime.generation import ChatRow, Decoding, chat_input_ids, chat_text
 from core.runtime.limits import check_question, context_window
 from core.runtime.settings import Settings, get_settings
-from core.training.raft import adapter_mode
+from core.training.raft import adapter_mode, training_retrieval
 
 ARMS = ("base", "rag", "ft", "hybrid")
 ARM_TITLES = {"base": "Base", "rag": "RAG", "ft": "Fine-tuned", "hybrid": "Hybrid (FT + RAG)"}
@@ -79,6 +74,30 @@ class ArmsError(CrossroadsError):
     """The chosen arms cannot run with this setup."""
 
 
+def starting_retrieval(kb: str | None, adapter: str | None = None,
+                       settings: Settings | None = None) -> tuple[RetrievalConfig, str]:
+    """The retrieval setting a comparison or evaluation starts from, and what it is in words.
+
+    A RAFT adapter trained on this kb learned to read the context of one setting: its arms start
+    from that setting, so it is measured as it was trained. Otherwise the kb's own setting.
+    """
+    if not kb:
+        return RetrievalConfig(), "the default"
+    if adapter:
+        from core.training.adapters import get_adapter
+
+        try:
+            trained = training_retrieval(get_adapter(adapter, settings).meta, kb)
+        except CrossroadsError:
+            trained = None  # a missing adapter is reported where it is opened
+        if trained is not None:
+            return trained, f"the setting adapter {adapter} was trained with"
+    try:
+        return kb_retrieval(kb, settings), f"the kb's setting, {kb_setting_origin(kb, settings)}"
+    except CrossroadsError:
+        return RetrievalConfig(), "the default"
+
+
 def parse_arms(text: str | Sequence[str]) -> tuple[str, ...]:
     names = [a.strip() for a in (text.split(",") if isinstance(text, str) else text) if a.strip()]
     unknown = [a for a in names if a not in ARMS]
@@ -95,18 +114,13 @@ class ArmSetup:
     arms: tuple[str, ...] = ARMS
     kb: str | None = None
     adapter: str | None = None
-    retrieval: RetrievalConfig | None = None  # None: the knowledge base's own setting (retrieval lab)
+    # None: where the arms start (`starting_retrieval`): a RAFT adapter's training setting, else the kb's own
+    retrieval: RetrievalConfig | None = None
     decoding: Decoding = field(default_factory=Decoding)
 
     def __post_init__(self):
         if self.retrieval is None:
-            resolved = RetrievalConfig()
-            if self.kb:
-                try:
-                    resolved = kb_retrieval(self.kb)
-                except CrossroadsError:
-                    pass  # a missing kb is reported where it is opened
-            object.__setattr__(self, "retrieval", resolved)
+            object.__setattr__(self, "retrieval", starting_retrieval(self.kb, self.adapter)[0])
         if needs := [a for a in self.arms if a in RETRIEVAL_ARMS] if not self.kb else []:
             raise ArmsError(f"The {', '.join(needs)} arm(s) need a knowledge base.",
                             hint="Choose a knowledge base (Knowledge page), or leave those arms out.")
@@ -116,7 +130,12 @@ class ArmSetup:
 
     def describe(self) -> dict:
         return {"arms": list(self.arms), "kb": self.kb, "adapter": self.adapter,
-                "retrieval": retrieval_record(self.retrieval, self.kb), "decoding": vars(self.decoding).copy()}
+                "retrieval": self.retrieval_record(), "decoding": vars(self.decoding).copy()}
+
+    def retrieval_record(self) -> dict:
+        """The retrieval setting with where it came from and what this screen overrode."""
+        base, base_from = starting_retrieval(self.kb, self.adapter)
+        return setting_record(self.retrieval, self.kb, base=base, base_from=base_from)
 
 
 @dataclass
@@ -212,6 +231,15 @@ class Arms:
 
     def title(self, arm: str) -> str:
         return arm_title(arm, self.adapter_mode)
+
+    def provenance(self) -> dict:
+        """What produced these answers: kept with each Compare exchange and its exports."""
+        setup = self.setup
+        return {"arms": list(setup.arms), "kb": setup.kb, "adapter": setup.adapter,
+                "adapter_mode": self.adapter_mode if setup.adapter else None,
+                "retrieval": setup.retrieval_record() if setup.kb and RETRIEVAL_ARMS & set(setup.arms) else None,
+                "engine": self.engine.describe(), "model": self.settings.generator,
+                "decoding": vars(setup.decoding).copy()}
 
     def warm_up(self) -> None:
         """One tiny generation and one query embedding, so the first real answer's timings are not

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from core.evaluation.arms import ArmAnswer, Turn, arm_title
+from core.knowledge.retrieval_setting import describe_setting
 from core.knowledge.sanitize import answer_markdown
 from core.runtime.jobs import write_json_atomic
 from core.runtime.settings import Settings, get_settings
@@ -31,6 +32,9 @@ class Exchange:
     answers: dict[str, dict]  # arm -> ArmAnswer.record() + "prompt"
     asked: str = field(default_factory=lambda: datetime.now().astimezone().isoformat(timespec="seconds"))
     history_turns: int = 0  # earlier turns each arm saw; 0 = answered on its own
+    # What produced the answers (Arms.provenance): adapter, kb, retrieval, engine, model, decoding.
+    # Per exchange, because the user may switch the adapter or the setting between questions.
+    setup: dict = field(default_factory=dict)
 
     @property
     def history_note(self) -> str:
@@ -41,7 +45,7 @@ class Exchange:
 
 @dataclass
 class Conversation:
-    setup: dict = field(default_factory=dict)
+    # No conversation-wide setup: each exchange keeps its own (`Exchange.setup`).
     exchanges: list[Exchange] = field(default_factory=list)
     use_history: bool = False  # conversation mode: each arm sees its own earlier turns
 
@@ -58,14 +62,14 @@ class Conversation:
         return self.histories() if self.use_history else {}
 
     def add(self, question: str, answers: dict[str, ArmAnswer], prompts: dict[str, str],
-            history_turns: int = 0) -> Exchange:
+            history_turns: int = 0, setup: dict | None = None) -> Exchange:
         exchange = Exchange(question, {arm: {**a.record(), "prompt": prompts.get(arm, "")} for arm, a in answers.items()},
-                            history_turns=history_turns)
+                            history_turns=history_turns, setup=dict(setup or {}))
         self.exchanges.append(exchange)
         return exchange
 
     def as_dict(self) -> dict:
-        return {"setup": self.setup, "use_history": self.use_history, "exchanges": [vars(e) for e in self.exchanges]}
+        return {"use_history": self.use_history, "exchanges": [vars(e) for e in self.exchanges]}
 
     @classmethod
     def from_dict(cls, data: dict) -> Conversation:
@@ -75,21 +79,23 @@ class Conversation:
         for e in data.get("exchanges", []):
             if not isinstance(e, dict) or not isinstance(e.get("question"), str) or not isinstance(e.get("answers"), dict):
                 raise ValueError("an exchange lacks its question or answers")
-            exchanges.append(Exchange(e["question"], e["answers"], e.get("asked", ""), int(e.get("history_turns") or 0)))
-        return cls(setup=data.get("setup") or {}, exchanges=exchanges, use_history=bool(data.get("use_history")))
+            setup = e.get("setup") if isinstance(e.get("setup"), dict) else {}
+            exchanges.append(Exchange(e["question"], e["answers"], e.get("asked", ""), int(e.get("history_turns") or 0),
+                                      setup))
+        return cls(exchanges=exchanges, use_history=bool(data.get("use_history")))
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2)
 
     def to_markdown(self) -> str:
         # questions, names and answers are untrusted: escaped (answers also lose images and links),
-        # so a CommonMark viewer of the export never fetches anything
+        # so a CommonMark viewer of the export never fetches anything. No conversation-wide header:
+        # each exchange says what produced it (the adapter or the setting may change between questions).
         e = md_escape
         lines = ["# Crossroads comparison", ""]
-        if self.setup:
-            lines += [f"- **{e(k)}**: {e(v)}" for k, v in self.setup.items()] + [""]
         for n, exchange in enumerate(self.exchanges, 1):
             lines += [f"## {n}. {e(exchange.question)}", "", f"_{e(exchange.history_note)}_", ""]
+            lines += [f"- **{label}**: {text}" for label, text in setup_lines(exchange.setup)] + [""]
             for arm, record in exchange.answers.items():
                 lines += [f"### {e(record.get('title') or arm_title(arm))}", "",
                           answer_markdown(record["answer"]) or "_(empty answer)_", "",
@@ -134,6 +140,35 @@ def load_conversation(settings: Settings | None = None) -> tuple[Conversation, s
 
 def clear_conversation(settings: Settings | None = None) -> None:
     conversation_path(settings).unlink(missing_ok=True)
+
+
+def setup_lines(setup: dict | None) -> list[tuple[str, str]]:
+    """An exchange's provenance as (label, markdown-safe text) pairs, for the page and the export."""
+    if not setup:
+        return [("Setup", "not recorded (asked before exchanges kept their setup)")]
+    out = []
+    if setup.get("adapter"):
+        mode = "RAFT: trained to read retrieved context" if setup.get("adapter_mode") == "raft" else "closed-book"
+        out.append(("Adapter", f"{md_escape(setup['adapter'])} ({mode})"))
+    else:
+        out.append(("Adapter", "none"))
+    if setup.get("kb"):
+        retrieval = setup.get("retrieval")
+        out.append(("Knowledge base", md_escape(setup["kb"]) + (f" · {md_escape(describe_setting(retrieval))}" if retrieval
+                                                                 else " (no retrieval arm asked)")))
+    engine = setup.get("engine") or {}
+    if engine:
+        text = f"{engine.get('engine', '?')} {engine.get('quantization') or ''}".strip()
+        if engine.get("device"):
+            text += f" on {engine['device']}"
+        out.append(("Engine", text))
+    if setup.get("model"):
+        out.append(("Model", md_escape(setup["model"])))
+    decoding = setup.get("decoding") or {}
+    if decoding:
+        mode = f"sampling at T={decoding.get('temperature')}" if decoding.get("do_sample") else "greedy"
+        out.append(("Decoding", f"{mode}, at most {decoding.get('max_new_tokens')} new tokens"))
+    return out
 
 
 def _where(source: dict) -> str:

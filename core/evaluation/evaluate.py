@@ -124,17 +124,21 @@ def _deltas(arms: Sequence[str], rows: list[dict], kind: str) -> dict:
 
 def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = None, batch_size: int = 4,
              on_progress: Callable[[Progress], None] | None = None,
-             should_stop: Callable[[], bool] | None = None, engine: Arms | None = None) -> dict:
+             should_stop: Callable[[], bool] | None = None, engine: Arms | None = None,
+             job_id: str | None = None) -> dict:
     """Run every item through every chosen arm and build the report (not saved).
 
     `should_stop` is checked before each batch and at every decode step inside it, so a cancel
     takes effect within one generation step; the batch it interrupted is discarded (its answers
     were cut short) and the report holds the questions answered in full, marked ``partial``.
     """
+    from core.runtime import machine
+
     settings = settings or get_settings()
     planned = planning.before_run(len(eval_set), eval_set.kind, settings)  # before this run's report exists
     engine = engine or Arms(setup, settings)
     labels = tuple(eval_set.labels or ()) if eval_set.kind == "label" else ()
+    before = machine.snapshot(settings, exclude_job=job_id)  # the conditions the latencies were measured in
     start = time.perf_counter()
     rows: list[dict] = []
     stop = should_stop or (lambda: False)
@@ -178,6 +182,9 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
         "arms": {arm: _summary(arm, rows, eval_set.kind, labels, engine.adapter_meta) | {"title": engine.title(arm)}
                  for arm in arms},
         "deltas": _deltas(arms, rows, eval_set.kind),
+        # The batch as generated: a 3-question set with batch size 4 ran 3 at a time.
+        "machine": machine.conditions(before, machine.snapshot(settings, exclude_job=job_id),
+                                      min(batch_size, len(eval_set))),
         "questions": [{k: v for k, v in r.items() if k != "records"} | {"figures": r["records"]} for r in rows],
         "meta": {
             "kb": setup.kb, "adapter": setup.adapter, "device": settings.resolved_device,
@@ -334,7 +341,7 @@ def _worker(run_dir: Path) -> None:
 
         try:
             report = evaluate_any(eval_set, setup, batch_size=int(spec.get("batch_size", 4)), on_progress=progress,
-                              should_stop=run.stop_requested)
+                              should_stop=run.stop_requested, job_id=run_dir.name)
         except EvaluationStopped:
             run.finish("cancelled", message="Cancelled before any question was answered: no report.")
             return
@@ -370,7 +377,7 @@ def estimate_seconds(questions: int, arms: Sequence[str], max_new_tokens: int,
         if n and n_arms and seconds:
             measured.append((seconds / (n * n_arms), tokens, report.get("id", path.stem)))
     if not measured:
-        return None
+        return _estimate_from_single_answers(questions, arms, settings)
     same = [m for m in measured if m[1] == max_new_tokens]
     per_answer, tokens, source = (same or measured)[0]  # the newest matching report
     if not same:
@@ -379,3 +386,20 @@ def estimate_seconds(questions: int, arms: Sequence[str], max_new_tokens: int,
     basis = (f"{questions} questions × {len(arms)} arms × {per_answer:.1f} s per answer, measured in report {source}"
              + ("" if same else f" (≤ {tokens} new tokens there, scaled to {max_new_tokens})"))
     return {"seconds": round(total, 1), "per_answer_s": round(per_answer, 2), "basis": basis}
+
+
+def _estimate_from_single_answers(questions: int, arms: Sequence[str], settings: Settings | None) -> dict | None:
+    """No report yet: the answers timed one at a time on Ask and Compare (an upper bound, since an
+    evaluation batches questions)."""
+    from core.runtime.answer_times import single_answer_latency
+
+    timed = single_answer_latency((settings or get_settings()).data_dir)
+    if not timed:
+        return None
+    fallback = sum(t["p50_ms"] for t in timed.values()) / len(timed)
+    per_question = sum(timed[a]["p50_ms"] if a in timed else fallback for a in arms) / 1000
+    n = sum(t["n"] for t in timed.values())
+    basis = (f"{questions} questions × {per_question:.1f} s for the {len(arms)} arms, from {n} answers timed one at a "
+             "time on Ask and Compare; an evaluation batches questions, so it is usually faster")
+    return {"seconds": round(questions * per_question, 1), "per_answer_s": round(per_question / max(1, len(arms)), 2),
+            "basis": basis}

@@ -8,6 +8,8 @@ import io
 from core.evaluation.arms import arm_title
 from core.evaluation.seeds import seed_lines
 from core.evaluation.verdict import verdict_of
+from core.knowledge.retrieval_setting import describe_setting, field_text
+from core.runtime.machine import describe_machine, latency_conditions
 from core.runtime.text import md_escape
 
 PERCENT_METRICS = ("exact_match", "f1", "contains", "contains_concise", "rougeL", "accuracy", "macro_f1", "hit_at_k", "mrr", "human",
@@ -31,13 +33,25 @@ def describe_setup(setup: dict) -> str:
     if decoding.get("repetition_penalty", 1.0) != 1.0:
         text += f", repetition penalty {decoding['repetition_penalty']}"
     if setup.get("kb"):
-        text += (f" · top-{retrieval.get('k')} {retrieval.get('search_type')} chunks from `{setup['kb']}`, "
-                 f"relevance ≥ {retrieval.get('min_score')}")
-        if retrieval.get("search_type") == "hybrid":
-            text += f", keyword weight {retrieval.get('keyword_weight')}"
-        if (chunking := retrieval.get("chunking")) and isinstance(chunking, dict):
-            text += f", chunks of {chunking.get('size')}/{chunking.get('overlap')} {chunking.get('unit', '')}".rstrip()
+        text += f" · retrieval from {md_escape(setup['kb'])}: {md_escape(describe_setting(retrieval))}"
     return text
+
+
+def training_mismatch(report: dict) -> str | None:
+    """When a RAFT adapter was evaluated with another retrieval setting than it was trained with."""
+    retrieval = (report.get("setup") or {}).get("retrieval") or {}
+    if not str(retrieval.get("base_from", "")).startswith("the setting adapter") or not retrieval.get("override"):
+        return None
+    now = ", ".join(field_text(c["field"], c["value"]) for c in retrieval["override"])
+    was = ", ".join(field_text(c["field"], c["base"]) for c in retrieval["override"])
+    return md_escape(f"The RAFT adapter was trained with {was} but evaluated with {now}: it learned to read "
+                     "another context than it got here.")
+
+
+def latency_note(report: dict) -> str:
+    """How this report's latencies were measured, and on what machine."""
+    conditions = latency_conditions(report.get("machine"), (report.get("meta") or {}).get("batch_size"))
+    return f"Latencies measured {conditions['label']} · {describe_machine(report.get('machine'))}"
 
 
 def primary_metric(report: dict) -> str:
@@ -225,6 +239,8 @@ def to_markdown(report: dict) -> str:
         f"- Decoding and retrieval: {e(describe_setup(setup))}",
         f"- Device: {e(meta.get('device'))} · run time {e(meta.get('seconds'))} s · created {e(report.get('created'))}",
         *([f"- {e(engine_line(report['engine']))}"] if (report.get("engine") or {}).get("engine") else []),
+        *([f"- **Retrieval differs from training:** {e(m)}"] if (m := training_mismatch(report)) else []),
+        f"- {e(latency_note(report))}",
         "", "## Metrics by arm", "",
     ]
     rows = metric_rows(report)

@@ -323,3 +323,12 @@ def fitted_max_length(build: RaftBuild, tokenizer, current: int = 0) -> int:
     longest = max(n_tokens(r.messages) for r in build.rows)
     fitted = -(-longest // MAX_LENGTH_STEP) * MAX_LENGTH_STEP
     return min(MAX_FITTED_LENGTH, max(current, fitted))
+
+
+def training_retrieval(meta: dict | None, kb: str | None) -> RetrievalConfig | None:
+    """The retrieval setting a RAFT adapter was trained with on `kb` (None: closed-book, another kb,
+    or an adapter trained before the setting was recorded)."""
+    mode = (meta or {}).get("mode")
+    if adapter_mode(meta) != MODE_RAFT or not kb or mode.get("kb") != kb or not isinstance(mode.get("retrieval"), dict):
+        return None
+    return RetrievalConfig.from_dict(mode["retrieval"])

@@ -144,7 +144,8 @@ def test_retrieval_lab_tab_sweeps_marks_the_best_and_applies_it(kpage, data_dir,
     rows = [json.loads(line) for line in (DEMO.parent / "qa_test.jsonl").read_text().splitlines()]
     mine = "\n".join(json.dumps({"question": r["question"], "answer": r["answer"]}) for r in rows
                      if r["source"] in ("support_policy.md", "price_list.csv"))
-    at.radio(key="lab_source").set_value("Upload an eval file")
+    assert at.radio(key="lab_source_lab_None").value == "cloze"  # a kb's own questions by default, not the demo's
+    at.radio(key="lab_source_lab_None").set_value("upload")
     at.run()
     next(u for u in at.file_uploader if u.key == "lab_upload").set_value([("mine.jsonl", mine.encode(), "application/json")])
     at.multiselect(key="lab_types").set_value(["dense", "keyword", "hybrid"])

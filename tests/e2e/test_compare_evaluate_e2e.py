@@ -1,11 +1,13 @@
-"""Compare and Evaluate in a real browser: four arms stream side by side; a small evaluation runs
-as a background job and its report shows metrics, the chart and the per-question diff."""
+"""Compare and Evaluate in a real browser: a Retrieval-lab setting reaches every screen, each Compare
+exchange names its own adapter on screen and in both exports; four arms stream side by side; a small
+evaluation runs as a background job and its report shows metrics, the chart and the per-question diff."""
 
 import json
 import re
 import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.conftest import module_data_dir
@@ -28,6 +30,7 @@ def demo_app(tmp_path_factory, converted_models):
     report = KD.load_demo_workspace(settings=settings)
     assert report.ok, report.as_dict()
     make_random_adapter(data_dir, "demo-adapter")
+    make_random_adapter(data_dir, "other-adapter", seed=1)  # switched to mid-Compare
     assert os.environ.get("CROSSROADS_DATA_DIR") != str(data_dir)
     with serve_app(data_dir) as server:
         yield server
@@ -39,6 +42,109 @@ def open_page(page, server, label: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
     page.get_by_role("heading", name=label).first.wait_for(timeout=60_000)
     wait_for_app(page)
+
+
+LAB_LINE = re.compile(r"hybrid · k=2 · min relevance 0.3 · 400/120 chunks, the kb's setting, "
+                      r"set by the Retrieval lab on \d{4}-\d{2}-\d{2}")
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the selectbox labelled `label`."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
+    for attempt in range(3):  # a rerun that lands mid-pick detaches the open list: pick again
+        wait_for_app(page)
+        box.locator("input").click()
+        page.keyboard.type(option)
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
+            break
+        except PlaywrightError:
+            page.keyboard.press("Escape")
+            if attempt == 2:
+                raise
+    wait_for_app(page)
+
+
+def keep_only(page, key: str, value: str) -> None:
+    """Empty the multiselect with widget key `key` (Backspace removes its last chip), then choose `value`."""
+    page.locator(f".st-key-{key} input").first.click()
+    for _ in range(8):
+        page.keyboard.press("Backspace")
+    page.keyboard.type(value)
+    page.get_by_role("option", name=value, exact=True).click()
+    page.keyboard.press("Escape")
+    wait_for_app(page)
+
+
+def ask(page, question: str, answers_so_far: int) -> None:
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(question)
+    box.press("Enter")
+    page.get_by_text("tok/s").nth(answers_so_far + 3).wait_for(timeout=600_000)  # four arms answered
+    wait_for_app(page)
+
+
+def test_a_lab_setting_reaches_every_screen_and_each_exchange_names_its_adapter(demo_app, page, tmp_path):
+    # The Retrieval lab on the demo kb (its own test set): hybrid at k=2 beats the default k=4 on
+    # context tokens with the same hit@k, so "Use the best setting" stores hybrid k=2.
+    open_page(page, demo_app, "Knowledge")
+    page.get_by_role("tab", name="Retrieval lab").click()
+    keep_only(page, "lab_types", "hybrid")
+    keep_only(page, "lab_ks", "2")
+    page.get_by_role("button", name="Run the lab").click()
+    page.get_by_text(re.compile(r"^Best: hybrid · k=2")).wait_for(timeout=300_000)
+    page.get_by_role("button", name="Use the best setting for this knowledge base").click()
+    page.get_by_text(re.compile(r"Stored as this knowledge base's setting")).wait_for(timeout=120_000)
+    wait_for_app(page)
+    stored = json.loads((demo_app.data_dir / "kb" / "demo" / "manifest.json").read_text())["retrieval"]
+    assert (stored["search_type"], stored["k"]) == ("hybrid", 2)
+    page.get_by_role("tab", name="Ask").click()
+    ask_form = page.get_by_role("tabpanel", name="Ask")
+    expect(ask_form.get_by_text(LAB_LINE)).to_be_visible(timeout=30_000)
+    expect(ask_form.get_by_role("spinbutton", name="Chunks (k)")).to_have_value("2")
+
+    # Compare starts from it, and each exchange keeps the adapter that answered it.
+    open_page(page, demo_app, "Compare")
+    expect(page.get_by_text(LAB_LINE)).to_have_count(1)
+    open_expander(page, "Decoding and retrieval (shared by every arm)")
+    expect(page.get_by_role("spinbutton", name="Chunks (k)")).to_have_value("2")
+    tokens = page.get_by_role("spinbutton", name="Max new tokens")
+    tokens.fill("16")
+    tokens.press("Enter")
+    wait_for_app(page)
+    choose(page, "Adapter", "demo-adapter")
+    ask(page, "How long is the warranty on a Brindlemoor Skerry weather station?", 0)
+    choose(page, "Adapter", "other-adapter")
+    ask(page, "Who founded Brindlemoor Instrument Works?", 4)
+    captions = page.get_by_test_id("stChatMessage").filter(has_text="Adapter:")
+    assert "demo-adapter (closed-book)" in captions.nth(0).inner_text()
+    assert "other-adapter (closed-book)" in captions.nth(1).inner_text()
+    assert page.get_by_text(re.compile(r"Engine: \w+ \w+")).count() == 2
+    screenshot(page, "compare-provenance")
+
+    with page.expect_download() as md_info:
+        page.get_by_role("button", name="Markdown").click()
+    md_path = tmp_path / "compare.md"
+    md_info.value.save_as(md_path)
+    first, second = md_path.read_text().split("## 2. ")
+    assert "demo\\-adapter (closed-book)" in first and "other\\-adapter" not in first
+    assert "other\\-adapter (closed-book)" in second
+    assert "hybrid · k=2 · min relevance 0\\.3" in second and "set by the Retrieval lab on" in second
+    assert "{'" not in first + second  # readable Markdown, no Python dicts
+    with page.expect_download() as js_info:
+        page.get_by_role("button", name="JSON").click()
+    js_path = tmp_path / "compare.json"
+    js_info.value.save_as(js_path)
+    exchanges = json.loads(js_path.read_text())["exchanges"]
+    assert [e["setup"]["adapter"] for e in exchanges] == ["demo-adapter", "other-adapter"]
+    assert {e["setup"]["retrieval"]["k"] for e in exchanges} == {2}
+    assert all(e["setup"]["engine"]["engine"] and e["setup"]["model"] for e in exchanges)
+    page.get_by_role("button", name="Clear").click()  # the tests below start from an empty conversation
+    expect(page.get_by_text("tok/s")).to_have_count(0, timeout=60_000)
+    wait_for_app(page)
+    assert json.loads((demo_app.data_dir / "compare" / "conversation.json").read_text())["exchanges"] == []
+    assert page.get_by_test_id("stException").count() == 0
+    assert demo_app.network_violations() == []
 
 
 def test_four_arms_stream_side_by_side(demo_app, page):
@@ -134,6 +240,10 @@ def open_new_evaluation(page) -> None:
     choice = expander.get_by_text("Demo Q&A test set")
     choice.wait_for(timeout=60_000)
     choice.click()
+    # The demo set is loaded once its item count shows: the form below it has settled (on a busy
+    # machine the previous run's widgets can linger a moment).
+    page.get_by_text(re.compile(r"\d+ of 40 items will run")).wait_for(timeout=60_000)
+    wait_for_app(page)
 
 
 def test_small_evaluation_shows_metrics_chart_and_diff(demo_app, page):
@@ -149,6 +259,10 @@ def test_small_evaluation_shows_metrics_chart_and_diff(demo_app, page):
     tokens.press("Enter")
     wait_for_app(page)
     page.get_by_text("3 of 40 items will run").wait_for(timeout=30_000)
+    # The form starts from the kb's setting (stored by the lab in the first test), search type included.
+    assert page.get_by_role("spinbutton", name="Chunks (k)").input_value() == "2"
+    assert page.get_by_text(LAB_LINE).count() == 1
+    screenshot(page, "evaluate-form")
     page.get_by_role("button", name="Start evaluation").click()
     page.get_by_text("finished: report").wait_for(timeout=600_000)
     page.get_by_text("Metrics by arm").wait_for(timeout=60_000)
@@ -160,6 +274,12 @@ def test_small_evaluation_shows_metrics_chart_and_diff(demo_app, page):
     assert page.get_by_role("heading", name="Per question").count() == 1
     assert page.get_by_text("question(s).").count() == 1  # the table caption, after filtering
     assert page.get_by_text(re.compile(r"^Verdict\.")).count() >= 1  # the report opens with its verdict
+    # The report says which retrieval setting and which machine its figures come from.
+    assert page.get_by_text(re.compile(r"retrieval from demo: hybrid · k=2 · .*set by the Retrieval lab")).count() == 1
+    assert page.get_by_text(re.compile(r"Latencies measured .* cores · load average")).count() == 1
+    saved = json.loads(next((demo_app.data_dir / "reports").glob("*.json")).read_text())
+    assert (saved["setup"]["retrieval"]["search_type"], saved["setup"]["retrieval"]["k"]) == ("hybrid", 2)
+    assert saved["machine"]["cores"] and len(saved["machine"]["load_before"]) == 3
     page.get_by_text(re.compile(r"^Chunks read \(\d+\)$")).first.click()  # the drill-down: what RAG read
     page.get_by_text(re.compile(r"chunk \d+ · score \d")).first.wait_for(timeout=10_000)
     assert page.get_by_test_id("stException").count() == 0

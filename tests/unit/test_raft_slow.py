@@ -63,3 +63,20 @@ def test_raft_adapter_reads_the_context_better_than_a_closed_book_one(model_data
         assert arms.title("hybrid") == ("Hybrid (RAFT)" if adapter == "raft" else "Hybrid (FT + RAG)")
     print("hybrid F1", f1)
     assert f1["raft"] > f1["closed"], f1
+    # The RAFT adapter is measured at the retrieval setting it was trained with, whatever the kb's
+    # setting became since (issue 22); the closed-book one follows the kb's setting.
+    from dataclasses import replace
+
+    from core.evaluation.evalsets import EvalSet
+    from core.evaluation.evaluate import evaluate
+    from core.evaluation.report import training_mismatch
+    from core.knowledge.retrieval import kb_retrieval, set_kb_retrieval
+
+    trained = kb_retrieval("facts")
+    set_kb_retrieval("facts", replace(trained, k=trained.k - 1), note="retrieval lab on a later run")
+    raft_setup = ArmSetup(arms=("hybrid",), kb="facts", adapter="raft", decoding=Decoding(max_new_tokens=8))
+    assert raft_setup.retrieval == trained
+    assert ArmSetup(arms=("hybrid",), kb="facts", adapter="closed").retrieval.k == trained.k - 1
+    report = evaluate(EvalSet.from_pairs("t", TEST[:1]), raft_setup)
+    assert report["setup"]["retrieval"]["base_from"] == "the setting adapter raft was trained with"
+    assert report["setup"]["retrieval"]["k"] == trained.k and training_mismatch(report) is None
