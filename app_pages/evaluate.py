@@ -15,9 +15,9 @@ from core.evaluation.arms import (
     arm_title,
     starting_retrieval,
 )
+from core.evaluation.estimate import estimate_seconds
 from core.evaluation.evalsets import EvalSet
 from core.evaluation.evaluate import (
-    estimate_seconds,
     list_reports,
     load_report,
     start_evaluation,

@@ -121,7 +121,7 @@ def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     if report:
         conditions = latency_conditions(report.get("machine"), (report.get("meta") or {}).get("batch_size"))
-        st.caption(f":material/speed: This report's latencies were measured {conditions['label']}"
+        st.caption(f":material/speed: This report's latencies were measured {md_escape(conditions['label'])}"
                    + (": not what one user waits for one answer." if conditions["batched"] or conditions["loaded"]
                       else "."))
     arms = (report or {}).get("arms") or {}

@@ -40,9 +40,7 @@ def retrieval_controls(prefix: str, base: RetrievalConfig | None = None, *, colu
 
 def retrieval_line(record: dict | None, container=None) -> None:
     """The setting in use in one line; an override is marked as such."""
-    text = md_escape(describe_setting(record))
     target = container or st
-    if isinstance(record, dict) and record.get("override"):
-        target.caption(f":material/tune: **Retrieval** (changed here): {text}")
-    else:
-        target.caption(f":material/tune: **Retrieval**: {text}")
+    override = isinstance(record, dict) and bool(record.get("override"))
+    target.caption((":material/tune: **Retrieval** (changed here): " if override else ":material/tune: **Retrieval**: ")
+                   + md_escape(describe_setting(record)))

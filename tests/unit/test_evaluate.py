@@ -176,7 +176,7 @@ def test_markdown_export_shows_hostile_names_as_text(report):
 
 
 def test_estimate_uses_measured_seconds_per_answer(report, data_dir):
-    from core.evaluation.evaluate import estimate_seconds
+    from core.evaluation.estimate import estimate_seconds
 
     assert estimate_seconds(10, ("base", "rag"), 48) is None  # nothing measured yet
     report["meta"]["seconds"] = 48.0  # 12 questions x 2 arms -> 2 s per answer

@@ -186,7 +186,7 @@ def test_latency_conditions_name_load_and_other_jobs():
 
 def test_single_answers_feed_the_projection_and_the_estimate(data_dir):
     from core.decision.projection import projection
-    from core.evaluation.evaluate import estimate_seconds
+    from core.evaluation.estimate import estimate_seconds
     from core.runtime.answer_times import record_answers, single_answer_latency
     from core.runtime.machine import conditions
 
