@@ -122,3 +122,16 @@ def no_network_access():
     yield
     new = netguard.violations[before:]
     assert not new, f"network access attempted: {new}"
+
+
+@pytest.fixture(autouse=True)
+def keep_main_module():
+    """AppTest runs a page as `__main__` and leaves it there. A process that spawns workers later
+    (the document parser pool) would make each child re-run that script first; a script made by
+    AppTest.from_function cannot run outside AppTest, so every later parse failed. Put it back."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
