@@ -224,6 +224,7 @@ def test_compare_export_shows_hostile_text_as_text():
     payload = "![n](https://evil.example/x.png) `tick <img src=https://evil.example/y>"
     record = {"title": "RAG", "answer": payload, "total_ms": 1.0, "tokens": 3, "tokens_per_s": 1.0,
               "prompt_tokens": 9, "sources": [{"file": payload, "page": None, "row": None, "chunk": 0, "score": 0.5}]}
-    conversation = Conversation(setup={"kb": payload}, exchanges=[Exchange(payload, {"rag": record})])
+    exchange = Exchange(payload, {"rag": record}, setup={"kb": payload, "adapter": payload, "model": payload})
+    conversation = Conversation(exchanges=[exchange])
     html = MarkdownIt("commonmark").render(conversation.to_markdown())
     assert "<img" not in html and "<a " not in html and "<code>" not in html

@@ -57,6 +57,7 @@ def test_the_shipped_results_cover_the_default_engine():
 
 def test_a_report_names_its_engine_with_the_measured_fidelity():
     from core.evaluation.report import engine_line, to_markdown
+    from core.runtime.text import md_escape
 
     record = {"engine": "ct2-int8", "quantization": "int8",
               "fidelity": {"label": "fast, approximate; not faithful to hf fp32: 6% of greedy answers identical"},
@@ -64,7 +65,7 @@ def test_a_report_names_its_engine_with_the_measured_fidelity():
     line = engine_line(record)
     assert line.startswith("Engine: ct2-int8 int8 · fast, approximate") and "3.1x hf fp32" in line
     report = {"id": "r", "n": 0, "arms": {}, "deltas": {}, "questions": [], "engine": record, "kind": "qa"}
-    assert f"- {line}" in to_markdown(report).splitlines()
+    assert f"- {md_escape(line)}" in to_markdown(report).splitlines()  # escaped like every line of the export
 
 
 def _sample_prompts(n: int) -> list[dict]:
