@@ -169,6 +169,10 @@ class ParseJob:
         self._pool, self._args = pool, args
         self._generation, self._future = pool._submit(*args)
 
+    def cancel(self) -> bool:
+        """An ingestion cancelled by the user: this parse need not run (False if it already started)."""
+        return self._future.cancel()
+
     def result(self, timeout: float | None = None):
         from concurrent.futures import CancelledError
         from concurrent.futures.process import BrokenProcessPool
