@@ -53,12 +53,14 @@ def start_ingest(kb: str, uploads: Sequence[tuple[str, bytes | Path]], chunking:
     kb = validate_kb_name(kb)
     if not uploads:
         raise jobs.JobError("No files to ingest.", hint="Choose at least one file.")
-    # An empty file is refused here, at once, not by the worker after the embedding model has loaded.
+    # Nothing but empty files: refused here, at once, not by the worker after the embedding model
+    # has loaded. Beside files with text, an empty one is reported by the job, file by file, and
+    # the others are indexed (refusing the whole upload would make the user upload them again).
     empty = [name for name, payload in uploads if (not payload.strip() if isinstance(payload, bytes)
                                                    else Path(payload).stat().st_size == 0)]
-    if empty:
+    if len(empty) == len(uploads):
         raise jobs.JobError(f"Nothing to index in {', '.join(empty)}: the file is empty (or only blank space).",
-                            hint="Remove it from the upload and ingest again.")
+                            hint="Upload a file with text in it.")
     files = {f"inputs/{n:05d}": payload for n, (_name, payload) in enumerate(uploads)}
     spec = {"mode": "ingest", "kb": kb, "chunking": chunking.as_dict() if chunking else None,
             "files": [{"name": name, "input": key} for key, (name, _p) in zip(files, uploads, strict=True)]}

@@ -315,6 +315,6 @@ def test_an_empty_upload_is_refused_before_any_job_starts(data_dir, payload):
     from core.runtime import jobs
 
     with pytest.raises(jobs.JobError, match=r"Nothing to index in empty\.txt"):
-        IJ.start_ingest("kb1", [("fine.txt", b"some text"), ("empty.txt", payload)])
+        IJ.start_ingest("kb1", [("empty.txt", payload)])
     assert jobs.list_jobs() == []  # refused at once: no worker, no run directory
 
