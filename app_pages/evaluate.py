@@ -156,7 +156,7 @@ with page_section("New evaluation"):
                 st.caption(f":material/schedule: Estimated **{estimate['seconds'] / 60:.1f} min** "
                            f"({md_escape(estimate['basis'])}), plus loading the model if it is not loaded yet.")
             elif arms:
-                st.caption(f":material/schedule: {n_items} questions × {len(arms)} arms: no answer has been timed in "
+                st.caption(f":material/schedule: {plural(n_items, 'question')} × {plural(len(arms), 'arm')}: no answer has been timed in "
                            "this workspace yet, so there is no estimate; the progress bar shows an ETA after the "
                            "first batch.")
         start = st.button("Start evaluation", type="primary", icon=":material/play_arrow:",
