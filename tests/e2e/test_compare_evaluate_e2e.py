@@ -176,9 +176,8 @@ def test_four_arms_stream_side_by_side(demo_app, page):
     assert demo_app.network_violations() == []
 
 
-def test_compare_survives_a_reload_and_a_reload_mid_stream_stops_the_generation(demo_app, page):
-    open_page(page, demo_app, "Compare")
-    page.get_by_text("tok/s").nth(3).wait_for(timeout=60_000)  # the earlier exchange, read back from disk
+def _start_a_long_answer(page) -> None:
+    """Ask for 256 new tokens of a story and wait until the arms stream."""
     open_expander(page, "Decoding and retrieval (shared by every arm)")
     tokens = page.get_by_role("spinbutton", name="Max new tokens")
     tokens.fill("256")
@@ -188,6 +187,12 @@ def test_compare_survives_a_reload_and_a_reload_mid_stream_stops_the_generation(
     box.fill("Write a long story about the Brindlemoor weather stations.")
     box.press("Enter")
     page.get_by_text("▌").first.wait_for(timeout=300_000)  # streaming has begun
+
+
+def test_compare_survives_a_reload_and_a_reload_mid_stream_stops_the_generation(demo_app, page):
+    open_page(page, demo_app, "Compare")
+    page.get_by_text("tok/s").nth(3).wait_for(timeout=60_000)  # the earlier exchange, read back from disk
+    _start_a_long_answer(page)
     page.reload()  # abandon the stream
     wait_for_app(page)
     page.get_by_text("tok/s").nth(3).wait_for(timeout=60_000)  # the finished exchange is still there
@@ -214,15 +219,7 @@ def test_stop_while_the_arms_stream_keeps_what_had_arrived(demo_app, page):
     open_page(page, demo_app, "Compare")
     saved_file = demo_app.data_dir / "compare" / "conversation.json"
     kept = len(json.loads(saved_file.read_text())["exchanges"]) if saved_file.exists() else 0
-    open_expander(page, "Decoding and retrieval (shared by every arm)")
-    tokens = page.get_by_role("spinbutton", name="Max new tokens")
-    tokens.fill("256")
-    tokens.press("Enter")
-    wait_for_app(page)
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill("Write a long story about the Brindlemoor weather stations.")
-    box.press("Enter")
-    page.get_by_text("▌").first.wait_for(timeout=300_000)  # streaming has begun
+    _start_a_long_answer(page)
     page.get_by_role("button", name="Stop", exact=True).click()
     page.get_by_text("Stopped by you").wait_for(timeout=60_000)
     wait_for_app(page)
