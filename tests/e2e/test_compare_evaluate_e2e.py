@@ -149,8 +149,10 @@ def test_a_lab_setting_reaches_every_screen_and_each_exchange_names_its_adapter(
 
 def test_four_arms_stream_side_by_side(demo_app, page):
     open_page(page, demo_app, "Compare")
+    wait_for_app(page)  # the page's first run settles before its expander is opened
     open_expander(page, "Decoding and retrieval (shared by every arm)")
     tokens = page.get_by_role("spinbutton", name="Max new tokens")
+    tokens.wait_for(timeout=120_000)
     tokens.fill("48")  # shorter answers keep the test fast; the figures still come for every arm
     tokens.press("Enter")
     wait_for_app(page)
@@ -178,8 +180,10 @@ def test_four_arms_stream_side_by_side(demo_app, page):
 
 def _start_a_long_answer(page) -> None:
     """Ask for 256 new tokens of a story and wait until the arms stream."""
+    wait_for_app(page)
     open_expander(page, "Decoding and retrieval (shared by every arm)")
     tokens = page.get_by_role("spinbutton", name="Max new tokens")
+    tokens.wait_for(timeout=120_000)
     tokens.fill("256")
     tokens.press("Enter")
     wait_for_app(page)
