@@ -70,7 +70,9 @@ with st.container(border=True):
         st.caption("RAG and hybrid need a knowledge base (Knowledge page); fine-tuned and hybrid need an "
                    "adapter (Fine-tune page).")
     base, _ = starting_retrieval(kb, adapter)  # the kb's setting, or a RAFT adapter's training one
-    with st.expander("Decoding and retrieval (shared by every arm)"):
+    # Stateful (key + rerun): the open state lives in the session, so the controls stay open when
+    # a note above them (an indexing job ending) shifts the page and the block is drawn anew.
+    with st.expander("Decoding and retrieval (shared by every arm)", key="compare_decoding", on_change="rerun"):
         d1, d2, d3, d4 = st.columns(4)
         max_new = d1.number_input("Max new tokens", 8, 512, Decoding().max_new_tokens, step=8,
                                   help=Decoding.__dataclass_fields__["max_new_tokens"].metadata["help"])

@@ -31,7 +31,11 @@ def start(starter, *args, **kwargs) -> bool:
 
 
 def indexing_note(kb: str | None) -> None:
-    """On pages that read a knowledge base: say when an ingestion is writing it right now."""
+    """On pages that read a knowledge base: say when an ingestion is writing it right now.
+
+    Always one slot on the page, filled or empty, so the note coming and going does not move the
+    widgets below it (a moved block is drawn anew: an open expander would close by itself)."""
+    slot = st.empty()
     if not kb:
         return
     try:
@@ -40,7 +44,7 @@ def indexing_note(kb: str | None) -> None:
         return
     if job is not None:
         p = IJ.job_progress(job)
-        st.info(f"Indexing in progress in **{md_escape(kb)}**" + (f" ({md_escape(p.describe())})" if p else "")
+        slot.info(f"Indexing in progress in **{md_escape(kb)}**" + (f" ({md_escape(p.describe())})" if p else "")
                 + ": answers use the files indexed so far.", icon=":material/sync:")
 
 

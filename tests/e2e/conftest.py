@@ -149,3 +149,16 @@ def open_expander(page, title: str):
     page.wait_for_function(
         "(el) => el && !el.hasAttribute('inert')", arg=details.element_handle(), timeout=30_000)
     return expander
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test leaves a screenshot of what the page showed (failed-<test>.png)."""
+    outcome = yield
+    report = outcome.get_result()
+    page = item.funcargs.get("page") if hasattr(item, "funcargs") else None
+    if report.when == "call" and report.failed and page is not None:
+        try:
+            screenshot(page, f"failed-{item.name}")
+        except Exception:  # the page may be gone; the failure itself is what matters
+            pass
