@@ -27,7 +27,7 @@ with page_section("Models"):
     cuda = facts["device"] == "cuda"
     formula = (f"Estimates before loading: memory = parameters × {2 if cuda else 4} bytes × {registry.MEMORY_OVERHEAD} "
                f"+ {registry.MEMORY_FIXED_GB} GB; tokens/s = the bundled model's ({rows[0]['estimate_source']}) × "
-               f"its parameters / these parameters; it fits when the memory is at most {registry.RAM_SHARE:.0%} of "
+               f"its parameters / these parameters (at most the bundled model's); it fits when the memory is at most {registry.RAM_SHARE:.0%} of "
                f"{'GPU memory' if cuda else 'RAM'} and the speed at least {registry.USABLE_TOKENS_PER_S:g} tokens/s. "
                "Measured speeds appear after the model has answered.")
     st.caption(md_escape(formula))

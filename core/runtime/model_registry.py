@@ -9,7 +9,7 @@ refused with the way to fetch it elsewhere.
 Estimates, stated so they can be checked (see README "Bring your own model"):
 - memory to answer = parameters x bytes per parameter (4 in float32 on the CPU, 2 in bf16 on
   CUDA) x 1.2 (activations, KV cache, runtime buffers) + 0.5 GB (Python, torch, tokenizer);
-- tokens/s = the bundled model's measured tokens/s x (its parameters / these parameters):
+- tokens/s = the bundled model's measured tokens/s x min(1, its parameters / these parameters):
   decoding reads every weight once per token, so speed falls with size. Calibrated from the
   newest measurement of the bundled model (this workspace's own, else bench/results/engine.json);
   pessimistic for models well above 135M (a small model pays a fixed per-token overhead);
@@ -274,7 +274,8 @@ def estimate(params: int, facts: dict, base_tps: float) -> dict:
     bytes_per = 2 if cuda else 4
     memory = params * bytes_per * MEMORY_OVERHEAD / 2**30 + MEMORY_FIXED_GB
     # on CUDA the bundled calibration (a CPU figure) says nothing: no speed estimate there
-    tps = None if cuda else base_tps * BUNDLED_PARAMS / max(params, 1)
+    # a smaller model still pays the per-token overhead: never estimated faster than the bundled one
+    tps = None if cuda else base_tps * min(1.0, BUNDLED_PARAMS / max(params, 1))
     budget = (facts["gpu_gb"] if cuda else facts["ram_gb"]) * RAM_SHARE
     if memory > budget:
         verdict = "too large for this GPU" if cuda else "needs a GPU (does not fit in RAM)"

@@ -76,7 +76,7 @@ def base_name_of(meta: dict, config: dict | None = None) -> str:
     if meta.get("base_model_name"):
         return str(meta["base_model_name"])
     base = meta.get("base_model") or (config or {}).get("base_model_name_or_path") or "?"
-    if base in (BUNDLED_GENERATOR, BUNDLED_BASE_NAME) or Path(str(base)).name == "smollm2-135m-instruct":
+    if str(base).startswith("bundled:") or base == BUNDLED_BASE_NAME or Path(str(base)).name == "smollm2-135m-instruct":
         return model_registry.BUNDLED_NAME  # the setting, the hub name, or the converted folder
     return Path(str(base)).name or str(base)
 

@@ -22,22 +22,24 @@ def test_add_refuse_and_switch_models(data_dir, tmp_path):
     assert list(table["name"]) == [registry.BUNDLED_NAME] and table["active"][0] == "●"
     assert table["fits here"][0] == "fits this machine" and table["engines"][0] == "hf, ct2, ct2-int8"
 
-    app.text_input(key="models_add_path").input("Qwen/Qwen2-0.5B")
-    app.text_input(key="models_add_name").input("qwen")
+    app.text_input(key="models_add_path_0").input("Qwen/Qwen2-0.5B")
+    app.text_input(key="models_add_name_0").input("qwen")
     app.get("form_submit_button")[0].click()
     app.run()
     errors = " ".join(e.value for e in app.error).replace("\\", "")  # markdown-escaped
     assert "looks like a model hub id" in errors and "huggingface-cli download Qwen/Qwen2-0.5B" in errors
 
     folder = fake_checkpoint(tmp_path / "my-model")
-    app.text_input(key="models_add_path").input(str(folder))
-    app.text_input(key="models_add_name").input("my-model")
+    assert app.text_input(key="models_add_path_0").value == "Qwen/Qwen2-0.5B"  # kept, to be corrected
+    app.text_input(key="models_add_path_0").input(str(folder))
+    app.text_input(key="models_add_name_0").input("my-model")
     app.get("form_submit_button")[0].click()
     app.run()
     assert not app.exception and not app.error
+    assert app.text_input(key="models_add_path_1").value == ""  # added: an empty form for the next one
     assert list(app.dataframe[0].value["name"]) == [registry.BUNDLED_NAME, "my-model"]
 
-    app.selectbox(key="models_active_pick").select("my-model")
+    app.selectbox(key=f"models_active_pick_{registry.BUNDLED_NAME}").select("my-model")
     app.run()
     app.button(key="models_use").click()
     app.run()
