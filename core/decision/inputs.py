@@ -183,6 +183,15 @@ def _read_dict(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def evidence_model(report: dict[str, Any] | None) -> str:
+    """The base model the wizard's measurements are about: the report's, else the active one (the
+    single-answer latencies of the projection are then that model's only)."""
+    from core.runtime.settings import get_settings
+
+    models = report_models(report)
+    return models[0] if models else get_settings().model_name
+
+
 def trained_adapters(data_dir: Path) -> list[dict[str, Any]]:
     """Complete adapters in the workspace (core.training.adapters), newest first: name, mode,
     duration_s and the base model they were trained on."""

@@ -221,3 +221,27 @@ def test_cli_models_add_list_use_and_global_model_option(data_dir, tmp_path, cap
     assert info["model"] == {"name": registry.BUNDLED_NAME, "active": "cli-model", "overridden_by": "CROSSROADS_MODEL"}
     assert main(["models", "add", "Qwen/Qwen2-0.5B", "--name", "q"]) == 1
     assert "never downloads" in capsys.readouterr().err
+
+
+def test_timings_and_the_wizard_keep_one_base_model(data_dir):
+    from core.decision.engine import recommend
+    from core.decision.evidence import report_models
+    from core.runtime.answer_times import record_answers, single_answer_latency
+    from core.runtime.settings import Settings
+
+    record_answers("compare", {"base": {"total_ms": 100.0, "tokens": 10}}, 64, Settings(data_dir=data_dir))
+    record_answers("compare", {"base": {"total_ms": 900.0, "tokens": 10}}, 64,
+                   Settings(data_dir=data_dir, generator="/m", model_name="big"))
+    assert single_answer_latency(data_dir, registry.BUNDLED_NAME)["base"]["p50_ms"] == 100.0
+    assert single_answer_latency(data_dir, "big")["base"]["p50_ms"] == 900.0
+    assert single_answer_latency(data_dir)["base"]["n"] == 2
+
+    delta = {"metric": "contains", "mean": 0.3, "low": 0.1, "high": 0.5}
+    report = {"n": 20, "kind": "qa", "deltas": {"rag-base": {"contains": delta}},
+              "meta": {"model": "big"}, "engine": {"model": "big"}}
+    assert report_models(report) == ["big"]
+    assert recommend({}, report)["evidence"]["model"] == "big"
+    mixed = {**report, "engine": {"model": "small"}}
+    record = recommend({}, mixed)
+    assert not record["evidence"]["used"] and record["evidence"]["models"] == ["big", "small"]
+    assert any("mixes answers of 2 base models (big, small)" in note for note in record["notes"])
