@@ -8,6 +8,7 @@ st.set_page_config(page_title="Crossroads — RAG or fine-tune?", page_icon="ass
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/models.py", title="Models", icon=":material/memory:"),
     st.Page("app_pages/knowledge.py", title="Knowledge", icon=":material/library_books:"),
     st.Page("app_pages/finetune.py", title="Fine-tune", icon=":material/tune:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),

@@ -48,7 +48,7 @@ except CrossroadsError:
     pass  # a wrong CROSSROADS_ENGINE is reported when the arms load
 
 kbs = [kb["name"] for kb in list_kbs()]
-adapters = [a.name for a in list_adapters()]
+adapters = [a.name for a in list_adapters(active_model_only=True)]  # others are refused on this model
 
 with st.container(border=True):
     c1, c2, c3 = st.columns([1, 1, 2])

@@ -86,7 +86,7 @@ def job_panel() -> None:
 with page_section("Evaluation job"):
     job_panel()
 kbs = [kb["name"] for kb in list_kbs()]
-adapters = [a.name for a in list_adapters()]
+adapters = [a.name for a in list_adapters(active_model_only=True)]  # others are refused on this model
 groups = {g["name"]: len(g["members"]) for g in list_groups()}  # seed groups: every seed is evaluated
 
 # While an evaluation runs, the form starts from its setup: a reload shows what was started.

@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.runtime import engines
 from core.runtime.settings import get_settings
+from core.runtime.text import md_escape
 from core.runtime.workspace import read_state
 from ui.common import get_engine
 from ui.jobs_view import running_jobs
@@ -25,10 +26,10 @@ needs_preparing = engines.engine_needs_preparing(settings)
 cols = st.columns(4)
 # A short value: a quarter-width metric cut "not converted yet" to "not convert…".
 cols[0].metric("Base model", "pending" if needs_preparing else "ready",
-               help=f"Ready = converted for the {engine} engine "
-                    f"({ENGINE_WHAT.get(engine, 'transformers + PEFT')}). The bundled "
-                    "SmolLM2-135M-Instruct is converted once, on first use (~1 min), with the button below, or "
-                    "with `python -m core models prepare`.")
+               help=f"{settings.model_name}. Ready = converted for the {engine} engine "
+                    f"({ENGINE_WHAT.get(engine, 'transformers + PEFT')}). A model is converted once, on first use "
+                    "(~1 min for the bundled SmolLM2-135M-Instruct), with the button below, or with "
+                    "`python -m core models prepare`. Choose the base model on the Models page.")
 cols[1].metric("Knowledge bases", len(state.knowledge_bases))
 cols[2].metric("Adapters", len(state.adapters))
 cols[3].metric("Evaluation reports", len(state.reports))
@@ -49,6 +50,8 @@ elif needs_preparing:
     button.button("Prepare the model", icon=":material/download:", key="prepare_model",
                   on_click=lambda: st.session_state.update(prepare_model_now=True))
 
+st.page_link("app_pages/models.py", label=f"Base model: {md_escape(settings.model_name)} — change it on the Models page",
+             icon=":material/memory:")
 running_jobs()
 
 st.subheader("The workflow")

@@ -10,6 +10,7 @@ import streamlit as st
 from core.decision.answers import AnswerError
 from core.decision.engine import flips, recommend, what_if
 from core.decision.inputs import (
+    evidence_model,
     kb_corpus_tokens,
     latest_finished_report,
     list_kbs,
@@ -114,7 +115,7 @@ try:
     rec = recommend(answers, report, evidence_id=report_id, assets=workspace_assets(data_dir))
     times = measured_update_times(data_dir, report)
     proj = projection(answers, report, train_seconds=times["train_seconds"],
-                        reindex_seconds=times["reindex_seconds"], single=single_answer_latency(data_dir))
+                        reindex_seconds=times["reindex_seconds"], single=single_answer_latency(data_dir, evidence_model(report)))
 except (CrossroadsError, AnswerError) as exc:
     show_error(exc if isinstance(exc, CrossroadsError) else CrossroadsError(str(exc)))
     st.button("← Back to the questions", key="rec_to_questions_err", on_click=go, args=(N - 1,))

@@ -18,7 +18,7 @@ from core.runtime.errors import CrossroadsError
 
 
 class CommandParser(argparse.ArgumentParser):
-    """Every (sub)command accepts `--data-dir`, before or after the command name.
+    """Every (sub)command accepts `--data-dir` and `--model`, before or after the command name.
 
     Subparsers inherit the parser class, so nested commands (`kb list`) get it too; SUPPRESS
     keeps a level where it was not given from overwriting the level where it was.
@@ -28,6 +28,9 @@ class CommandParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.add_argument("--data-dir", default=argparse.SUPPRESS,
                           help="data directory (default ./data or $CROSSROADS_DATA_DIR)")
+        self.add_argument("--model", default=argparse.SUPPRESS, metavar="NAME",
+                          help="base model for this command, by its name in `models list` (default: the "
+                               "workspace's active model, or $CROSSROADS_MODEL)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         from core.runtime.settings import reset_settings
 
         os.environ["CROSSROADS_DATA_DIR"] = args.data_dir
+        reset_settings()
+    if getattr(args, "model", None):  # inherited by the jobs this command starts
+        from core.runtime.settings import reset_settings
+
+        os.environ["CROSSROADS_MODEL"] = args.model
         reset_settings()
     try:
         return args.func(args)

@@ -98,7 +98,8 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     monkeypatch.setenv("CROSSROADS_DATA_DIR", str(path))
-    for var in ("CROSSROADS_CHROMA_HOST", "CROSSROADS_CHROMA_PORT", "CROSSROADS_GENERATOR", "CROSSROADS_EMBEDDER"):
+    for var in ("CROSSROADS_CHROMA_HOST", "CROSSROADS_CHROMA_PORT", "CROSSROADS_GENERATOR", "CROSSROADS_EMBEDDER",
+                "CROSSROADS_MODEL"):
         monkeypatch.delenv(var, raising=False)
     reset_settings()
     yield path

@@ -137,8 +137,14 @@ def run_section(active, settings) -> None:
 
 
 def adapters_section(settings) -> None:
-    records = adapters.list_adapters(settings)
-    if not records:
+    every = adapters.list_adapters(settings)
+    only_active = st.toggle(f"Only the active model's adapters ({settings.model_name})", value=True, key="ft_only_active",
+                            help="Adapters of another base model are refused on this one; switch models on the Models page.")
+    records = [r for r in every if r.base_name in (settings.model_name, "?")] if only_active else every
+    if every and not records:
+        st.caption(f"No adapter of {md_escape(settings.model_name)} yet ({len(every)} of other base models: "
+                   "turn the filter off to see them).")
+    elif not records:
         st.caption("No adapters yet: train one above, or import a zip below.")
     else:
         views.adapters_table(records)
@@ -170,7 +176,7 @@ def adapters_section(settings) -> None:
 
     with st.expander("Import an adapter zip"):
         st.caption("Safetensors only (a pickle .bin is refused unopened); checked against the base model "
-                   f"({settings.generator}) and for finite weights.")
+                   f"({md_escape(settings.model_name)}) and for finite weights.")
         zip_upload = st.file_uploader("Adapter zip", type=["zip"], key="ft_zip", max_upload_size=200)
         zip_name = st.text_input("Name for the imported adapter", key="ft_zip_name",
                                  value=slug(Path(zip_upload.name).stem) if zip_upload else "")

@@ -220,7 +220,7 @@ def adapters_table(records: list[adapters.AdapterRecord]) -> None:
     for r in records:
         s = r.summary()
         rows.append({
-            "name": s["name"], "base model": s["base_model"], "data": s["data"], "rows": s["rows"],
+            "name": s["name"], "base model": s["base_name"], "data": s["data"], "rows": s["rows"],
             "rank": s["rank"], "epochs": s["epochs"], "steps": s["steps"], "lr": s["learning_rate"],
             "train loss": s["train_loss"], "eval loss": s["eval_loss"],
             "duration": fmt_seconds(s["duration_s"]) if s["duration_s"] is not None else "—",

@@ -100,13 +100,18 @@ def scores(rec: dict[str, Any]) -> None:
 def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
     st.subheader("Measured evidence from your evaluation")
     ev = rec["evidence"]
+    if len(ev.get("models") or []) > 1:  # a report mixing base models is never weighed
+        st.warning(f"The selected report mixes answers of several base models ({md_escape(', '.join(ev['models']))}): "
+                   "its measurements were "
+                   "not used. Evaluate each model on its own.", icon=":material/warning:")
+        return
     if not ev["used"]:
         st.write("No evaluation report selected: the recommendation rests on your answers and "
                  "published results.")
         return
     if report and report.get("verdict"):
         st.info(f"**The report's verdict:** {md_escape(report['verdict'])}", icon=":material/gavel:")
-    st.write(f"Report **{md_escape(ev['id'])}**, n = {md_escape(ev['n'])} questions, read on **{metric_name(ev['metric'])}** "
+    st.write(f"Report **{md_escape(ev['id'])}**{md_escape(' on base model ' + ev['model']) if ev.get('model') else ''}, n = {md_escape(ev['n'])} questions, read on **{metric_name(ev['metric'])}** "
              f"({md_escape(ev['metric_why'])}). Differences are in percentage points; a difference is *clear* only "
              "when its 95% confidence interval excludes zero, and only clear differences can override "
              "your answers.")

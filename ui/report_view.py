@@ -184,7 +184,8 @@ def render_report(report: dict, key: str = "report") -> None:
                 + ("" if report.get("complete", True) else " · **partial: cancelled before the end**"))
     st.caption(f"Same for every arm: {md_escape(R.describe_setup(setup))}")
     if (report.get("engine") or {}).get("engine"):
-        st.caption(md_escape(R.engine_line(report["engine"])))
+        model = R.model_line(report)
+        st.caption(md_escape((model + " · " if model else "") + R.engine_line(report["engine"])))
     if mismatch := R.training_mismatch(report):
         st.warning(md_escape(mismatch), icon=":material/sync_problem:")
     conditions = R.latency_conditions(report.get("machine"), meta.get("batch_size"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from importlib import metadata
 
@@ -23,7 +24,7 @@ def _version(name: str) -> str | None:
 
 
 def collect_info() -> dict:
-    from core.runtime import engines, models
+    from core.runtime import engines, model_registry, models
     from core.runtime.engines import ct2_cache
     from core.runtime.engines.fidelity import engine_fidelity, engine_speed
     from core.runtime.settings import get_settings
@@ -37,10 +38,12 @@ def collect_info() -> dict:
         "device": settings.resolved_device,
         "dtype": settings.dtype_name,
         "data_dir": str(settings.data_dir),
+        "model": {"name": settings.model_name, "active": model_registry.active_name(settings.data_dir),
+                  "overridden_by": next((v for v in ("CROSSROADS_MODEL", "CROSSROADS_GENERATOR") if os.environ.get(v)), None)},
         "generator": {
             "setting": settings.generator,
             "gguf": str(models.bundled_gguf_path()),
-            "converted_dir": str(models.converted_generator_dir(settings)),
+            "converted_dir": str(models.converted_generator_dir(settings)) if models.generator_is_gguf(settings) else None,
             "converted": state.generator_ready,
         },
         "engine": {

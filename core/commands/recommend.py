@@ -35,6 +35,7 @@ def run(args) -> int:
     from core.decision.engine import recommend
     from core.decision.inputs import (
         RecommendInputError,
+        evidence_model,
         load_answers,
         measured_update_times,
         resolve_report,
@@ -57,7 +58,7 @@ def run(args) -> int:
     record["projection"] = projection(
         answers, report,
         train_seconds=times["train_seconds"], reindex_seconds=times["reindex_seconds"],
-        single=single_answer_latency(data_dir),
+        single=single_answer_latency(data_dir, evidence_model(report)),
     )
     record["projection"]["measured_from"] = {
         "train": times["train_from"], "reindex": times["reindex_from"],

@@ -73,7 +73,8 @@ def to_markdown(record: Mapping[str, Any], proj: Mapping[str, Any] | None = None
     L.append("## Measured evidence")
     L.append("")
     if ev["used"]:
-        L.append(f"Report {ev['id'] or ''}: metric **{metric_name(ev['metric'])}** ({ev.get('metric_why')}), "
+        on = f" (base model {ev['model']})" if ev.get("model") else ""
+        L.append(f"Report {ev['id'] or ''}{on}: metric **{metric_name(ev['metric'])}** ({ev.get('metric_why')}), "
                  f"n={ev['n']}. Differences are in percentage points of that metric; one counts as clear only "
                  "when its 95% confidence interval excludes zero.")
         L.append("")
@@ -83,6 +84,9 @@ def to_markdown(record: Mapping[str, Any], proj: Mapping[str, Any] | None = None
             L.append(f"| {c['a_label']} − {c['b_label']} (`{c['pair']}`) | {c['mean'] * 100:+.1f} | "
                      f"[{c['low'] * 100:+.1f}, {c['high'] * 100:+.1f}] | {'yes' if c['clear'] else 'no'} | "
                      f"{c['winner_label'] or '—'} | {describe_others(c)} |")
+    elif len(ev.get("models") or []) > 1:
+        L.append(f"The report mixes answers of base models {', '.join(ev['models'])}: its measurements were not used "
+                 "(one recommendation is about one base model).")
     else:
         L.append("No evaluation report was used: this recommendation rests on the answers and "
                  "published results only.")

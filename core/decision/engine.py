@@ -27,6 +27,7 @@ from core.decision.evidence import (
     describe_comparison,
     hybrid_is_raft,
     read_comparisons,
+    report_models,
 )
 from core.decision.next_steps import next_steps
 from core.decision.questions import (
@@ -81,6 +82,11 @@ def recommend(
     """
     a, notes = normalize_answers(answers)
     has_evidence = bool(evidence and evidence.get("deltas"))
+    models = report_models(evidence)
+    if len(models) > 1:  # one recommendation is about one base model: never weigh two together
+        has_evidence = False
+        notes.append(f"The evaluation report mixes answers of {len(models)} base models ({', '.join(models)}), so its "
+                     "measurements were not used: evaluate each model on its own and read each report separately.")
     factors = factor_values(a)
 
     # 1. prior scores
@@ -240,6 +246,8 @@ def recommend(
             "metric_why": metric_why,
             "raft_hybrid": raft_measured,
             "n": n,
+            "model": models[0] if len(models) == 1 else None,  # the base model the measurements are about
+            "models": models,
             "comparisons": comparisons,
             "net_clear_wins": net_wins if has_evidence else {},
         },

@@ -155,3 +155,20 @@ def describe_others(c: Mapping[str, Any]) -> str:
     """The other metrics' readings of one comparison, e.g. "token F1 +28 points (clear)"."""
     return "; ".join(f"{metric_name(o['metric'])} {points(o['mean'])} ({'clear' if o['clear'] else 'not clear'})"
                      for o in c.get("other_metrics") or []) or "—"
+
+
+def report_models(report: Mapping[str, Any] | None) -> list[str]:
+    """The base models a report's answers came from (meta, engine record, seed-group members),
+    in order; empty for reports made before models were named (the bundled SmolLM2-135M)."""
+    found: list[str] = []
+    if not isinstance(report, Mapping):
+        return found
+    candidates = [(report.get("meta") or {}).get("model"), (report.get("engine") or {}).get("model")]
+    for member in report.get("members") or []:  # a seed group's reports, where it keeps them
+        if isinstance(member, Mapping):
+            candidates += [(member.get("meta") or {}).get("model"), (member.get("engine") or {}).get("model")]
+    for name in candidates:
+        if isinstance(name, str) and name and name not in found:
+            found.append(name)
+    return found
+

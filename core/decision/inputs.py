@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.decision.answers import AnswerError, normalize_answers
+from core.decision.evidence import report_models
 from core.decision.projection import corpus_tokens_from_manifest
 from core.runtime.errors import CrossroadsError
 from core.runtime.settings import Settings
@@ -182,12 +183,22 @@ def _read_dict(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def evidence_model(report: dict[str, Any] | None) -> str:
+    """The base model the wizard's measurements are about: the report's, else the active one (the
+    single-answer latencies of the projection are then that model's only)."""
+    from core.runtime.settings import get_settings
+
+    models = report_models(report)
+    return models[0] if models else get_settings().model_name
+
+
 def trained_adapters(data_dir: Path) -> list[dict[str, Any]]:
-    """Complete adapters in the workspace (core.training.adapters), newest first: name, mode, duration_s."""
+    """Complete adapters in the workspace (core.training.adapters), newest first: name, mode,
+    duration_s and the base model they were trained on."""
     out = []
     for record in list_adapters(Settings().with_data_dir(data_dir)):
         duration = record.meta.get("duration_s")
-        out.append({"name": record.name, "mode": record.meta.get("mode") or "closed_book",
+        out.append({"name": record.name, "mode": record.meta.get("mode") or "closed_book", "base": record.base_name,
                     "duration_s": float(duration) if isinstance(duration, int | float) else None})
     return out
 
@@ -227,7 +238,10 @@ def measured_update_times(data_dir: Path, report: dict[str, Any] | None) -> dict
     elif meta.get("adapter") and (secs := _adapter_seconds(data_dir, str(meta["adapter"]))) is not None:
         out.update(train_seconds=secs, train_from=f"adapter {meta['adapter']} meta.json")
     else:
-        timed = [a for a in trained_adapters(data_dir) if a["duration_s"] is not None]
+        # never another base model's training time beside this report's measurements
+        models = report_models(report)
+        timed = [a for a in trained_adapters(data_dir) if a["duration_s"] is not None
+                 and (not models or a["base"] in models)]
         if timed:
             out.update(train_seconds=timed[0]["duration_s"],
                        train_from=f"adapter {timed[0]['name']} meta.json (your newest adapter)")

@@ -238,7 +238,8 @@ class Arms:
         return {"arms": list(setup.arms), "kb": setup.kb, "adapter": setup.adapter,
                 "adapter_mode": self.adapter_mode if setup.adapter else None,
                 "retrieval": setup.retrieval_record() if setup.kb and RETRIEVAL_ARMS & set(setup.arms) else None,
-                "engine": self.engine.describe(), "model": self.settings.generator,
+                "engine": self.engine.describe(), "model": self.settings.model_name,
+                "generator": self.settings.generator,
                 "decoding": vars(setup.decoding).copy()}
 
     def warm_up(self) -> None:
@@ -343,6 +344,19 @@ class Arms:
         for answer, stats in zip(todo, batch.stats, strict=True):
             answer.first_token_ms, answer.total_ms = stats.first_token_ms, stats.total_ms
             answer.prompt_tokens, answer.answer_tokens = stats.prompt_tokens, stats.answer_tokens
+        self._record_speed(batch.stats)
+
+    def _record_speed(self, stats) -> None:
+        """The model's measured speed here (Models page): the median answer's tokens/s and how
+        many answers were generated together (one at a time is what the estimate predicts)."""
+        from statistics import median
+
+        from core.runtime import model_registry
+
+        rates = [s.tokens_per_s for s in stats if s.answer_tokens >= 8]
+        if rates:
+            model_registry.record_speed(self.settings.data_dir, self.settings.model_name, self.engine.name,
+                                        median(rates), rows=len(stats))
 
     def answer(self, question: str, histories: dict[str, Sequence[Turn]] | None = None,
                labels: Sequence[str] = ()) -> dict[str, ArmAnswer]:

@@ -18,10 +18,15 @@ def estimate_seconds(questions: int, arms: Sequence[str], max_new_tokens: int,
     retrieval are included. Reports with the same answer length are preferred; otherwise the
     figure is scaled by the max-new-tokens ratio (decoding dominates). None: nothing measured yet.
     """
+    from core.runtime.model_registry import BUNDLED_NAME
+
+    model = (settings or get_settings()).model_name
     measured = []
     for path in sorted(reports_dir(settings).glob("*.json"), reverse=True)[:20]:
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
+            if (report.get("meta") or {}).get("model", BUNDLED_NAME) != model:
+                continue  # another base model's speed says nothing about this one
             seconds, n = report["meta"]["seconds"], int(report["n"])
             n_arms = int(report["meta"].get("answers_per_question") or len(report["arms"]))  # a seed group: more
             tokens = int(report["setup"]["decoding"]["max_new_tokens"])
@@ -46,7 +51,8 @@ def _estimate_from_single_answers(questions: int, arms: Sequence[str], settings:
     evaluation batches questions)."""
     from core.runtime.answer_times import single_answer_latency
 
-    timed = single_answer_latency((settings or get_settings()).data_dir)
+    settings = settings or get_settings()
+    timed = single_answer_latency(settings.data_dir, settings.model_name)
     if not timed:
         return None
     fallback = sum(t["p50_ms"] for t in timed.values()) / len(timed)

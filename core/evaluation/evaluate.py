@@ -189,7 +189,7 @@ def evaluate(eval_set: EvalSet, setup: ArmSetup, *, settings: Settings | None = 
         "meta": {
             "kb": setup.kb, "adapter": setup.adapter, "device": settings.resolved_device,
             "adapter_mode": engine.adapter_mode,  # raft or closed_book: "Hybrid (RAFT)" is titled from it
-            "generator": settings.generator, "seconds": round(time.perf_counter() - start, 2),
+            "generator": settings.generator, "model": settings.model_name, "seconds": round(time.perf_counter() - start, 2),
             "train_seconds": engine.adapter_meta.get("duration_s"),
             "trainable_params": engine.adapter_meta.get("trainable_params"),
             **({"kb_chunks": kb_info["chunks"], "reindex_seconds": kb_info["seconds"]} if kb_info else {}),

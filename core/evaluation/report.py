@@ -220,6 +220,13 @@ def engine_line(engine: dict) -> str:
     return text
 
 
+def model_line(report: dict) -> str | None:
+    """The base model every answer of the report came from (None for reports made before models
+    were named: those all ran the bundled SmolLM2-135M-Instruct)."""
+    name = (report.get("meta") or {}).get("model") or (report.get("engine") or {}).get("model")
+    return f"Base model: {name}" if name else None
+
+
 def to_markdown(report: dict) -> str:
     """A report someone who never opened the app can read."""
     setup = report.get("setup", {})
@@ -235,6 +242,7 @@ def to_markdown(report: dict) -> str:
           if report.get("partial") or report.get("complete") is False else []),
         f"- Eval set: **{e(report.get('eval_set', {}).get('name'))}** ({e(report['n'])} items, {e(report.get('kind'))})",
         f"- Arms: {', '.join(e(report_arm_title(report, a)) for a in report['arms'])}",
+        *([f"- **{e(m)}**"] if (m := model_line(report)) else []),
         f"- Knowledge base: {e(setup.get('kb') or '—')} · adapter: {e(setup.get('adapter') or '—')}",
         f"- Decoding and retrieval: {e(describe_setup(setup))}",
         f"- Device: {e(meta.get('device'))} · run time {e(meta.get('seconds'))} s · created {e(report.get('created'))}",

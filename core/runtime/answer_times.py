@@ -43,7 +43,7 @@ def record_answers(where: str, records: dict[str, dict], max_new_tokens: int | N
             continue
         lines.append({"when": datetime.now(UTC).isoformat(timespec="seconds"), "where": where, "arm": arm,
                       "total_ms": round(float(r["total_ms"]), 1), "tokens": r.get("tokens"),
-                      "max_new_tokens": max_new_tokens, "engine": r.get("engine"),
+                      "max_new_tokens": max_new_tokens, "engine": r.get("engine"), "model": settings.model_name,
                       "cores": os.cpu_count(), "load_1min": load})
     if not lines:
         return
@@ -75,10 +75,16 @@ def read_answers(data_dir: Path) -> list[dict]:
     return out
 
 
-def single_answer_latency(data_dir: Path) -> dict[str, dict]:
-    """Per arm: {"p50_ms", "p95_ms", "n", "loaded", "basis"} over the timed single answers (empty: none timed)."""
+def single_answer_latency(data_dir: Path, model: str | None = None) -> dict[str, dict]:
+    """Per arm: {"p50_ms", "p95_ms", "n", "loaded", "basis"} over the timed single answers (empty: none
+    timed); with `model`, only that base model's answers (lines from before models were named are the
+    bundled model's)."""
+    from core.runtime.model_registry import BUNDLED_NAME
+
     by_arm: dict[str, list[dict]] = {}
     for row in read_answers(data_dir):
+        if model is not None and (row.get("model") or BUNDLED_NAME) != model:
+            continue
         by_arm.setdefault(row["arm"], []).append(row)
     out = {}
     for arm, rows in by_arm.items():

@@ -21,6 +21,10 @@ class ConfigError(CrossroadsError):
     """A setting has a value we cannot use."""
 
 
+class NoChatTemplate(ModelNotFound):
+    """A model whose tokenizer has no chat template: its prompts cannot be built as it was trained."""
+
+
 class AdapterRefused(ModelNotFound):
     """An adapter folder we will not load (missing, pickle weights, wrong base model)."""
 

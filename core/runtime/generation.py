@@ -88,6 +88,7 @@ def chat_input_ids(tokenizer, messages: list[dict], add_generation_prompt: bool 
     """Token ids of `messages` with the model's chat template (and the assistant turn opened).
     Every prompt and every training row is templated here or in `chat_text`: the message texts
     are data, so their special-token strings are neutralised first (`inert_messages`)."""
+    require_chat_template(tokenizer)
     encoded = tokenizer.apply_chat_template(inert_messages(tokenizer, messages), add_generation_prompt=add_generation_prompt)
     ids = encoded["input_ids"] if hasattr(encoded, "keys") else encoded
     return list(ids[0] if ids and isinstance(ids[0], list) else ids)
@@ -95,8 +96,22 @@ def chat_input_ids(tokenizer, messages: list[dict], add_generation_prompt: bool 
 
 def chat_text(tokenizer, messages: list[dict], add_generation_prompt: bool = True) -> str:
     """The templated prompt as text (what an arm read), with the same neutralised messages."""
+    require_chat_template(tokenizer)
     return tokenizer.apply_chat_template(inert_messages(tokenizer, messages),
                                          add_generation_prompt=add_generation_prompt, tokenize=False)
+
+
+def require_chat_template(tokenizer, path: str = "") -> None:
+    """The prompt format is the model's own chat template, never a made-up one: a tokenizer
+    without one (a base, non-chat checkpoint) is refused (by the loader, and before templating)."""
+    if not getattr(tokenizer, "chat_template", None):
+        from core.runtime.errors import NoChatTemplate
+
+        name = str(path or getattr(tokenizer, "name_or_path", "") or "this model")
+        raise NoChatTemplate(f"The tokenizer of {Path(name).name or name!r} has no chat template, so prompts and "
+                             "training rows cannot be formatted the way the model was trained.",
+                             hint="Use the instruct / chat variant of the model, or add `chat_template` to its "
+                                  "tokenizer_config.json.")
 
 
 _ZWSP = "\u200b"
@@ -132,9 +147,25 @@ def inert_messages(tokenizer, messages: list[dict]) -> list[dict]:
     return [{**m, "content": neutralise_special_tokens(tokenizer, m.get("content", ""))} for m in messages]
 
 
+# End-of-turn tokens of the common chat templates (ChatML, Llama 3, Gemma, Phi-3, Mistral/Llama 2).
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "</s>")
+
+
 def eos_ids(tokenizer) -> set[int]:
+    """Where an answer stops: the tokenizer's end-of-sequence token(s), and the end-of-turn token
+    its own chat template closes a turn with (a model whose eos differs from its end of turn, e.g.
+    Llama 3's <|eot_id|>, would otherwise run on past its answer)."""
     ids = tokenizer.eos_token_id
-    return set(ids) if isinstance(ids, list | tuple) else {ids}
+    found = set(ids) if isinstance(ids, list | tuple) else {ids}
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, str):
+        unknown = getattr(tokenizer, "unk_token_id", None)
+        for token in END_OF_TURN:
+            if token in template:
+                token_id = tokenizer.convert_tokens_to_ids(token)
+                if isinstance(token_id, int) and token_id != unknown:
+                    found.add(token_id)
+    return {i for i in found if i is not None}
 
 
 class TokenSink:
@@ -254,8 +285,10 @@ class Engine(ABC):
         measured fidelity to the fp32 reference."""
         from core.runtime.engines.fidelity import engine_fidelity, engine_speed
 
-        generator = getattr(getattr(self, "settings", None), "generator", "")
+        settings = getattr(self, "settings", None)
+        generator = getattr(settings, "generator", "")
         return {"engine": self.name, "quantization": self.quantization,
+                "model": getattr(settings, "model_name", None),  # the base model every answer came from
                 "fidelity": engine_fidelity(self.name, generator), "speed": engine_speed(self.name)}
 
     @property

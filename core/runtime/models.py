@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from core.runtime.errors import AdapterRefused, ModelNotFound
+from core.runtime.generation import require_chat_template
 from core.runtime.settings import BUNDLED_EMBEDDER, BUNDLED_GENERATOR, Settings, get_settings
 
 BUNDLED_GENERATOR_DIRNAME = "smollm2-135m-instruct"
@@ -55,33 +56,54 @@ def embedder_path(settings: Settings | None = None) -> Path:
     return path
 
 
+def generator_is_gguf(settings: Settings) -> bool:
+    return settings.generator == BUNDLED_GENERATOR or settings.generator.lower().endswith(".gguf")
+
+
 def converted_generator_dir(settings: Settings | None = None) -> Path:
-    """Where the bundled generator's safetensors checkpoint lives (it may not exist yet)."""
+    """Where a GGUF generator's safetensors checkpoint lives (it may not exist yet): the bundled
+    one under its own name, an added GGUF under a name keyed by its path (switching models never
+    converts again)."""
+    import hashlib
+
     settings = settings or get_settings()
-    return settings.path("models", BUNDLED_GENERATOR_DIRNAME)
+    if settings.generator == BUNDLED_GENERATOR:
+        return settings.path("models", BUNDLED_GENERATOR_DIRNAME)
+    key = hashlib.sha256(str(Path(settings.generator).expanduser().resolve()).encode()).hexdigest()[:12]
+    return settings.path("models", f"gguf-{key}")
 
 
 def generator_is_converted(settings: Settings | None = None) -> bool:
+    """True when the generator loads without a GGUF conversion first (a folder always does)."""
+    settings = settings or get_settings()
+    if not generator_is_gguf(settings):
+        return True
     return (converted_generator_dir(settings) / "model.safetensors").is_file()
 
 
 def generator_path(settings: Settings | None = None, progress: Progress | None = None) -> str:
-    """A folder (or cached hub id) that `from_pretrained` can load without the network."""
+    """A local folder that `from_pretrained` can load without the network. Nothing is downloaded:
+    a setting that is not on this disk is refused with the way to fetch it elsewhere."""
     settings = settings or get_settings()
-    if settings.generator == BUNDLED_GENERATOR:
+    if generator_is_gguf(settings):
         if not generator_is_converted(settings):
             convert_bundled_generator(settings, progress)
         return str(converted_generator_dir(settings))
     path = Path(settings.generator).expanduser()
-    return str(path) if path.is_dir() else settings.generator
+    if not path.is_dir():
+        raise ModelNotFound(
+            f"The generator {settings.generator!r} is not a folder on this machine; Crossroads never downloads models.",
+            hint="Download it elsewhere (e.g. `huggingface-cli download ORG/MODEL --local-dir DIR`), copy the folder "
+                 "here and add it on the Models page (or `python -m core models add DIR --name NAME`).")
+    return str(path)
 
 
-def load_gguf_generator(dtype_name: str = "float32"):
-    """The bundled GGUF, de-quantized by transformers (slow; for conversion and its test)."""
+def load_gguf_generator(dtype_name: str = "float32", gguf: Path | None = None):
+    """A GGUF (the bundled one by default), de-quantized by transformers (slow; for conversion and its test)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = bundled_gguf_path()
+    gguf = gguf or bundled_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, dtype=getattr(torch, dtype_name)
@@ -90,19 +112,24 @@ def load_gguf_generator(dtype_name: str = "float32"):
 
 
 def convert_bundled_generator(settings: Settings | None = None, progress: Progress | None = None) -> Path:
-    """Convert the bundled GGUF into a safetensors checkpoint once; safe against races."""
+    """Convert the generator's GGUF (the bundled one, or an added .gguf file) into a safetensors
+    checkpoint once; safe against races."""
     from filelock import FileLock
     from safetensors.torch import save_model
 
     settings = settings or get_settings()
     target = converted_generator_dir(settings)
+    gguf = bundled_gguf_path() if settings.generator == BUNDLED_GENERATOR else Path(settings.generator).expanduser()
+    if not gguf.is_file():
+        raise ModelNotFound(f"The GGUF file {settings.generator!r} is gone.",
+                            hint="Copy it back, or choose another model on the Models page.")
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if generator_is_converted(settings):
             return target
         if progress:
-            progress("Converting the bundled SmolLM2-135M-Instruct to safetensors (once, about 30 s)…")
-        model, tokenizer = load_gguf_generator("float32")
+            progress(f"Converting {settings.model_name} from GGUF to safetensors (once; about 30 s for 135M)…")
+        model, tokenizer = load_gguf_generator("float32", gguf)
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
@@ -134,8 +161,9 @@ def _load_generator_cached(path: str, device: str, dtype_name: str):
     except OSError as exc:
         raise ModelNotFound(
             f"Generator model {path!r} is not available offline.",
-            hint="Point CROSSROADS_GENERATOR at a local model folder (or a hub id already in the local cache).",
+            hint="Add a local model folder on the Models page (Crossroads never downloads models).",
         ) from exc
+    require_chat_template(tokenizer, path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device).eval(), tokenizer
@@ -333,7 +361,8 @@ def _load_tokenizer_cached(path: str):
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except OSError as exc:
         raise ModelNotFound(f"The tokenizer of {path!r} is not available offline.",
-                            hint="Point CROSSROADS_GENERATOR at a local model folder.") from exc
+                            hint="Add a local model folder on the Models page (Crossroads never downloads models).") from exc
+    require_chat_template(tokenizer, path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

@@ -43,6 +43,9 @@ class Settings:
         default=BUNDLED_EMBEDDER,
         metadata={"help": "Embedding model: the bundled all-MiniLM-L6-v2 or a local sentence-transformers folder."},
     )
+    # The registry name of the generator (core/runtime/model_registry.py): named in adapters,
+    # reports, exchanges and the wizard's evidence.
+    model_name: str = "SmolLM2-135M-Instruct"
     device: str = field(default="auto", metadata={"help": "auto (cuda when present, else cpu), cuda or cpu."})
     engine: str = field(
         default="auto",
@@ -79,15 +82,34 @@ def _from_env() -> Settings:
         from core.runtime.errors import ConfigError
 
         raise ConfigError(f"CROSSROADS_CHROMA_PORT must be a number, got {port!r}.")
+    data_dir = Path(env.get("CROSSROADS_DATA_DIR", "data")).expanduser().resolve()
+    generator, model_name = _generator_from_env(env, data_dir)
     return Settings(
-        data_dir=Path(env.get("CROSSROADS_DATA_DIR", "data")).expanduser().resolve(),
-        generator=env.get("CROSSROADS_GENERATOR", BUNDLED_GENERATOR),
+        data_dir=data_dir,
+        generator=generator,
+        model_name=model_name,
         embedder=env.get("CROSSROADS_EMBEDDER", BUNDLED_EMBEDDER),
         device=env.get("CROSSROADS_DEVICE", "auto"),
         engine=env.get("CROSSROADS_ENGINE", "auto").strip().lower() or "auto",
         chroma_host=host,
         chroma_port=int(port) if port else (8000 if host else None),
     )
+
+
+def _generator_from_env(env, data_dir: Path) -> tuple[str, str]:
+    """(generator setting, model name): CROSSROADS_MODEL (a registry name, what `--model` sets)
+    first, then CROSSROADS_GENERATOR (a folder: the old override, and what a job's child process
+    gets), else the workspace's active model."""
+    from core.runtime import model_registry
+
+    if name := env.get("CROSSROADS_MODEL"):
+        return model_registry.find(data_dir, name).generator, name
+    if generator := env.get("CROSSROADS_GENERATOR"):
+        return generator, model_registry.name_for_generator(data_dir, generator)
+    name = model_registry.active_name(data_dir)
+    if name == model_registry.BUNDLED_NAME:
+        return BUNDLED_GENERATOR, name
+    return model_registry.find(data_dir, name).generator, name
 
 
 @lru_cache(maxsize=1)

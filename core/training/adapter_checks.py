@@ -58,6 +58,47 @@ def portable_base_name(settings: Settings | None = None) -> str:
     return Path(generator).name if Path(generator).expanduser().exists() else generator
 
 
+def base_identity(settings: Settings | None = None) -> dict:
+    """What an adapter records about its base model: the setting that loads it, its registry name
+    and the hash of its weight files (core/runtime/model_registry.py)."""
+    from core.runtime import model_registry
+
+    settings = settings or get_settings()
+    entry = model_registry.current_entry(settings)
+    return {"base_model": settings.generator, "base_model_name": settings.model_name,
+            "base_weights": entry.weights_hash if entry else None}
+
+
+def base_name_of(meta: dict, config: dict | None = None) -> str:
+    """The base model's registry name an adapter's meta records (older adapters: from base_model)."""
+    from core.runtime import model_registry
+
+    if meta.get("base_model_name"):
+        return str(meta["base_model_name"])
+    base = meta.get("base_model") or (config or {}).get("base_model_name_or_path") or "?"
+    if str(base).startswith("bundled:") or base == BUNDLED_BASE_NAME or Path(str(base)).name == "smollm2-135m-instruct":
+        return model_registry.BUNDLED_NAME  # the setting, the hub name, or the converted folder
+    return Path(str(base)).name or str(base)
+
+
+def _check_base(folder: Path, meta: dict, settings: Settings) -> None:
+    """Refuse an adapter recorded for another base model, naming both and the way to use it."""
+    from core.runtime import model_registry
+
+    theirs = base_name_of(meta)
+    their_weights = meta.get("base_weights")
+    entry = model_registry.current_entry(settings)
+    other_name = bool(meta.get("base_model_name")) and theirs != settings.model_name
+    other_weights = bool(their_weights) and entry is not None and their_weights != entry.weights_hash
+    if other_name or other_weights:
+        why = (f"base model {theirs!r}" if other_name
+               else f"other weights of {theirs!r} (hash {their_weights}, the active one's is {entry.weights_hash})")
+        raise AdapterError(
+            f"Adapter {folder.name!r} was trained on {why}; the active model is {settings.model_name!r}, so it is refused.",
+            hint=f"Switch to {theirs} on the Models page (or pass `--model {theirs}`) to use it, or train a new "
+                 f"adapter on {settings.model_name}.")
+
+
 def base_fingerprint(settings: Settings | None = None) -> dict:
     config = base_config(settings)
     return {k: config.get(k) for k in FINGERPRINT_KEYS if k in config}
@@ -194,13 +235,14 @@ def check_adapter_folder(folder: Path, settings: Settings | None = None) -> dict
     config = read_json_object(folder / CONFIG)
     rank, scale = _check_config(config)
     meta = read_json_object(folder / META)
+    _check_base(folder, meta, settings)
     ours = base_fingerprint(settings)
     theirs = meta.get("base_fingerprint")
     if isinstance(theirs, dict) and theirs and ours and {k: theirs.get(k) for k in ours} != ours:
         raise AdapterError(
-            f"This adapter was trained for another base model ({meta.get('base_model') or theirs.get('model_type')}); "
-            f"this workspace uses {settings.generator}.",
-            hint="Import adapters trained on the same base model, or switch the generator setting.")
+            f"This adapter was trained for another base model ({base_name_of(meta) if meta.get('base_model') else theirs.get('model_type')}); "
+            f"the active model is {settings.model_name!r}.",
+            hint="Import adapters trained on the same base model, or switch the active model on the Models page.")
     if not theirs and meta.get("base_model") and meta["base_model"] != settings.generator:
         raise AdapterError(f"This adapter was trained for {meta['base_model']}; this workspace uses {settings.generator}.",
                            hint="Import adapters trained on the same base model.")

@@ -34,6 +34,8 @@ from core.training.adapter_checks import (
     WEIGHTS,
     AdapterError,
     base_fingerprint,
+    base_identity,
+    base_name_of,
     check_adapter_folder,
     portable_base_name,
     read_json_object,
@@ -53,6 +55,11 @@ class AdapterRecord:
         return self.meta.get("base_model") or self.config.get("base_model_name_or_path") or "?"
 
     @property
+    def base_name(self) -> str:
+        """The registry name of the base model it was trained on (older adapters: from base_model)."""
+        return base_name_of(self.meta, self.config)
+
+    @property
     def metrics(self) -> dict:
         return self.meta.get("metrics") or {}
 
@@ -63,6 +70,7 @@ class AdapterRecord:
         return {
             "name": self.name,
             "base_model": self.base_model,
+            "base_name": self.base_name,
             "data": data.get("name"),
             "kind": data.get("kind"),
             "rows": data.get("rows"),
@@ -102,13 +110,17 @@ def _record(path: Path) -> AdapterRecord:
     return AdapterRecord(path.name, path, read_json_object(path / META), read_json_object(path / CONFIG), size)
 
 
-def list_adapters(settings: Settings | None = None) -> list[AdapterRecord]:
-    """Every complete adapter (newest first); half-written or hidden folders are skipped."""
+def list_adapters(settings: Settings | None = None, *, active_model_only: bool = False) -> list[AdapterRecord]:
+    """Every complete adapter (newest first); half-written or hidden folders are skipped. With
+    `active_model_only`, only those trained on the active base model (the others are refused on it)."""
+    settings = settings or get_settings()
     root = adapters_root(settings)
     if not root.is_dir():
         return []
     records = [_record(p) for p in root.iterdir()
                if p.is_dir() and NAME_RE.match(p.name) and (p / WEIGHTS).is_file() and (p / CONFIG).is_file()]
+    if active_model_only:  # an adapter of unknown base ("?") stays: the checks decide when it loads
+        records = [r for r in records if r.base_name in (settings.model_name, "?")]
     return sorted(records, key=lambda r: (r.meta.get("created") or "", r.name), reverse=True)
 
 
@@ -197,7 +209,7 @@ def publish_adapter(model, name: str, meta: dict, settings: Settings | None = No
     tmp = _staging(name, settings)
     try:
         model.save_pretrained(str(tmp), safe_serialization=True)
-        full_meta = {"name": name, "base_model": settings.generator, "base_fingerprint": base_fingerprint(settings),
+        full_meta = {"name": name, **base_identity(settings), "base_fingerprint": base_fingerprint(settings),
                      "created": datetime.now(UTC).isoformat(timespec="seconds"), **meta}
         _write_json(tmp / META, full_meta)
         for extra in tmp.iterdir():
@@ -278,7 +290,8 @@ def import_zip(payload: bytes, name: str | None = None, settings: Settings | Non
             check_adapter_folder(tmp, settings)
             meta = {**meta_in, "name": name, "imported": True,
                     "imported_at": datetime.now(UTC).isoformat(timespec="seconds")}
-            meta.setdefault("base_model", settings.generator)
+            for key, value in base_identity(settings).items():
+                meta.setdefault(key, value)
             meta.setdefault("base_fingerprint", base_fingerprint(settings))
             meta.setdefault("created", meta["imported_at"])
             _write_json(tmp / META, meta)

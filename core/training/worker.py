@@ -13,7 +13,7 @@ import time
 
 from core.runtime.settings import get_settings
 from core.training import datasets as ds
-from core.training import finetune
+from core.training import finetune, lora_targets
 from core.training.chat_format import to_dataset
 from core.training.finetune import MAX_EVAL_ROWS, TrainingError, TrainOptions, plan_steps
 from core.training.schema import Schema
@@ -70,12 +70,14 @@ def execute(run, resume: bool) -> int:
     mode = spec.get("mode", "train")
     model, tokenizer, data, train_rows, eval_rows, options = _prepare(run, settings)
     shutil.rmtree(run.run_dir / "staging", ignore_errors=True)  # leftovers of a killed save
+    # the options name layers the Llama way; the base model's architecture has its own names
+    targets = lora_targets.target_modules(getattr(model.config, "model_type", None), options.target_modules)
     lora = LoraConfig(r=options.rank, lora_alpha=options.alpha, lora_dropout=options.dropout,
-                      target_modules=list(options.target_modules), task_type="CAUSAL_LM", bias="none")
+                      target_modules=targets, task_type="CAUSAL_LM", bias="none")
     try:
         model = get_peft_model(model, lora)
     except ValueError as exc:
-        raise TrainingError(f"LoRA cannot target {', '.join(options.target_modules)} on this model: {exc}",
+        raise TrainingError(f"LoRA cannot target {', '.join(targets)} on this model ({settings.model_name}): {exc}",
                             hint="Choose target modules the base model has (e.g. q_proj, v_proj).") from exc
     model.train()
     trainable, total_params = model.get_nb_trainable_parameters()

@@ -5,7 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 
-PAGES = ["app_pages/home.py", "app_pages/knowledge.py", "app_pages/finetune.py", "app_pages/compare.py",
+PAGES = ["app_pages/home.py", "app_pages/models.py", "app_pages/knowledge.py", "app_pages/finetune.py", "app_pages/compare.py",
          "app_pages/evaluate.py", "app_pages/review.py", "app_pages/recommend.py"]
 
 

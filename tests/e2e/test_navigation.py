@@ -6,7 +6,7 @@ from tests.e2e.conftest import screenshot, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
-PAGES = [("Home", "Crossroads"), ("Knowledge", "Knowledge"), ("Fine-tune", "Fine-tune"),
+PAGES = [("Home", "Crossroads"), ("Models", "Models"), ("Knowledge", "Knowledge"), ("Fine-tune", "Fine-tune"),
          ("Compare", "Compare"), ("Evaluate", "Evaluate"), ("Review", "Blind review"), ("Recommend", "Recommend")]
 
 

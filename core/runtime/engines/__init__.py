@@ -66,7 +66,7 @@ def engine_needs_preparing(settings: Settings | None = None) -> bool:
     name = engine_name(settings)
     if name in CT2_ENGINES:
         return not ct2_cache.ct2_generator_is_converted(settings, CT2_ENGINES[name])
-    return settings.generator.startswith("bundled:") and not models.generator_is_converted(settings)
+    return not models.generator_is_converted(settings)  # a GGUF (bundled or added) converts first
 
 
 def get_engine(settings: Settings | None = None, progress: Progress | None = None) -> Engine:
