@@ -198,7 +198,7 @@ def learning_curve(args, test, train) -> int:
             f"{a} {v[next(iter(v))]:.3f}" for a, v in point["arms"].items()))
 
     result = curve(test, train, arms=arms, train_adapter=train_adapter, k=args.k, limit=args.limit, on_point=show)
-    folder = get_settings().path("reports")
+    folder = get_settings().path("curves")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"curve-{Path(train.name).stem}.json"
     path.write_text(json.dumps(result, indent=2), encoding="utf-8")
