@@ -324,3 +324,10 @@ def test_retrieved_examples_never_include_the_text_itself_or_its_duplicates(data
     assert all("leaks from the base" not in h.text.lower() for h in hits)
     assert "kettle" in hits[0].text.lower()  # the most similar remaining row comes first
     assert len(index.search("something unrelated entirely", k=10)) == 6
+
+
+def test_conll_tag_column_is_found_when_a_feature_column_follows_it():
+    text = "Japan B-LOC 0\nbeat O 0\nSyria B-LOC 0\n\nNadim B-PER 0\nLadki I-PER 0\n"
+    data = load_task_data(text.encode(), name="test.txt", min_rows=1)
+    assert data.rows[0].entities == (Entity("Japan", "LOC"), Entity("Syria", "LOC"))
+    assert data.rows[1].entities == (Entity("Nadim Ladki", "PER"),)
