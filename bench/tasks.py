@@ -10,7 +10,8 @@ arms run on the held-out rows with paired-bootstrap CIs against base; then the l
 Results: bench/results/tasks.json (written after every stage, so a cut-short run keeps what it
 measured) and bench/results/tasks.md (the Markdown tables the README quotes).
 
-    python -m bench.tasks [--test-rows 100] [--max-steps 30] [--no-curve] [--only classification|extraction]
+    python -m bench.tasks [--test-rows 100] [--max-steps 30] [--curve both|classification|extraction|none]
+                          [--only classification|extraction]
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def run_task(task: str, args, results: dict, save) -> None:
     entry["load_after"] = _load()
     save()
     print(f"[{task}] {report['verdict']}", flush=True)
-    if args.no_curve:
+    if args.curve not in (task, "both"):
         return
     trainings = {}
 
@@ -158,7 +159,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--test-rows", type=int, default=100)
     parser.add_argument("--max-steps", type=int, default=30, help="cap on each Quick LoRA's steps (0: the preset's)")
-    parser.add_argument("--no-curve", action="store_true")
+    parser.add_argument("--curve", choices=["classification", "extraction", "both", "none"], default="both",
+                        help="which tasks get the learning curve (two more trainings each)")
     parser.add_argument("--only", choices=list(TASKS))
     args = parser.parse_args()
     from core.runtime.engines import engine_name
@@ -167,7 +169,7 @@ def main() -> int:
     results: dict = {"meta": {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                               "engine": engine_name(), "load_start": _load(), "test_rows": args.test_rows,
-                              "max_steps": args.max_steps}}
+                              "max_steps": args.max_steps, "curve": args.curve}}
 
     def save() -> None:
         (RESULTS / "tasks.json").write_text(json.dumps(results, indent=2), encoding="utf-8")

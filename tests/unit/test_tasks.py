@@ -331,3 +331,34 @@ def test_conll_tag_column_is_found_when_a_feature_column_follows_it():
     data = load_task_data(text.encode(), name="test.txt", min_rows=1)
     assert data.rows[0].entities == (Entity("Japan", "LOC"), Entity("Syria", "LOC"))
     assert data.rows[1].entities == (Entity("Nadim Ladki", "PER"),)
+
+
+# ------------------------------------------------------------------------------ the `task` command
+
+def _task_cli(data_dir, *args):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    return subprocess.run([sys.executable, "-m", "core", "task", *args, "--data-dir", str(data_dir)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_task_command_previews_the_demo_files(data_dir):
+    from tests.conftest import ROOT
+
+    out = _task_cli(data_dir, "--data", str(ROOT / "demo" / "reviews_train.csv"), "--rows", "1")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["task"] == "classification" and report["labels"] == ["negative", "neutral", "positive"]
+    assert "<|im_start|>user" in report["preview"][0]["prompt"]
+    assert report["preview"][0]["target"] in report["labels"]
+
+
+def test_task_command_exits_non_zero_with_the_problems(data_dir, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(_jsonl([{"text": "Order 12 is late", "entities": "ORDER_ID: 12"}] * 1 + _entity_rows()))
+    out = _task_cli(data_dir, "--data", str(bad))
+    assert out.returncode == 1
+    assert any("Malformed entities column" in i["message"] for i in json.loads(out.stdout)["issues"])
