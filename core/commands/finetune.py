@@ -130,14 +130,13 @@ def run(args) -> int:
     from pathlib import Path
 
     from core.__main__ import print_json
+    from core.commands import task as task_cli
     from core.runtime import jobs
     from core.runtime.errors import CrossroadsError
     from core.training import datasets
     from core.training.data_files import read_records
     from core.training.finetune import preset_options, start_finetune
     from core.training.schema import KINDS, Schema
-
-    from core.commands import task as task_cli
 
     if not args.resume and not args.raft and args.generate_qa is None and task_cli.wants_task(args):
         return task_cli.finetune(args)

@@ -257,8 +257,8 @@ def test_paired_count_ci_of_accuracy_matches_the_existing_paired_bootstrap():
     b = ["a1", "a1"] * 15
     ca, cb = (tm.label_counts(p, golds, ["a1", "b1"]) for p in (a, b))
     ours = tm.paired_count_ci(ca, cb, tm.accuracy_of)
-    theirs = metrics.paired_bootstrap_ci([float(x == g) for x, g in zip(a, golds)],
-                                         [float(x == g) for x, g in zip(b, golds)])
+    theirs = metrics.paired_bootstrap_ci([float(x == g) for x, g in zip(a, golds, strict=True)],
+                                         [float(x == g) for x, g in zip(b, golds, strict=True)])
     assert ours == pytest.approx(theirs)
     low, diff, high = tm.paired_count_ci(ca, cb, tm.macro_f1_of)
     assert low <= diff <= high and diff > 0
@@ -311,8 +311,8 @@ def test_verdict_names_a_clear_winner_and_few_shot_vs_fine_tune():
 # ------------------------------------------------------------------------------ the example index (real embedder)
 
 def test_retrieved_examples_never_include_the_text_itself_or_its_duplicates(data_dir):
-    from core.training.example_index import ExampleIndex
     from core.runtime.models import load_embedder
+    from core.training.example_index import ExampleIndex
 
     rows = [TaskRow(i + 2, text, label=lab) for i, (text, lab) in enumerate([
         ("The kettle leaks from the base.", "bad"), ("THE KETTLE  leaks from the base.", "bad"),
