@@ -113,6 +113,68 @@ def run_task(task: str, args, results: dict, save) -> None:
     save()
 
 
+def run_curve(task: str, args, results: dict, save) -> None:
+    """The learning curve's smaller shares on their own (same passes over the rows as the full run)."""
+    import math
+
+    from core.evaluation.tasks.evaluate import learning_curve
+    from core.training.tasks import load_task_data
+
+    title, train_path, test_path, metric = TASKS[task]
+    train = load_task_data(train_path).require_valid()
+    test = load_task_data(test_path, purpose="test", min_rows=1).require_valid()
+    entry = results.setdefault(task, {"data": title, "train_rows": len(train.rows), "metric": metric,
+                                      "curve_points": [], "curve_trainings": {}, "load_before": _load()})
+    prefix = f"bench-{task[:5]}"
+
+    def train_adapter(subset, fraction: float) -> str:
+        name = f"{prefix}-{round(fraction * 100)}"
+        steps = max(1, math.ceil(args.max_steps * fraction))
+        entry["curve_trainings"][str(fraction)] = _train(subset, name, steps)
+        return name
+
+    def on_point(point: dict) -> None:
+        entry["curve_points"].append({k: point[k] for k in ("fraction", "n_train", "arms", "deltas")})
+        save()
+        print(f"[{task}] curve {point['fraction']:.0%}: " + ", ".join(
+            f"{a} {v[metric]:.3f}" for a, v in point["arms"].items()), flush=True)
+
+    fractions = tuple(float(f) for f in args.fractions.split(","))
+    learning_curve(test, train, arms=ARMS, fractions=fractions, train_adapter=train_adapter, k=args.k,
+                   limit=args.test_rows, on_point=on_point)
+    entry["load_after_curve"] = _load()
+    save()
+
+
+def combine(stems: list[str]) -> int:
+    """One tasks.json / tasks.md from several runs: each task's main evaluation, its curve points added."""
+    merged: dict = {"meta": {"parts": {}}}
+    for stem in stems:
+        part = json.loads((RESULTS / f"{stem}.json").read_text(encoding="utf-8"))
+        merged["meta"]["parts"][stem] = part.get("meta", {})
+        for task, entry in part.items():
+            if task == "meta":
+                continue
+            into = merged.setdefault(task, {})
+            points = into.get("curve_points", []) + entry.get("curve_points", [])
+            trainings = {**into.get("curve_trainings", {}), **entry.get("curve_trainings", {})}
+            into.update({k: v for k, v in entry.items() if k not in into or "evaluation" in entry})
+            into["curve_points"] = sorted({p["fraction"]: p for p in points}.values(), key=lambda p: p["fraction"])
+            into["curve_trainings"] = trainings
+    for entry in merged.values():
+        if "evaluation" in entry and entry.get("curve_points") and 1.0 not in [p["fraction"] for p in entry["curve_points"]]:
+            ev, metric = entry["evaluation"], entry["metric"]
+            entry["curve_points"].append({"fraction": 1.0, "n_train": entry["train_rows"], "deltas": ev["deltas"],
+                                          "arms": {a: {metric: v[metric], "ci": v["ci"]} for a, v in ev["arms"].items()}})
+    first = next(iter(merged["meta"]["parts"].values()), {})
+    merged["meta"].update({k: first.get(k) for k in ("date", "machine", "engine")})
+    merged["meta"]["load_start"] = ", ".join(str(p.get("load_start")) for p in merged["meta"]["parts"].values())
+    (RESULTS / "tasks.json").write_text(json.dumps(merged, indent=2), encoding="utf-8")
+    (RESULTS / "tasks.md").write_text(markdown(merged), encoding="utf-8")
+    print(markdown(merged))
+    return 0
+
+
 def _pct(v) -> str:
     return "—" if v is None else f"{v * 100:.1f}"
 
@@ -162,22 +224,32 @@ def main() -> int:
     parser.add_argument("--curve", choices=["classification", "extraction", "both", "none"], default="both",
                         help="which tasks get the learning curve (two more trainings each)")
     parser.add_argument("--only", choices=list(TASKS))
+    parser.add_argument("--out", default="tasks", help="results file stem under bench/results (default tasks)")
+    parser.add_argument("--curve-only", action="store_true",
+                        help="only the learning curve's smaller shares (--fractions), each trained for the same "
+                             "number of passes as the full run (steps × share), with --k fixed")
+    parser.add_argument("--fractions", default="0.25,0.5")
+    parser.add_argument("--k", type=int, default=None, help="--curve-only: the k of the full run")
+    parser.add_argument("--combine", nargs="+", metavar="STEM",
+                        help="merge these results files (stems) into bench/results/tasks.json + tasks.md")
     args = parser.parse_args()
     from core.runtime.engines import engine_name
 
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.combine:
+        return combine(args.combine)
     results: dict = {"meta": {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                               "engine": engine_name(), "load_start": _load(), "test_rows": args.test_rows,
                               "max_steps": args.max_steps, "curve": args.curve}}
 
     def save() -> None:
-        (RESULTS / "tasks.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-        (RESULTS / "tasks.md").write_text(markdown(results), encoding="utf-8")
+        (RESULTS / f"{args.out}.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+        (RESULTS / f"{args.out}.md").write_text(markdown(results), encoding="utf-8")
 
     for task in TASKS:
         if not args.only or args.only == task:
-            run_task(task, args, results, save)
+            (run_curve if args.curve_only else run_task)(task, args, results, save)
     results["meta"]["load_end"] = _load()
     save()
     print(markdown(results))

@@ -1,6 +1,7 @@
 """Classification and extraction end to end with the real model (slow): `finetune --task` trains a
-few real steps once per module, then `evaluate --arms all --train-data` runs every arm, `ask`
-answers a pasted text, a learning curve runs; bad files fail with a clear message."""
+few real steps once per module (CLI), then every arm is evaluated (`evaluate --arms all
+--train-data` for classification, in process for extraction), every arm answers a pasted text,
+a learning curve and a background evaluation job run; bad files fail with a clear message."""
 
 from __future__ import annotations
 
@@ -78,31 +79,79 @@ def test_classification_every_arm_with_paired_cis(workspace):
     assert "macro_f1" in report["deltas"]["ft-base"]
 
 
-def test_extraction_every_arm_with_entity_f1(workspace):
-    report = _cli(workspace["dir"], "evaluate", "--data", str(DEMO / "tickets_entities_test.jsonl"), "--train-data",
-                  str(workspace["tickets"]), "--adapter", "tix", "--arms", "all", "--k", "2", "--limit", "4",
-                  "--engine", "hf")
+@pytest.fixture
+def in_process(workspace):
+    """The module's data directory for in-process calls, on the hf engine like the CLI calls."""
+    import os
+
+    from core.runtime.settings import reset_settings
+    from tests.conftest import data_dir_env
+
+    old = os.environ.get("CROSSROADS_ENGINE")
+    os.environ["CROSSROADS_ENGINE"] = "hf"
+    try:
+        with data_dir_env(workspace["dir"]):
+            yield workspace
+    finally:
+        if old is None:
+            os.environ.pop("CROSSROADS_ENGINE", None)
+        else:
+            os.environ["CROSSROADS_ENGINE"] = old
+        reset_settings()
+
+
+def test_extraction_every_arm_with_entity_f1(in_process):
+    from core.evaluation.tasks.evaluate import evaluate_task
+    from core.training.tasks import load_task_data
+
+    test = load_task_data(DEMO / "tickets_entities_test.jsonl", purpose="test", min_rows=1)
+    train = load_task_data(in_process["tickets"])
+    report = evaluate_task(test, arms=("base", "examples", "ft", "hybrid"), train=train, adapter="tix", k=2, limit=4)
     _check_report(report, "extraction", "entity_f1")
     arm = report["arms"]["examples"]
     assert {"lenient_f1", "invalid_json_rate", "per_type"} <= set(arm)
     assert report["eval_set"]["entity_types"] == ["DATE", "ORDER_ID", "PRODUCT"]
+    texts = {r.number: r.text for r in train.rows}
+    for q in report["questions"]:
+        assert q["text"] not in [texts[n] for n in q["demos"]["examples"]]
 
 
-def test_ask_a_pasted_text_with_every_arm(workspace):
-    out = _cli(workspace["dir"], "ask", "--task", "extraction", "--train-data", str(workspace["tickets"]),
-               "--adapter", "tix", "--arms", "all", "--k", "2", "--engine", "hf",
-               "My Larkspur LD-900 from order BIW-555123 died on 3 March.")
-    assert out["task"] == "extraction" and list(out["arms"]) == ["base", "examples", "ft", "hybrid"]
-    assert len(out["arms"]["examples"]["demos"]) == 2 and out["arms"]["base"]["demos"] == []
+def test_every_arm_on_a_pasted_text(in_process):
+    from core.evaluation.tasks.arms import TaskArms
+    from core.evaluation.tasks.evaluate import task_spec
+    from core.training.tasks import load_task_data
+
+    train = load_task_data(in_process["tickets"])
+    arms = TaskArms(task_spec(train, train), adapter="tix", train_rows=train.rows, k=2)
+    answers = arms.answer("My Larkspur LD-900 from order BIW-555123 died on 3 March.")
+    assert list(answers) == ["base", "examples", "ft", "hybrid"]
+    assert len(answers["examples"].demos) == 2 and answers["base"].demos == []
+    assert answers["hybrid"].messages == answers["examples"].messages  # only the weights differ
+    assert answers["ft"].messages == answers["base"].messages
 
 
-def test_learning_curve_of_the_arms_without_training(workspace):
-    curve = _cli(workspace["dir"], "evaluate", "--data", str(DEMO / "reviews_test.csv"), "--train-data",
-                 str(workspace["reviews"]), "--learning-curve", "--arms", "base,examples", "--k", "1",
-                 "--limit", "3", "--engine", "hf")
+def test_learning_curve_of_the_arms_without_training(in_process):
+    from core.evaluation.tasks.evaluate import learning_curve
+    from core.training.tasks import load_task_data
+
+    test = load_task_data(DEMO / "reviews_test.csv", purpose="test", min_rows=1)
+    curve = learning_curve(test, load_task_data(in_process["reviews"]), arms=("base", "examples"), k=1, limit=3)
     assert curve["fractions"] == [0.25, 0.5, 1.0] and curve["metric"] == "accuracy"
     assert [p["n_train"] for p in curve["points"]] == [3, 6, 15]  # 25% / 50% of 5 rows per label
     assert all(set(p["arms"]) == {"base", "examples"} for p in curve["points"])
+
+
+def test_task_evaluation_runs_as_a_background_job(in_process):
+    from core.evaluation.evaluate import load_report
+    from core.evaluation.tasks.job import start_task_evaluation
+    from core.runtime import jobs
+
+    job = start_task_evaluation(DEMO / "reviews_test.csv", train_path=in_process["reviews"],
+                                arms=("base", "examples"), k=1, limit=2)
+    job = jobs.wait(job.id, timeout=600)
+    assert job.state == "completed", job.status
+    report = load_report(job.status["result"]["report"])
+    assert report["task"] == "classification" and report["n"] == 2 and list(report["arms"]) == ["base", "examples"]
 
 
 def test_bad_task_files_fail_with_a_clear_message(workspace, tmp_path):
@@ -115,17 +164,3 @@ def test_bad_task_files_fail_with_a_clear_message(workspace, tmp_path):
     out = _run(workspace["dir"], "evaluate", "--data", str(bad), "--train-data", str(workspace["tickets"]))
     assert out.returncode != 0 and "Malformed entities column" in out.stderr
 
-
-def test_task_evaluation_runs_as_a_background_job(workspace):
-    from core.evaluation.evaluate import load_report
-    from core.evaluation.tasks.job import start_task_evaluation
-    from core.runtime import jobs
-    from tests.conftest import data_dir_env
-
-    with data_dir_env(workspace["dir"]):
-        job = start_task_evaluation(DEMO / "reviews_test.csv", train_path=workspace["reviews"],
-                                    arms=("base", "examples"), k=1, limit=2)
-        job = jobs.wait(job.id, timeout=600)
-        assert job.state == "completed", job.status
-        report = load_report(job.status["result"]["report"])
-    assert report["task"] == "classification" and report["n"] == 2 and list(report["arms"]) == ["base", "examples"]
