@@ -130,6 +130,7 @@ V.gates(rec)
 with st.expander("Scores per option"):
     V.scores(rec)
 V.evidence(rec, report)
+V.task_hypothesis(rec)
 
 st.subheader("What if?")
 st.caption("Change one answer and see whether the recommendation flips. Your saved answers stay as they are.")
