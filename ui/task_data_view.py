@@ -24,6 +24,7 @@ from core.training.tasks import TASK_TITLES, TaskData, detect_task, load_task_da
 TASK_KINDS = ("classification", "extraction")
 TASK_LINES = {"classification": "text → one label of a fixed set", "extraction": "text → its entities, as JSON"}
 PREVIEW_ROWS = 3
+EXTRACTION_MAX_LENGTH = 256  # as core.training.task_finetune (branch tasks): the types and a JSON answer
 LEVELS = {"error": (st.error, ":material/block:"), "warning": (st.warning, ":material/warning:"),
           "info": (st.info, ":material/info:")}
 
@@ -38,9 +39,12 @@ class TaskChoice:
     def task(self) -> str:
         return self.data.task
 
-    def adapter_task(self) -> dict:
-        """What the adapter's meta keeps about its task: the spec and the file its examples come from."""
-        return {**self.data.spec.as_dict(), "train_file": str(self.source_path)}
+    def adapter_mode(self) -> dict:
+        """The adapter's meta `mode`: its task as the engine reads it (core.evaluation.tasks.arms.adapter_task),
+        and the labeled file the retrieved-examples arm can draw its examples from."""
+        spec = self.data.spec
+        return {"mode": "closed_book", "task": spec.task, "labels": list(spec.labels),
+                "entity_types": list(spec.entity_types), "train_file": str(self.source_path)}
 
 
 @st.cache_data(show_spinner="Reading the task…", max_entries=8)
