@@ -39,6 +39,7 @@ from ui.jobs_view import describe
 from ui.knowledge_view import md_escape
 from ui.report_view import render_report
 from ui.retrieval_view import retrieval_controls, retrieval_line
+from ui.task_eval_view import task_evaluation_form
 
 SOURCES = (C.KB_FILE, C.HELDOUT, C.CLOZE, C.UPLOAD, C.DEMO)
 
@@ -169,6 +170,11 @@ with page_section("New evaluation"):
                 st.rerun()
             except CrossroadsError as exc:
                 show_error(exc)
+
+with page_section("New task evaluation"):  # classification / extraction (issue 27): ui/task_eval_view.py
+    with st.expander("New classification / extraction evaluation", icon=":material/category:",
+                     expanded=bool(running and running.spec.get("task"))):
+        task_evaluation_form()
 
 st.header("Reports")
 with page_section("Reports"):

@@ -49,6 +49,18 @@ def describe(job: jobs.Job) -> str:
         files = spec.get("files") or []
         what = "Re-indexing" if spec.get("mode") == "rebuild" else f"Indexing {plural(len(files), 'file')} into"
         return f"{what} **{md_escape(spec.get('kb') or '?')}**"
+    if job.kind == "evaluate" and spec.get("task"):  # classification / extraction (core.evaluation.task_job)
+        from ui.task_report_view import ARM_TITLES as TASK_ARM_TITLES
+
+        arms = ", ".join(TASK_ARM_TITLES.get(a, a) for a in spec.get("arms") or [])
+        parts = [f"Evaluating {arms} on **{md_escape(spec.get('test_name') or '?')}** ({md_escape(spec['task'])})"]
+        if spec.get("train_name"):
+            parts.append(f"examples from **{md_escape(spec['train_name'])}**")
+        if spec.get("adapter"):
+            parts.append(f"adapter **{md_escape(spec['adapter'])}**")
+        if spec.get("learning_curve"):
+            parts.append("with a learning curve")
+        return " · ".join(parts)
     if job.kind == "evaluate":
         setup, eval_set = spec.get("setup") or {}, spec.get("eval_set") or {}
         mode = adapter_mode_of(setup.get("adapter"))

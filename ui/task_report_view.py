@@ -139,23 +139,23 @@ def per_class_table(report: dict) -> None:
 
 def confusion_chart(report: dict, arm: str) -> alt.Chart | None:
     confusion = report["arms"][arm].get("confusion") or {}
-    labels, matrix = confusion.get("labels") or [], confusion.get("matrix") or []
-    if not labels or not matrix:
+    golds, matrix = confusion.get("labels") or [], confusion.get("matrix") or []
+    predicted = confusion.get("columns") or golds  # the labels, then "(unmapped)"
+    if not golds or not matrix:
         return None
     cells = [{"gold": gold, "predicted": pred, "rows": int(matrix[i][j])}
-             for i, gold in enumerate(labels) for j, pred in enumerate(labels) if i < len(matrix) and j < len(matrix[i])]
-    # the unmapped column has no gold row: only the labels are gold
-    cells = [c for c in cells if c["gold"] != "(unmapped)"]
+             for i, gold in enumerate(golds) for j, pred in enumerate(predicted)
+             if i < len(matrix) and j < len(matrix[i])]
     frame = pd.DataFrame(cells)
     base = alt.Chart(frame).encode(
-        x=alt.X("predicted:N", sort=labels, title="predicted", axis=alt.Axis(labelAngle=-40, labelLimit=120)),
-        y=alt.Y("gold:N", sort=labels, title="gold", axis=alt.Axis(labelLimit=120)))
+        x=alt.X("predicted:N", sort=predicted, title="predicted", axis=alt.Axis(labelAngle=-40, labelLimit=120)),
+        y=alt.Y("gold:N", sort=golds, title="gold", axis=alt.Axis(labelLimit=120)))
     heat = base.mark_rect().encode(color=alt.Color("rows:Q", scale=alt.Scale(scheme="blues"), legend=None),
                                    tooltip=["gold", "predicted", "rows"])
     text = base.mark_text(fontSize=12).encode(
         text="rows:Q", color=alt.condition(alt.datum.rows > max(1, frame["rows"].max()) / 2,
                                            alt.value("white"), alt.value("black")))
-    return (heat + text).properties(title=arm_title(report, arm), height=40 + 28 * len(labels))
+    return (heat + text).properties(title=arm_title(report, arm), height=40 + 28 * len(golds))
 
 
 def confusion_matrices(report: dict) -> None:
