@@ -18,7 +18,7 @@ ENTITIES = (ROOT / "tests" / "fixtures" / "entities_small.jsonl").read_bytes()
 def _texts(at) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
     parts += [w.value for w in at.warning] + [i.value for i in at.info] + [s.value for s in at.success]
-    parts += [c.value for c in at.code]
+    parts += [c.value for c in at.code] + [h.value for h in at.subheader]
     return "\n".join(re.sub(r"\\(.)", r"\1", str(p)) for p in parts)
 
 
@@ -80,3 +80,36 @@ def test_label_column_with_one_class_is_a_clear_error(model_data_dir):
     errors = [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]
     assert any("Only one label ('shipping')" in e for e in errors)
     assert next(b for b in at.button if b.label == "Start training").disabled
+
+
+def _task_report(rid: str, ft_minus_examples: list[float]) -> dict:
+    """A classification report as core.evaluation.tasks writes it (the fields the wizard reads)."""
+    arms = {a: {"title": t, "accuracy": acc, "macro_f1": acc, "ci": {"accuracy": [acc - .1, acc, acc + .1]}}
+            for a, t, acc in (("base", "Base (zero-shot)", .3), ("examples", "Retrieved examples", .6),
+                              ("ft", "Fine-tuned", .6 + ft_minus_examples[1]))}
+    return {"id": rid, "created": "2026-12-07T06:00:00+00:00", "kind": "classification", "task": "classification",
+            "n": 60, "complete": True, "partial": False, "verdict_metric": "accuracy",
+            "verdict": "The fine-tuned arm beat retrieved examples.", "eval_set": {"name": "test.csv", "size": 60},
+            "setup": {"arms": list(arms), "adapter": "sent", "k": 4, "train_data": {"name": "train.csv", "rows": 30}},
+            "arms": arms, "meta": {"adapter": "sent"},
+            "deltas": {"examples-base": {"accuracy": [.2, .3, .4]}, "ft-base": {"accuracy": [.3, .4, .5]},
+                       "ft-examples": {"accuracy": ft_minus_examples}}}
+
+
+def test_wizard_reads_the_task_report_as_a_test_of_the_published_prior(data_dir):
+    """30 examples: the priors say few-shot; a task report where fine-tuning clearly wins overturns that."""
+    from core.decision.questions import STEPS
+    from core.decision.wizard_file import save_wizard
+
+    (data_dir / "reports").mkdir()
+    (data_dir / "reports" / "task.json").write_text(json.dumps(_task_report("task", [.05, .1, .2])))
+    save_wizard(data_dir, {"task": "classification", "labeled_examples": 30, "goal": "behaviour"}, len(STEPS))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("app_pages/recommend.py").run()
+    assert not at.exception
+    text = _texts(at)
+    assert "Few-shot or fine-tune for your classification task" in text
+    assert "**Overturned.**" in text
+    assert "10-49 labeled examples: few-shot prompting" in text
+    assert "the fine-tuned model beat few-shot prompting with retrieved examples" in text
+    assert "+10 points of accuracy" in text
