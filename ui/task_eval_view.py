@@ -118,20 +118,24 @@ def task_evaluation_form() -> None:
     available = [a for a in ARM_ORDER if (a not in ADAPTER_ARMS or adapter) and (a not in EXAMPLE_ARMS or train)]
     arms = st.pills("Arms", available, default=available, selection_mode="multi", key=f"task_eval_arms_{adapter}",
                     format_func=ARM_TITLES.get)
-    d1, d2 = st.columns(2)
+    d1, d2, d3 = st.columns(3)
     limit = d1.number_input("Use at most N rows", 1, 5000, 40, key="task_eval_limit")
-    curve = d2.checkbox("Learning curve (25%, 50%, 100% of the training rows)", key="task_eval_curve",
+    k = d2.selectbox("Examples per prompt (k)", [None, 1, 2, 4, 8], key="task_eval_k",
+                     format_func=lambda v: "chosen by a sweep" if v is None else str(v),
+                     help="How many of the most similar training rows the retrieved-examples and hybrid arms see. "
+                          "The sweep tries 1, 2, 4 and 8 on rows held out of the training file and keeps the best.")
+    curve = d3.checkbox("Learning curve (25%, 50%, 100% of the training rows)", key="task_eval_curve",
                         disabled=not (adapter and train),
                         help="Trains two more adapters, on 25% and 50% of the training rows with this adapter's "
                              "options, and measures the same arms at each share: where does fine-tuning overtake "
                              "retrieved examples? Takes about three times as long.")
     st.caption(f":material/category: {TASK_TITLES[test_task]}: {plural(len(arms or []), 'arm')}, the same base "
-               "model and greedy decoding; k (examples per prompt) is chosen by a small sweep on the training rows.")
+               "model and greedy decoding.")
     if st.button("Start task evaluation", type="primary", icon=":material/play_arrow:", disabled=not arms,
                  key="task_eval_start"):
         try:
             job = start_task_evaluation(test[0], arms=[a for a in ARM_ORDER if a in arms],
-                                        train_path=train[0] if train else None, adapter=adapter, limit=int(limit),
+                                        train_path=train[0] if train else None, adapter=adapter, limit=int(limit), k=k,
                                         learning_curve=bool(curve and adapter and train), test_name=test[1],
                                         train_name=train[1] if train else None)
             st.session_state.setdefault("eval_job_state", {})[job.id] = "queued"

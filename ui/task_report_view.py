@@ -24,6 +24,7 @@ METRICS = {
                    ("invalid_json_rate", "Invalid JSON rate")),
 }
 METRIC_TITLES = {m: t for pairs in METRICS.values() for m, t in pairs}
+SHOWN_CHARS = 400
 LEGEND = alt.Legend(orient="bottom", title=None, labelLimit=0, columns=2)
 
 
@@ -155,7 +156,8 @@ def confusion_chart(report: dict, arm: str) -> alt.Chart | None:
     text = base.mark_text(fontSize=12).encode(
         text="rows:Q", color=alt.condition(alt.datum.rows > max(1, frame["rows"].max()) / 2,
                                            alt.value("white"), alt.value("black")))
-    return (heat + text).properties(title=arm_title(report, arm), height=40 + 28 * len(golds))
+    # a fixed step per gold row: a plain pixel height let Streamlit's stretch collapse the rows into one line
+    return (heat + text).properties(height=alt.Step(34))
 
 
 def confusion_matrices(report: dict) -> None:
@@ -169,6 +171,7 @@ def confusion_matrices(report: dict) -> None:
             chart = confusion_chart(report, arm)
             if chart is not None:
                 with column:
+                    st.markdown(f"**{md_escape(arm_title(report, arm))}**")
                     st.altair_chart(chart, width="stretch")
 
 
@@ -226,8 +229,12 @@ def _mark(score) -> str:
         return ""
     if "correct" in score:
         return "✓" if score["correct"] else "✗"
-    if "tp" in score:
-        return f"{score.get('tp', 0)} ✓ {score.get('fp', 0) + score.get('fn', 0)} ✗"
+    if "tp" in score:  # entity counts (core.evaluation.tasks.metrics.entity_counts)
+        tp, pred, gold = int(score.get("tp", 0)), int(score.get("pred", 0)), int(score.get("gold", 0))
+        if score.get("invalid"):
+            return "✗ invalid JSON"
+        mark = "✓" if tp == gold == pred else "✗"
+        return f"{mark} {tp}/{gold} found" + (f", {pred - tp} wrong" if pred > tp else "")
     return ""
 
 
@@ -255,7 +262,8 @@ def rows_table(report: dict, key: str) -> None:
     for column, arm in zip(st.columns(len(arms)), arms, strict=True):
         with column, st.container(border=True):
             st.markdown(f"**{md_escape(arm_title(report, arm))}** {md_escape(_mark((q.get('scores') or {}).get(arm)))}")
-            st.text((q.get("answers") or {}).get(arm) or "(empty answer)")
+            answer = (q.get("answers") or {}).get(arm) or "(empty answer)"
+            st.text(answer if len(answer) <= SHOWN_CHARS else answer[:SHOWN_CHARS] + " …")  # a runaway output stays short
             demos = (q.get("demos") or {}).get(arm) or []
             if demos:
                 st.caption(f"Shown {plural(len(demos), 'retrieved example')}: training rows "
@@ -282,7 +290,7 @@ def render_task_report(report: dict, key: str = "report") -> None:
         st.caption(f"k chosen by a sweep on {md_escape(sweep.get('n_val'))} validation rows of the training file "
                    f"({md_escape(METRIC_TITLES.get(sweep.get('metric'), sweep.get('metric')))}: {md_escape(grid)}).")
     if setup.get("mapping"):
-        st.caption(f"Outputs mapped to the label set by {md_escape(setup['mapping'])}.")
+        st.caption(f"Label mapping: {md_escape(setup['mapping'])}.")
     st.subheader("Metrics by arm")
     metrics_table(report)
     metric_chart(report)
