@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_SETS = {
     "Support tickets — classification (demo/tickets.csv)": ROOT / "demo" / "tickets.csv",
     "Brindlemoor facts — Q&A (demo/qa_train.jsonl)": ROOT / "demo" / "qa_train.jsonl",
+    "Product reviews — sentiment classification (demo/reviews_train.csv)": ROOT / "demo" / "reviews_train.csv",
+    "Support tickets — entity extraction (demo/tickets_entities_train.jsonl)":
+        ROOT / "demo" / "tickets_entities_train.jsonl",
 }
 MAX_UPLOAD_MB = 50
 CHOOSE = ""  # the empty choice of a mapping selectbox: nothing mapped yet
@@ -71,7 +74,7 @@ def _source(settings, draft: dict) -> tuple[str, Path, str] | None:
     with right:
         st.write("")
         if st.button("Load demo workspace", icon=":material/science:",
-                     help="Use the demo Q&A and classification sets in demo/."):
+                     help="Use the demo Q&A, classification and extraction sets in demo/."):
             st.session_state["ft_source"] = "demo"
         _generate_popover(settings)
         source = st.session_state.get("ft_source") or draft.get("source")

@@ -29,7 +29,6 @@ MAX_TEXT = 4000
 @st.cache_resource(show_spinner="Loading the arms (adapter and examples index)…", max_entries=4)
 def _arms(spec, arms: tuple, adapter: str | None, train_path: str | None, train_sha: str | None, k: int):
     from core.evaluation.tasks.arms import TaskArms
-
     from core.training.tasks import load_task_data
 
     rows = load_task_data(Path(train_path), task=spec.task).require_valid().rows if train_path else ()

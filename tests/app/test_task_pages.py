@@ -113,3 +113,51 @@ def test_wizard_reads_the_task_report_as_a_test_of_the_published_prior(data_dir)
     assert "10-49 labeled examples: few-shot prompting" in text
     assert "the fine-tuned model beat few-shot prompting with retrieved examples" in text
     assert "+10 points of accuracy" in text
+
+
+# Reports written by core.evaluation.tasks.evaluate_task on the demo files (base and retrieved
+# examples, the bundled model, a few rows), kept as fixtures: the view is checked on the real shape.
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def _evaluate_with(data_dir, name: str) -> AppTest:
+    report = json.loads((FIXTURES / name).read_text())
+    (data_dir / "reports").mkdir(exist_ok=True)
+    (data_dir / "reports" / f"{report['id']}.json").write_text(json.dumps(report))
+    at = AppTest.from_file(str(ROOT / "app_pages" / "evaluate.py"), default_timeout=60).run()
+    assert not at.exception
+    return at
+
+
+def test_classification_report_shows_metrics_with_cis_per_label_confusion_and_unmapped(data_dir):
+    at = _evaluate_with(data_dir, "task_report_classification.json")
+    text = _texts(at)
+    assert "**Verdict.**" in text and "Scored by accuracy" in text
+    metrics = next(f for f in _frames(at) if f.index.name == "metric")
+    assert {"Accuracy", "Macro-F1", "Unmappable outputs (counted wrong)"} <= set(metrics.index)
+    assert re.match(r"0\.\d\d  \[0\.\d\d, 0\.\d\d\]", metrics.loc["Accuracy", "Base (zero-shot)"])
+    assert any("label" in f.columns and "Base (zero-shot) F1" in f.columns for f in _frames(at))
+    assert "Confusion matrices" in text
+    assert any("Outputs naming no label: 2" in e.label for e in at.expander)
+    assert "Learning curve" not in text  # not run for this report
+
+
+def test_extraction_report_shows_exact_and_partial_f1_and_invalid_json(data_dir):
+    at = _evaluate_with(data_dir, "task_report_extraction.json")
+    metrics = next(f for f in _frames(at) if f.index.name == "metric")
+    assert {"Entity F1 (exact)", "Entity F1 (partial match)", "Invalid JSON rate"} <= set(metrics.index)
+    assert any("entity type" in f.columns for f in _frames(at))
+    assert any(e.label.startswith("Outputs not a valid JSON list of entities") for e in at.expander)
+    assert "Confusion matrices" not in _texts(at)
+
+
+def test_learning_curve_is_drawn_when_the_report_has_one(data_dir):
+    report = json.loads((FIXTURES / "task_report_classification.json").read_text())
+    # the curve's shape (core.evaluation.tasks.evaluate.learning_curve), its points from this report's arms
+    report["learning_curve"] = {"metric": "accuracy", "fractions": [0.25, 0.5, 1.0], "points": [
+        {"fraction": f, "n_train": n, "arms": report["arms"]} for f, n in ((0.25, 35), (0.5, 71), (1.0, 142))]}
+    (data_dir / "reports").mkdir()
+    (data_dir / "reports" / "curve.json").write_text(json.dumps(report))
+    at = AppTest.from_file(str(ROOT / "app_pages" / "evaluate.py"), default_timeout=60).run()
+    assert not at.exception
+    assert "Learning curve" in _texts(at)
