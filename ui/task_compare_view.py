@@ -125,7 +125,8 @@ def task_compare() -> None:
         st.caption(f":material/category: {md_escape(spec.task.capitalize())} · {md_escape(what)}")
     text = st.text_area("Text to " + ("classify" if spec.task == "classification" else "extract entities from"),
                         key="task_cmp_text", max_chars=MAX_TEXT, height=100)
-    if st.button("Run the arms", type="primary", icon=":material/play_arrow:", disabled=not (arms and text.strip()),
+    # not disabled while the box is empty: a text typed and not yet committed would swallow the click
+    if st.button("Run the arms", type="primary", icon=":material/play_arrow:", disabled=not arms,
                  key="task_cmp_go"):
         try:
             get_engine()  # the one cached engine, prepared visibly first

@@ -161,3 +161,20 @@ def test_learning_curve_is_drawn_when_the_report_has_one(data_dir):
     at = AppTest.from_file(str(ROOT / "app_pages" / "evaluate.py"), default_timeout=60).run()
     assert not at.exception
     assert "Learning curve" in _texts(at)
+
+
+def test_compare_runs_the_task_arms_on_a_pasted_text_and_shows_the_retrieved_examples(model_data_dir):
+    at = AppTest.from_file(str(ROOT / "app_pages" / "compare.py"), default_timeout=240).run()
+    at.segmented_control(key="compare_mode").set_value("Classification / extraction").run()
+    assert not at.exception
+    train = at.selectbox(key="task_cmp_train")
+    train.set_value(next(o for o in train.options if "reviews_train.csv" in o)).run()
+    assert "Classification · labels: negative, neutral, positive" in _texts(at)
+    at.number_input(key="task_cmp_k").set_value(2)
+    at.text_area(key="task_cmp_text").input("The battery died after two days and support never answered.")
+    next(b for b in at.button if b.label == "Run the arms").click().run()
+    assert not at.exception
+    text = _texts(at)
+    assert "**Base (zero-shot)**" in text and "**Retrieved examples**" in text
+    assert any(e.label == "Retrieved examples (2)" for e in at.expander)
+    assert "training row" in text  # each example names its row, like a source
