@@ -98,8 +98,9 @@ def task_compare() -> None:
         trained_on = Path(meta["train_file"]) if meta.get("train_file") else None
         with c2:
             train = file_picker("Training rows (retrieved examples)", demo_files(meta.get("task"), "train"),
-                                 trained_on if trained_on and trained_on.is_file() else None, "task_cmp_train",
-                                 "The labeled rows the retrieved-examples arm searches for the most similar examples.")
+                                trained_on if trained_on and trained_on.is_file() else None, f"task_cmp_train_{adapter}",
+                                "The labeled rows the retrieved-examples arm searches for the most similar examples.",
+                                meta.get("data_name"))
         spec, train_sha = None, None
         if train is not None and file_task(train[0]):
             spec, train_sha, errors = _spec_of_file(str(train[0]), train[0].stat().st_mtime)

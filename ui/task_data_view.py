@@ -83,11 +83,12 @@ def _preview(data: TaskData, tokenizer) -> None:
     rows = data.rows[:PREVIEW_ROWS]
     if not rows:
         return
-    st.markdown(f"**The exact prompt and target of the first {plural(len(rows), 'row')}** (chat template applied)")
-    for row in rows:
-        p = preview_row(row, data.spec, tokenizer)
-        with st.container(border=True):
-            st.caption(f"Row {p['row']}")
+    # Collapsed: "What the model sees" below shows the same rows as they train; this is the task's
+    # view (the base and retrieved-examples arms get this prompt too, the latter after its examples).
+    with st.expander(f"The exact prompt and target of the first {plural(len(rows), 'row')} (chat template applied)"):
+        for row in rows:
+            p = preview_row(row, data.spec, tokenizer)
+            st.caption(f"Row {p['row']} · prompt")
             st.code(p["prompt"], language=None, wrap_lines=True)
             st.markdown(":green-background[**Target** — what the model must answer]")
             st.code(p["target"], language=None, wrap_lines=True)

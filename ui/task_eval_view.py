@@ -56,22 +56,25 @@ def task_adapters() -> dict[str, dict]:
     for record in list_adapters():
         spec = adapter_task(record.meta)
         if spec is not None:
-            out[record.name] = {**spec.as_dict(), "train_file": (record.meta.get("mode") or {}).get("train_file")}
+            out[record.name] = {**spec.as_dict(), "train_file": (record.meta.get("mode") or {}).get("train_file"),
+                                "data_name": (record.meta.get("data") or {}).get("name")}
     return out
 
 
-def file_picker(label: str, options: list[Path], default: Path | None, key: str, help: str) -> tuple[Path, str] | None:
-    """A demo / known file or an upload: (path on disk, display name), or None."""
+def file_picker(label: str, options: list[Path], default: Path | None, key: str, help: str,
+                default_name: str | None = None) -> tuple[Path, str] | None:
+    """A demo / known file or an upload: (path on disk, display name), or None. `default` (the
+    adapter's training file) comes first, under its own name (an upload is kept under a hash)."""
     names = {str(p): p.name for p in options}
-    if default is not None and str(default) not in names:
-        names = {str(default): f"{default.name} (the adapter's training file)", **names}
-    elif default is not None:
-        names[str(default)] += " (the adapter's training file)"
+    if default is not None:
+        names.pop(str(default), None)
+        names = {str(default): f"{default_name or default.name} (the adapter's training file)", **names}
     choices = [*names, UPLOAD]
     chosen = st.selectbox(label, choices, index=choices.index(str(default)) if default is not None else 0,
                           format_func=lambda c: names.get(c, c), key=key, help=help)
     if chosen != UPLOAD:
-        return Path(chosen), Path(chosen).name
+        return Path(chosen), (default_name or Path(chosen).name) if default and chosen == str(default) \
+            else Path(chosen).name
     upload = st.file_uploader(f"{label}: CSV, JSONL or JSON (text + label, or text + entities)",
                               type=["csv", "jsonl", "json"], key=f"{key}_upload", max_upload_size=50)
     if upload is None:
@@ -111,10 +114,12 @@ def task_evaluation_form() -> None:
         st.error(f"Adapter {md_escape(adapter)} was trained for {md_escape(task)}; {md_escape(test[1])} holds "
                  f"{md_escape(test_task)}.", icon=":material/block:")
         return
+    # keyed by the adapter: choosing another adapter starts on its own training file
     train = file_picker("Training rows for the retrieved examples", demo_files(test_task, "train"),
-                         trained_on if trained_on and trained_on.is_file() else None, "task_eval_train",
-                         "The labeled rows the retrieved-examples arm searches (the most similar ones become "
-                         "few-shot examples); use the file the adapter was trained on for a fair comparison.")
+                        trained_on if trained_on and trained_on.is_file() else None, f"task_eval_train_{adapter}",
+                        "The labeled rows the retrieved-examples arm searches (the most similar ones become "
+                        "few-shot examples); use the file the adapter was trained on for a fair comparison.",
+                        adapters[adapter].get("data_name") if adapter else None)
     available = [a for a in ARM_ORDER if (a not in ADAPTER_ARMS or adapter) and (a not in EXAMPLE_ARMS or train)]
     arms = st.pills("Arms", available, default=available, selection_mode="multi", key=f"task_eval_arms_{adapter}",
                     format_func=ARM_TITLES.get)

@@ -67,8 +67,7 @@ def metrics_table(report: dict) -> None:
     if task_of(report) == "classification":
         frame.loc["Unmappable outputs (counted wrong)"] = [str(report["arms"][a].get("unmapped", 0)) for a in arms]
     frame.index.name = "metric"
-    config = {c: st.column_config.TextColumn(c, width="medium") for c in frame.columns}
-    st.dataframe(frame, width="stretch", column_config=config)
+    st.dataframe(frame, width="stretch")  # auto widths: four arms with their CIs fit the page
     st.caption("Each value with its 95% bootstrap confidence interval over the rows, in brackets.")
 
 

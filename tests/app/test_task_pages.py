@@ -167,7 +167,7 @@ def test_compare_runs_the_task_arms_on_a_pasted_text_and_shows_the_retrieved_exa
     at = AppTest.from_file(str(ROOT / "app_pages" / "compare.py"), default_timeout=240).run()
     at.segmented_control(key="compare_mode").set_value("Classification / extraction").run()
     assert not at.exception
-    train = at.selectbox(key="task_cmp_train")
+    train = at.selectbox(key="task_cmp_train_None")
     train.set_value(next(o for o in train.options if "reviews_train.csv" in o)).run()
     assert "Classification · labels: negative, neutral, positive" in _texts(at)
     at.number_input(key="task_cmp_k").set_value(2)
