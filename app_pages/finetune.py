@@ -68,7 +68,7 @@ if choice is not None:
     preset, options = options_section(choice.schema.kind, rows, choice.sha, same_file, min_length)
     options = mode.fit(options)
     if min_length:
-        st.caption(f"Max length at least {min_length} tokens (this run: {options.max_length}): sized to fit "
+        st.caption(f"Max length at least {min_length:d} tokens (this run: {options.max_length:d}): sized to fit "
                    + ("the entity types and the JSON answer." if task and task.task == "extraction" else
                       "the retrieved context."))
     tokenizer = get_generator()[1]

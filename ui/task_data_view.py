@@ -101,7 +101,7 @@ def task_section(choice, settings, tokenizer) -> TaskChoice | None:
         return None
     data = _load(str(choice.path), choice.sha, choice.display_name, task)
     with st.container(border=True):
-        st.markdown(f":material/category: Task: **{TASK_TITLES[task]}** — {TASK_LINES[task]}")
+        st.markdown(f":material/category: Task: **{md_escape(TASK_TITLES[task])}** — {md_escape(TASK_LINES[task])}")
         for issue in data.report.issues:
             box, icon = LEVELS[issue.level]
             box(md_escape(issue.text()), icon=icon)

@@ -75,7 +75,7 @@ def file_picker(label: str, options: list[Path], default: Path | None, key: str,
     if chosen != UPLOAD:
         return Path(chosen), (default_name or Path(chosen).name) if default and chosen == str(default) \
             else Path(chosen).name
-    upload = st.file_uploader(f"{label}: CSV, JSONL or JSON (text + label, or text + entities)",
+    upload = st.file_uploader(f"{md_escape(label)}: CSV, JSONL or JSON (text + label, or text + entities)",
                               type=["csv", "jsonl", "json"], key=f"{key}_upload", max_upload_size=50)
     if upload is None:
         return None
