@@ -57,7 +57,9 @@ def evaluate(page, server, k: str, rows: str, adapter_label: str | None = None, 
     limit.press("Enter")
     wait_for_app(page)
     form.get_by_role("button", name="Start task evaluation").click()
-    expect(page.get_by_text(re.compile(r"Evaluation .* finished"))).to_be_visible(timeout=600_000)
+    # this evaluation's report (an earlier one's "finished" line is on screen until the job starts)
+    name = test_file or "reviews_test.csv"
+    expect(page.get_by_text(re.compile(rf"{re.escape(name)} · {rows} rows · adapter"))).to_be_visible(timeout=600_000)
     wait_for_app(page)
     expect(page.get_by_text("Verdict.").first).to_be_visible(timeout=60_000)
 
@@ -100,6 +102,7 @@ def test_classification_upload_train_evaluate_compare(app_server, page):
         expect(page.get_by_role("heading", name=heading)).to_be_visible()
     # one heatmap per arm, beside the metric and learning charts
     assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 5
+    page.wait_for_timeout(2000)  # the charts draw after the script ends
     screenshot(page, "tasks-evaluate-classification")
 
     open_page(page, app_server, "Compare")
@@ -136,6 +139,7 @@ def test_extraction_upload_and_evaluate(app_server, page):
         expect(page.get_by_role("heading", name=heading)).to_be_visible()
     expect(page.get_by_text(re.compile(r"Outputs not a valid JSON list of entities: \d+|Every output could be read"))
            .first).to_be_visible()
+    page.wait_for_timeout(2000)
     screenshot(page, "tasks-evaluate-extraction")
     assert app_server.network_violations() == []
 
