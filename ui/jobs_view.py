@@ -53,9 +53,11 @@ def describe(job: jobs.Job) -> str:
         from ui.task_report_view import ARM_TITLES as TASK_ARM_TITLES
 
         arms = ", ".join(TASK_ARM_TITLES.get(a, a) for a in spec.get("arms") or [])
-        parts = [f"Evaluating {arms} on **{md_escape(spec.get('test_name') or '?')}** ({md_escape(spec['task'])})"]
-        if spec.get("train_name"):
-            parts.append(f"examples from **{md_escape(spec['train_name'])}**")
+        names = spec.get("names") or {}  # core.evaluation.tasks.job's spec; test_name / train_name: task_job's
+        test, train = spec.get("test_name") or names.get("test"), spec.get("train_name") or names.get("train")
+        parts = [f"Evaluating {arms} on **{md_escape(test or '?')}** ({md_escape(spec['task'])})"]
+        if train:
+            parts.append(f"examples from **{md_escape(train)}**")
         if spec.get("adapter"):
             parts.append(f"adapter **{md_escape(spec['adapter'])}**")
         if spec.get("learning_curve"):

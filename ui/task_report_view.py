@@ -190,8 +190,29 @@ def unusable_outputs(report: dict) -> None:
                      column_config={"output": st.column_config.TextColumn("output", width="large")})
 
 
-def learning_curve_chart(report: dict) -> None:
-    curve = report.get("learning_curve") or {}
+def saved_curve(report: dict) -> dict | None:
+    """A curve for this report's training and test files saved by `evaluate --learning-curve`
+    (DATA_DIR/curves/, core/commands/task.py), when the report does not carry one itself."""
+    from core.runtime.settings import get_settings
+
+    train = ((report.get("setup") or {}).get("train_data") or {}).get("name")
+    test = (report.get("eval_set") or {}).get("name")
+    folder = get_settings().path("curves")
+    if not train or not folder.is_dir():
+        return None
+    for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            curve = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a damaged curve file is skipped, never fatal to the report
+        if isinstance(curve, dict) and (curve.get("train") or {}).get("name") == train and \
+                (curve.get("test") or {}).get("name") in (None, test) and curve.get("task") in (None, task_of(report)):
+            return curve
+    return None
+
+
+def learning_curve_chart(report: dict, curve: dict | None = None) -> None:
+    curve = curve or report.get("learning_curve") or {}
     points = curve.get("points") or []
     if not points:
         return
@@ -301,9 +322,10 @@ def render_task_report(report: dict, key: str = "report") -> None:
         st.subheader("Confusion matrices")
         confusion_matrices(report)
     unusable_outputs(report)
-    if report.get("learning_curve"):
+    curve = report.get("learning_curve") or saved_curve(report)
+    if curve:
         st.subheader("Learning curve")
-        learning_curve_chart(report)
+        learning_curve_chart(report, curve)
     st.subheader("Per row")
     rows_table(report, key)
     rid = report.get("id", "report")

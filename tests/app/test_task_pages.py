@@ -178,3 +178,16 @@ def test_compare_runs_the_task_arms_on_a_pasted_text_and_shows_the_retrieved_exa
     assert "**Base (zero-shot)**" in text and "**Retrieved examples**" in text
     assert any(e.label == "Retrieved examples (2)" for e in at.expander)
     assert "training row" in text  # each example names its row, like a source
+
+
+def test_a_curve_saved_by_the_cli_for_the_same_files_is_drawn(data_dir):
+    """`evaluate --learning-curve` writes DATA_DIR/curves/curve-<train>.json; the report of the same files shows it."""
+    report = json.loads((FIXTURES / "task_report_classification.json").read_text())
+    curve = {"task": "classification", "metric": "accuracy", "fractions": [0.25, 0.5, 1.0],
+             "train": {"name": report["setup"]["train_data"]["name"]}, "test": {"name": report["eval_set"]["name"]},
+             "points": [{"fraction": f, "n_train": n, "arms": report["arms"]} for f, n in ((0.25, 35), (1.0, 142))]}
+    (data_dir / "curves").mkdir()
+    (data_dir / "curves" / "curve-reviews_train.json").write_text(json.dumps(curve))
+    (data_dir / "curves" / "damaged.json").write_text("{not json")
+    at = _evaluate_with(data_dir, "task_report_classification.json")
+    assert "Learning curve" in _texts(at)
