@@ -81,6 +81,8 @@ def job_panel() -> None:
         was_active = st.session_state.setdefault("eval_job_state", {}).get(job.id) in jobs.ACTIVE
         st.session_state["eval_job_state"][job.id] = job.state
         if was_active and not job.active:
+            # the picker starts again on its default, the newest finished report: this run's
+            st.session_state.pop("eval_report", None)
             st.rerun()  # the new report appears in the list below
 
 
