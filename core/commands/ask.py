@@ -26,6 +26,13 @@ def register(subparsers) -> None:
     parser.add_argument("--min-score", type=float,
                         help=f"relevance a chunk needs (default {DEFAULT_MIN_SCORE}); none passing = \"I don't know\"")
     parser.add_argument("--max-new-tokens", type=int, default=Decoding().max_new_tokens)
+    from core.commands.task import TASK_CHOICES, TASK_HELP
+
+    parser.add_argument("--task", choices=TASK_CHOICES, default=None, help=TASK_HELP + "; the question is the text")
+    parser.add_argument("--train-data", help="classification / extraction: labeled rows to retrieve examples from "
+                                             "(and the label set / entity types)")
+    parser.add_argument("--labels", help="classification without --train-data: the label set, comma-separated")
+    parser.add_argument("--entity-types", help="extraction without --train-data: the entity types, comma-separated")
     parser.add_argument("--stream", action="store_true", help="stream answer text to stderr as it is generated")
     add_engine_argument(parser)
     parser.set_defaults(func=run)
@@ -55,6 +62,10 @@ def run(args) -> int:
     from core.runtime.generation import Decoding
 
     apply_engine_argument(args)
+    from core.commands import task as task_cli
+
+    if task_cli.wants_task(args) or args.labels or args.entity_types:
+        return task_cli.ask(args)
     arms = parse_arms(args.arms)
     retrieval, _ = starting_retrieval(args.kb, args.adapter)  # the kb's setting, or a RAFT adapter's training one
     given = {"k": args.k, "search_type": args.search_type, "min_score": args.min_score}

@@ -15,9 +15,22 @@ def register(subparsers) -> None:
     parser.add_argument("--data", help="eval set: JSONL/JSON/CSV with question+answer or text+label")
     parser.add_argument("--cloze", type=int, metavar="N",
                         help="instead of --data: N fill-in-the-blank questions generated from --kb")
-    parser.add_argument("--arms", default="base,rag,ft,hybrid", help="comma-separated: base,rag,ft,hybrid")
+    parser.add_argument("--arms", default="base,rag,ft,hybrid",
+                        help="comma-separated: base,rag,ft,hybrid; for classification / extraction: "
+                             "base,examples,ft,hybrid; all = every arm the task has")
     parser.add_argument("--out", type=Path, help="also write the report here")
-    parser.add_argument("--k", type=int, default=None, help="chunks retrieved per question")
+    parser.add_argument("--k", type=int, default=None, help="chunks retrieved per question (tasks: retrieved "
+                                                             "examples per text; default: chosen by a sweep)")
+    from core.commands.task import TASK_CHOICES, TASK_HELP
+
+    parser.add_argument("--task", choices=TASK_CHOICES, default=None, help=TASK_HELP)
+    parser.add_argument("--train-data", help="classification / extraction: the labeled training rows, the pool of "
+                                             "the retrieved-examples arms (examples, hybrid)")
+    parser.add_argument("--learning-curve", action="store_true",
+                        help="with --train-data: the arms at 25%%, 50%%, 100%% of the training rows (an adapter "
+                             "trained per share, named --adapter-25 / -50 / -100); JSON for one chart")
+    parser.add_argument("--preset", default="quick", choices=["quick", "balanced", "thorough"],
+                        help="--learning-curve: the fine-tune preset of each point (default quick)")
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=4, help="questions generated together")
     parser.add_argument("--limit", type=int, help="only the first N items")
@@ -38,7 +51,7 @@ def build_setup(args):
     retrieval, _ = starting_retrieval(args.kb, args.adapter)
     retrieval = retrieval if args.k is None else replace(retrieval, k=args.k)
     decoding = Decoding() if args.max_new_tokens is None else replace(Decoding(), max_new_tokens=args.max_new_tokens)
-    arms = parse_arms(args.arms)
+    arms = parse_arms("base,rag,ft,hybrid" if args.arms == "all" else args.arms)
     # --kb / --adapter are optional when no chosen arm needs them: drop what cannot run only if
     # the user left the default arm list; an explicit list that cannot run is an error.
     if args.arms == "base,rag,ft,hybrid":
@@ -102,6 +115,10 @@ def run(args) -> int:
     from core.evaluation.evaluate import evaluate_any, save_report
 
     apply_engine_argument(args)
+    from core.commands import task as task_cli
+
+    if task_cli.wants_task(args):
+        return task_cli.evaluate(args)
     setup = build_setup(args)
     eval_set = load_set(args)
 

@@ -39,6 +39,10 @@ def register(subparsers) -> None:
     parser.add_argument("--format", dest="kind", default=None,
                         choices=["qa", "instruction", "prompt_completion", "chat", "classification"],
                         help="override the detected data format (columns by their usual names)")
+    from core.commands.task import TASK_CHOICES, TASK_HELP
+
+    parser.add_argument("--task", choices=TASK_CHOICES, default=None, help=TASK_HELP + " (classification and "
+                        "extraction train on the task's prompt and target format: core/training/task_prompts.py)")
     parser.add_argument("--raft", action="store_true", help="train for use with retrieval (RAFT): each Q&A row "
                         "gets the retrieved passages of --kb in the RAG prompt (core/training/raft.py)")
     parser.add_argument("--kb", help="--raft: the knowledge base the adapter will read from; --generate-qa: "
@@ -126,6 +130,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from core.__main__ import print_json
+    from core.commands import task as task_cli
     from core.runtime import jobs
     from core.runtime.errors import CrossroadsError
     from core.training import datasets
@@ -133,6 +138,8 @@ def run(args) -> int:
     from core.training.finetune import preset_options, start_finetune
     from core.training.schema import KINDS, Schema
 
+    if not args.resume and not args.raft and args.generate_qa is None and task_cli.wants_task(args):
+        return task_cli.finetune(args)
     if args.resume:
         job = jobs.resume(args.resume)
     else:

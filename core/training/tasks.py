@@ -143,10 +143,17 @@ def looks_like_conll(raw: bytes, name: str) -> bool:
     except Exception:  # noqa: BLE001 - undecodable: not CoNLL
         return False
     lines = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.startswith("-DOCSTART-")][:200]
-    if not lines:
-        return False
-    tagged = sum(1 for parts in lines if len(parts) >= 2 and _TAG.match(parts[-1]))
-    return tagged >= 0.9 * len(lines)
+    return bool(lines) and _tag_column(lines) is not None
+
+
+def _tag_column(lines: list[list[str]]) -> int | None:
+    """The rightmost column (after the token) holding a BIO tag on at least 90% of the lines: the
+    NER tag of `token POS chunk NER` files and of `token TAG feature` ones alike."""
+    width = min(len(parts) for parts in lines)
+    for col in range(width - 1, 0, -1):
+        if sum(1 for parts in lines if _TAG.match(parts[col])) >= 0.9 * len(lines):
+            return col
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,6 +324,9 @@ def _from_conll(raw: bytes, name: str, sha: str) -> TaskData:
     bad: list[int] = []
     seen: set[str] = set()
     duplicates = 0
+    sample = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.startswith("-DOCSTART-")][:2000]
+    col = _tag_column(sample) if sample else None
+    col = -1 if col is None else col
 
     def close() -> None:
         nonlocal duplicates
@@ -337,11 +347,11 @@ def _from_conll(raw: bytes, name: str, sha: str) -> TaskData:
         if line.startswith("-DOCSTART-"):
             continue
         parts = line.split()
-        if len(parts) < 2 or not _TAG.match(parts[-1]):
+        if len(parts) < 2 or len(parts) <= col or not _TAG.match(parts[col]):
             bad.append(lineno)
             continue
         tokens.append(parts[0])
-        tags.append(parts[-1])
+        tags.append(parts[col])
     close()
     if bad:
         report.add("warning", f"{len(bad)} line(s) skipped: not `token ... TAG` with a BIO tag", bad)

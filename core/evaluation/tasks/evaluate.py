@@ -20,7 +20,7 @@ import numpy as np
 
 from core.evaluation import metrics
 from core.evaluation.tasks import metrics as tm
-from core.evaluation.tasks.arms import DEFAULT_K, TASK_ARMS, TaskArms, task_decoding
+from core.evaluation.tasks.arms import DEFAULT_K, TASK_ARMS, TaskArms
 from core.evaluation.tasks.verdict import task_verdict
 from core.runtime.settings import Settings, get_settings
 from core.training.task_prompts import TaskSpec
