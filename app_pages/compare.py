@@ -38,6 +38,7 @@ from ui.arms_view import (
 from ui.common import show_error
 from ui.ingest_view import indexing_note
 from ui.retrieval_view import retrieval_controls, retrieval_line
+from ui.task_compare_view import task_compare
 
 st.title("Compare")
 st.caption("One question, up to four arms on the same base model with the same decoding. "
@@ -46,6 +47,12 @@ try:
     st.caption(engine_caption())  # the engine's measured fidelity to the fp32 model, and its speed
 except CrossroadsError:
     pass  # a wrong CROSSROADS_ENGINE is reported when the arms load
+
+# Classification / extraction (issue 27): a pasted text through the task's arms (ui/task_compare_view.py).
+if st.segmented_control("What to compare", ["Questions", "Classification / extraction"], default="Questions",
+                        key="compare_mode") == "Classification / extraction":
+    task_compare()
+    st.stop()
 
 kbs = [kb["name"] for kb in list_kbs()]
 adapters = [a.name for a in list_adapters(active_model_only=True)]  # others are refused on this model

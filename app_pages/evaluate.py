@@ -39,6 +39,7 @@ from ui.jobs_view import describe
 from ui.knowledge_view import md_escape
 from ui.report_view import render_report
 from ui.retrieval_view import retrieval_controls, retrieval_line
+from ui.task_eval_view import task_evaluation_form
 
 SOURCES = (C.KB_FILE, C.HELDOUT, C.CLOZE, C.UPLOAD, C.DEMO)
 
@@ -80,6 +81,8 @@ def job_panel() -> None:
         was_active = st.session_state.setdefault("eval_job_state", {}).get(job.id) in jobs.ACTIVE
         st.session_state["eval_job_state"][job.id] = job.state
         if was_active and not job.active:
+            # the picker starts again on its default, the newest finished report: this run's
+            st.session_state.pop("eval_report", None)
             st.rerun()  # the new report appears in the list below
 
 
@@ -169,6 +172,11 @@ with page_section("New evaluation"):
                 st.rerun()
             except CrossroadsError as exc:
                 show_error(exc)
+
+with page_section("New task evaluation"):  # classification / extraction (issue 27): ui/task_eval_view.py
+    with st.expander("New classification / extraction evaluation", icon=":material/category:",
+                     expanded=bool(running and running.spec.get("task"))):
+        task_evaluation_form()
 
 st.header("Reports")
 with page_section("Reports"):

@@ -22,6 +22,7 @@ from ui.finetune_data import DEMO_SETS, data_section, forget_upload
 from ui.finetune_options import options_section
 from ui.finetune_train import adapters_section, run_section, train_section
 from ui.raft_view import mode_section
+from ui.task_data_view import EXTRACTION_MAX_LENGTH, task_section
 
 st.title("Fine-tune")
 st.caption("Teach the base model with your own labeled examples: a LoRA adapter trained in the background, "
@@ -55,15 +56,21 @@ data = options = preset = None
 # The draft's choices (mode, options, adapter name) belong to its file: another file starts afresh.
 same_file = draft if choice is not None and (draft.get("display_name"), draft.get("source")) == \
     (choice.display_name, choice.source) else {}
+task = None
 if choice is not None:
+    # classification / extraction: the task, its labels or entity types, the exact prompt and target
+    task = task_section(choice, settings, get_generator()[1])
     section("Options")
-    mode = mode_section(choice, settings, same_file.get("training_mode"))  # closed-book, or RAFT (trains its built file)
+    mode = mode_section(task.training if task else choice, settings, same_file.get("training_mode"))  # closed-book, or RAFT (trains its built file)
     rows = len(mode.build.rows) if mode.build else choice.rows_read  # what trains: RAFT may drop rows
-    preset, options = options_section(choice.schema.kind, rows, choice.sha, same_file, mode.max_length)
+    # an extraction prompt lists the types and its target is JSON: 128 tokens would cut most rows
+    min_length = mode.max_length or (EXTRACTION_MAX_LENGTH if task and task.task == "extraction" else None)
+    preset, options = options_section(choice.schema.kind, rows, choice.sha, same_file, min_length)
     options = mode.fit(options)
-    if mode.max_length:
-        st.caption(f"Max length at least {mode.max_length} tokens (this run: {options.max_length}): sized to fit "
-                   "the retrieved context.")
+    if min_length:
+        st.caption(f"Max length at least {min_length:d} tokens (this run: {options.max_length:d}): sized to fit "
+                   + ("the entity types and the JSON answer." if task and task.task == "extraction" else
+                      "the retrieved context."))
     tokenizer = get_generator()[1]
     try:
         options.check()
@@ -84,6 +91,8 @@ section("Train")
 adapter_mode = mode.adapter_mode if choice is not None else None
 if choice is not None and choice.source == "generated" and (generated := raft.generated_mode(choice.path)):
     adapter_mode = {**(adapter_mode or raft.closed_book_mode()), "generated": generated}
+if task is not None:  # the adapter remembers its task: Compare and Evaluate run the task's arms
+    adapter_mode = {**(adapter_mode or raft.closed_book_mode()), **task.adapter_mode()}
 active, adapter_name = train_section(mode.choice if choice is not None else None, preset, options, data, same_file,
                                      settings, adapter_mode=adapter_mode)
 if choice is not None:

@@ -102,7 +102,7 @@ answers = {k: v for k, v in W.answers().items() if v is not None}
 
 W.persist(data_dir)
 reports = [r for r in list_reports(data_dir) if r.get("ok")]
-choice = W.pick_report(reports, latest_finished_report(reports))
+choice = W.pick_report(reports, latest_finished_report(reports, answers.get("task")))
 if not any(not r.get("partial") for r in reports):
     st.caption("No finished evaluation report yet. Run one on the Evaluate page to add measured evidence"
                + (" (a cancelled run's partial report can be selected, but is never chosen for you)."
@@ -131,6 +131,7 @@ V.gates(rec)
 with st.expander("Scores per option"):
     V.scores(rec)
 V.evidence(rec, report)
+V.task_hypothesis(rec)
 
 st.subheader("What if?")
 st.caption("Change one answer and see whether the recommendation flips. Your saved answers stay as they are.")

@@ -16,12 +16,16 @@ from core.runtime.errors import CrossroadsError
 from core.runtime.text import md_escape
 from core.training import data_files
 from core.training.schema import ALIASES, KIND_TITLES, KINDS, Schema, detect_schema
+from core.training.tasks import detect_task
 from ui.common import show_error
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SETS = {
     "Support tickets — classification (demo/tickets.csv)": ROOT / "demo" / "tickets.csv",
     "Brindlemoor facts — Q&A (demo/qa_train.jsonl)": ROOT / "demo" / "qa_train.jsonl",
+    "Product reviews — sentiment classification (demo/reviews_train.csv)": ROOT / "demo" / "reviews_train.csv",
+    "Support tickets — entity extraction (demo/tickets_entities_train.jsonl)":
+        ROOT / "demo" / "tickets_entities_train.jsonl",
 }
 MAX_UPLOAD_MB = 50
 CHOOSE = ""  # the empty choice of a mapping selectbox: nothing mapped yet
@@ -65,11 +69,12 @@ def _source(settings, draft: dict) -> tuple[str, Path, str] | None:
                                   max_upload_size=MAX_UPLOAD_MB,
                                   on_change=lambda: st.session_state.update(ft_source="upload"),
                                   help="Columns: question/answer, instruction/input/output, prompt/completion, "
-                                       "chat `messages`, or text/label for classification.")
+                                       "chat `messages`, text/label for classification, or text/entities for "
+                                       "extraction (a JSON list of {\"text\", \"type\"} per row).")
     with right:
         st.write("")
         if st.button("Load demo workspace", icon=":material/science:",
-                     help="Use the demo Q&A and classification sets in demo/."):
+                     help="Use the demo Q&A, classification and extraction sets in demo/."):
             st.session_state["ft_source"] = "demo"
         _generate_popover(settings)
         source = st.session_state.get("ft_source") or draft.get("source")
@@ -168,6 +173,10 @@ def data_section(settings, draft: dict) -> DataChoice | None:
         return None
     sha = hashlib.sha256(raw).hexdigest()
     same_file = draft.get("display_name") == display_name and draft.get("source") == source
+    if detect_task(columns) == "extraction":  # text + entities: no column mapping (ui/task_data_view.py)
+        st.caption(f"Format: **Text / entities (extraction)** · columns {md_escape(', '.join(columns))}")
+        return DataChoice(source, path, display_name, sha, tuple(columns), len(records), None,
+                          Schema("extraction", ()))
     detected = detect_schema(columns)
     schema = _mapping(columns, detected, sha, draft if same_file else {})
     return DataChoice(source, path, display_name, sha, tuple(columns), len(records), detected, schema)

@@ -132,7 +132,7 @@ def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
     arms = (report or {}).get("arms") or {}
     names = arm_labels(report)
     metrics = [m for m in ("human", "contains", "contains_concise", "f1", "exact_match", "rougeL", "accuracy", "macro_f1",
-                           "hit_at_k")
+                           "entity_f1", "lenient_f1", "hit_at_k")
                if any(m in v for v in arms.values() if isinstance(v, dict))]
     if arms and metrics:
         table = pd.DataFrame(
@@ -141,6 +141,23 @@ def evidence(rec: dict[str, Any], report: dict[str, Any] | None) -> None:
         )
         st.caption("Scores per arm in this report (shares between 0 and 1):")
         st.dataframe(table, hide_index=True, width="stretch")
+
+
+OUTCOME_BOX = {"confirmed": (st.success, ":material/check_circle:"), "overturned": (st.warning, ":material/swap_horiz:"),
+               "decided": (st.success, ":material/check_circle:"), "not settled": (st.info, ":material/help:"),
+               "not measured": (st.info, ":material/science:")}
+
+
+def task_hypothesis(rec: dict[str, Any]) -> None:
+    """Classification / extraction: the published priors as a hypothesis, and what the measurement did to it."""
+    ev = rec.get("task_evidence")
+    if not ev:
+        return
+    st.subheader(f"Few-shot or fine-tune for your {md_escape(ev['task'])} task")
+    box, icon = OUTCOME_BOX.get(ev["outcome"], (st.info, ":material/info:"))
+    box(f"**{md_escape(ev['outcome'].capitalize())}.** {md_escape(ev['text'])}", icon=icon)
+    st.caption(f"Priors: {md_escape(ev['source'])}. Few-shot here means the most similar training rows retrieved as "
+               "examples in the prompt; the fine-tune is a LoRA on the same rows, same base model.")
 
 
 def projection(proj: dict[str, Any], measured_from: dict[str, Any]) -> None:

@@ -163,7 +163,8 @@ def pick_report(reports: list[dict[str, Any]], latest: str | None) -> str:
     labels = {}
     for r in finished + partial:
         flag = "PARTIAL: a cancelled run · " if r.get("partial") else ""
-        labels[r["id"]] = (f"{r['id']} ({flag}n={r['n']}, kb={r['kb'] or '—'}, "
+        what = f"{r['task']}" if r.get("task") else f"kb={r['kb'] or '—'}"  # a task report has no kb
+        labels[r["id"]] = (f"{r['id']} ({flag}n={r['n']}, {what}, "
                            f"adapter={r['adapter'] or '—'})")
     options = [NO_REPORT, *labels]
     key = f"{STATE_REPORT}_{st.session_state.get(STATE_GEN, 0)}"

@@ -175,6 +175,11 @@ def render_verdict(report: dict) -> None:
 
 
 def render_report(report: dict, key: str = "report") -> None:
+    from ui.task_report_view import is_task_report, render_task_report
+
+    if is_task_report(report):  # classification / extraction (issue 27): the task's own metrics
+        render_task_report(report, key)
+        return
     meta = report.get("meta", {})
     setup = report.get("setup", {})
     render_verdict(report)

@@ -39,6 +39,7 @@ from core.decision.questions import (
     TIE_ORDER,
 )
 from core.decision.rules import CLOSE_CALL_MARGIN, FACTOR_ORDER, GATES, RULES, Effect
+from core.decision.task_evidence import task_evidence
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,7 +117,9 @@ def recommend(
     metric, metric_why = choose_metric(evidence, a.get("task")) if has_evidence else (None, None)
     comparisons = read_comparisons(evidence, metric) if metric else []
     n = evidence.get("n") if evidence else None
-    clear = [c for c in comparisons if c["clear"]]
+    # Two arms of one option (a task's base and retrieved-examples arms are both prompting) say
+    # nothing about which option wins.
+    clear = [c for c in comparisons if c["clear"] and ARM_TO_OPTION[c["a"]] != ARM_TO_OPTION[c["b"]]]
     net_wins = {o: 0 for o in OPTIONS}
     for c in clear:
         net_wins[ARM_TO_OPTION[c["winner"]]] += 1
@@ -155,9 +158,9 @@ def recommend(
         if choice not in involved and not overrides:
             continue
         support = 0.0  # a comparison not involving the choice neither supports nor opposes it
-        if c["clear"] and ARM_TO_OPTION[c["winner"]] == choice:
+        if c in clear and ARM_TO_OPTION[c["winner"]] == choice:
             support = 100.0
-        elif c["clear"] and ARM_TO_OPTION[c["loser"]] == choice:
+        elif c in clear and ARM_TO_OPTION[c["loser"]] == choice:
             support = -100.0
         reasons.append({
             "factor": "measured", "answer": c["pair"], "text": describe_comparison(c, n), "source": ev_source,
@@ -251,6 +254,8 @@ def recommend(
             "comparisons": comparisons,
             "net_clear_wins": net_wins if has_evidence else {},
         },
+        # classification / extraction: the published priors as a hypothesis, and what was measured
+        "task_evidence": task_evidence(a, evidence),
         "answers": a,
         "factors": factors,
         "answered": answered,

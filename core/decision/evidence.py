@@ -17,6 +17,7 @@ from core.decision.questions import ARM_LABELS, ARM_TO_OPTION
 
 ANSWER_METRICS = ("contains", "f1", "exact_match", "rougeL", "contains_concise")
 LABEL_METRICS = ("accuracy", "macro_f1")
+ENTITY_METRICS = ("entity_f1", "lenient_f1")  # extraction reports (issue 27)
 # The verdict's rule (core/evaluation/verdict.py, LONG_GOLD_WORDS): a long gold answer is almost
 # never contained word for word, so F1 judges long answers. Repeated here because decision does
 # not import evaluation (reports are read as JSON); it only matters for reports without a verdict.
@@ -26,6 +27,7 @@ METRIC_NAMES = {
     "human": "your blind-review grades",
     "f1": "token F1", "exact_match": "exact match",
     "rougeL": "ROUGE-L", "accuracy": "accuracy", "macro_f1": "macro-F1", "hit_at_k": "retrieval hit@k",
+    "entity_f1": "entity F1 (exact)", "lenient_f1": "entity F1 (partial match)",
 }
 RAFT_TITLE = "Hybrid (RAFT)"  # what reports call the hybrid arm when its adapter was trained RAFT-style
 
@@ -117,7 +119,7 @@ def read_comparisons(report: Mapping[str, Any], metric: str) -> list[dict[str, A
         low, mean, high = interval
         winner = a if low > 0 else b if high < 0 else None
         others = []
-        for m in (*ANSWER_METRICS, *LABEL_METRICS):
+        for m in (*ANSWER_METRICS, *LABEL_METRICS, *ENTITY_METRICS):
             other = _interval(delta, m) if m != metric else None
             if other is not None:
                 others.append({"metric": m, "low": other[0], "mean": other[1], "high": other[2],

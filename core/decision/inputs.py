@@ -124,6 +124,7 @@ def list_reports(data_dir: Path) -> list[dict[str, Any]]:
                 ok=True, n=report.get("n"), kb=meta.get("kb"), adapter=meta.get("adapter"),
                 created=created, arms=sorted(report.get("arms") or {}), partial=is_partial(report),
                 verdict=report.get("verdict"),
+                task=report.get("task") if report.get("task") in ("classification", "extraction") else None,
             )
             entry["when"] = _created_ts(created, entry["mtime"]) if created else entry["mtime"]
         except RecommendInputError as exc:
@@ -133,9 +134,13 @@ def list_reports(data_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def latest_finished_report(reports: list[dict[str, Any]]) -> str | None:
-    """The id of the newest readable report of a run that finished (never a partial one)."""
-    return next((r["id"] for r in reports if r.get("ok") and not r.get("partial")), None)
+def latest_finished_report(reports: list[dict[str, Any]], task: str | None = None) -> str | None:
+    """The id of the newest readable report of a run that finished (never a partial one); for a
+    classification / extraction task, the newest report of that task first (its few-shot vs
+    fine-tune measurement is the evidence the wizard reads)."""
+    finished = [r for r in reports if r.get("ok") and not r.get("partial")]
+    same_task = [r for r in finished if task and r.get("task") == task]
+    return next((r["id"] for r in same_task or finished), None)
 
 
 def list_kbs(data_dir: Path) -> list[str]:

@@ -24,8 +24,12 @@ ARM_TO_OPTION: dict[str, str] = {
     "rag": "rag",
     "ft": "finetune",
     "hybrid": "hybrid",
+    # a classification / extraction report's retrieval arm: few-shot prompting with the most similar
+    # training rows (no training), i.e. the prompt-first option
+    "examples": "prompt_first",
 }
-ARM_LABELS = {"base": "base (prompt only)", "rag": "RAG", "ft": "fine-tuned", "hybrid": "hybrid"}
+ARM_LABELS = {"base": "base (prompt only)", "rag": "RAG", "ft": "fine-tuned", "hybrid": "hybrid",
+              "examples": "few-shot (retrieved examples)"}
 
 # --------------------------------------------------------------------------------------------
 # Questions (the wizard asks these; the CLI accepts their ids)

@@ -284,7 +284,7 @@ def test_markdown_report_is_self_contained():
 
 
 PURE_MODULES = ("questions", "rules", "answers", "evidence", "engine", "next_steps", "projection",
-                "decision_report")
+                "decision_report", "task_evidence")
 PURE_IMPORTS = {"__future__", "collections.abc", "dataclasses", "typing", "math", "statistics"}
 
 
