@@ -81,8 +81,13 @@ def job_panel() -> None:
         was_active = st.session_state.setdefault("eval_job_state", {}).get(job.id) in jobs.ACTIVE
         st.session_state["eval_job_state"][job.id] = job.state
         if was_active and not job.active:
-            # the picker starts again on its default, the newest finished report: this run's
-            st.session_state.pop("eval_report", None)
+            # The picker shows this run's report. Set, not popped: a popped value leaves the browser
+            # showing the old choice (the widget keeps its id) and sending it back on the next click.
+            newest = (status.get("result") or {}).get("report") if job.state == "completed" else None
+            if newest:
+                st.session_state["eval_report"] = newest
+            else:
+                st.session_state.pop("eval_report", None)
             st.rerun()  # the new report appears in the list below
 
 

@@ -61,11 +61,13 @@ if choice is not None:
     # classification / extraction: the task, its labels or entity types, the exact prompt and target
     task = task_section(choice, settings, get_generator()[1])
     section("Options")
-    mode = mode_section(task.training if task else choice, settings, same_file.get("training_mode"))  # closed-book, or RAFT (trains its built file)
+    mode = mode_section(task.training if task else choice, settings, same_file.get("training_mode"),
+                        task.task if task else None)  # closed-book, or RAFT (trains its built file)
     rows = len(mode.build.rows) if mode.build else choice.rows_read  # what trains: RAFT may drop rows
     # an extraction prompt lists the types and its target is JSON: 128 tokens would cut most rows
     min_length = mode.max_length or (EXTRACTION_MAX_LENGTH if task and task.task == "extraction" else None)
-    preset, options = options_section(choice.schema.kind, rows, choice.sha, same_file, min_length)
+    preset, options = options_section(choice.schema.kind, rows, choice.sha, same_file, min_length,
+                                      task.task if task else None)
     options = mode.fit(options)
     if min_length:
         st.caption(f"Max length at least {min_length:d} tokens (this run: {options.max_length:d}): sized to fit "

@@ -177,6 +177,7 @@ def main() -> None:
         "benchmark": "engines: ct2 float32 and ct2 int8 vs hf fp32 on the demo workspace (greedy decoding)",
         "machine": {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(), "device": "cpu",
                     "load_average_before": load_before, "load_average_after": os.getloadavg()},
+        "generator": get_settings().generator,  # the model measured: other models' speed is "not measured"
         "max_new_tokens": args.max_new_tokens, "questions": len(questions), "eval_questions": len(eval_set),
         "engines": results,
     }

@@ -76,7 +76,7 @@ def plan_text(options: TrainOptions, n_train: int) -> str:
 
 
 def options_section(kind: str | None, n_rows: int, sha: str, draft: dict,
-                    min_max_length: int | None = None) -> tuple[str, TrainOptions]:
+                    min_max_length: int | None = None, task_kind: str | None = None) -> tuple[str, TrainOptions]:
     """(preset name, options): the preset for this task and size, with the user's advanced changes.
     `min_max_length`: the training mode's floor (RAFT rows carry their context): the field shows it."""
     task = task_of(kind)
@@ -84,7 +84,9 @@ def options_section(kind: str | None, n_rows: int, sha: str, draft: dict,
     preset = st.segmented_control("Preset", PRESET_NAMES, default=saved_preset, key="ft_preset",
                                   format_func=str.title) or "quick"
     base = preset_options(preset, kind, n_rows)
-    figures = measured_figures().get((task, preset))
+    # Extraction trains prompt -> JSON with the fact family's preset; the demo figures are not its own.
+    figures = None if task_kind == "extraction" else measured_figures().get((task, preset))
+    title = "extraction (the fact-Q&A preset: prompt → JSON answer)" if task_kind == "extraction" else TASK_TITLES[task]
     caption = st.empty()  # filled below from the options the run will really use
     saved = draft.get("options") if draft.get("preset") == preset else None
     saved_options = TrainOptions.from_dict(saved) if isinstance(saved, dict) else base
@@ -101,7 +103,7 @@ def options_section(kind: str | None, n_rows: int, sha: str, draft: dict,
             "target modules", finetune.ALL_LINEAR, default=list(saved_options.target_modules),
             key=f"{prefix}_modules", help=finetune.option_help("target_modules")))
     options = replace(base, **values)
-    caption.caption(f"For **{TASK_TITLES[task]}**: {PRESETS[task][preset].help} On this file: "
+    caption.caption(f"For **{title}**: {PRESETS[task][preset].help} On this file: "
                     f"{plan_text(options, n_rows - round(n_rows * options.eval_fraction))}."
                     + (f"  \n:material/monitoring: Measured on the demo data: {figures}" if figures else ""))
     return preset, options

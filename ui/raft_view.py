@@ -70,11 +70,16 @@ def _index(options: list, value, default: int = 0) -> int:
     return options.index(value) if value in options else default
 
 
-def mode_section(choice, settings, saved: dict | None = None) -> TrainingMode:
+def mode_section(choice, settings, saved: dict | None = None, task: str | None = None) -> TrainingMode:
     """The mode radio and, for RAFT, knowledge base, P, distractors and rows without an oracle.
 
     `saved`: this file's draft ({"mode": ..., "kb": ..., "p": ..., ...}); the widgets start from it,
-    so leaving the page (e.g. during a RAFT run) and coming back keeps the mode."""
+    so leaving the page (e.g. during a RAFT run) and coming back keeps the mode. `task`
+    (classification / extraction): no choice to make, RAFT reads passages for questions."""
+    if task:
+        st.caption(f":material/school: A {task} adapter learns the task's own prompt → answer pairs; the "
+                   "retrieval arm of a task is retrieved examples, not passages, so RAFT does not apply.")
+        return TrainingMode(choice, draft={"mode": "closed_book"})
     saved = saved or {}
     mode = st.radio("Training mode", list(MODES), format_func=MODES.get, horizontal=True, key="ft_mode",
                     index=_index(list(MODES), saved.get("mode")),

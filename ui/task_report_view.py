@@ -10,6 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.evaluation import report as R
 from core.runtime.text import md_escape, plural
 
 ARM_ORDER = ("base", "examples", "ft", "hybrid")
@@ -275,7 +276,7 @@ def rows_table(report: dict, key: str) -> None:
         lambda a: arm_title(report, a), arms))}
     st.dataframe(frame, hide_index=True, width="stretch", column_config=config,
                  height=min(500, 40 + 35 * len(rows)))
-    n = st.selectbox("Look at one row", range(len(questions)), key=f"{key}-task-row",
+    n = st.selectbox("Look at one row", range(len(questions)), key=f"{key}-task-row-{report.get('id')}",
                      format_func=lambda i: f"{questions[i].get('row')}. {str(questions[i].get('text'))[:100]}")
     q = questions[n]
     st.markdown(f"**Gold:** {md_escape(_gold_text(q.get('gold')))}")
@@ -305,6 +306,11 @@ def render_task_report(report: dict, key: str = "report") -> None:
                 + (f" · k = {md_escape(setup.get('k'))}" if setup.get("k") else "")
                 + (f" · {md_escape(meta.get('seconds'))} s on {md_escape(meta.get('device'))}" if meta.get("seconds") else "")
                 + (" · **partial: cancelled before the end**" if partial else ""))
+    engine = report.get("engine") or {}
+    provenance = [R.model_line(report), R.engine_line(engine) if engine.get("engine") else None]
+    if any(provenance):
+        st.caption(md_escape(" · ".join(p for p in provenance if p)))
+    st.caption(":material/speed: " + md_escape(R.latency_note(report)))
     if sweep.get("grid"):
         grid = ", ".join(f"k={k}: {v:.2f}" for k, v in sweep["grid"].items())
         st.caption(f"k chosen by a sweep on {md_escape(sweep.get('n_val'))} validation rows of the training file "

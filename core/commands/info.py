@@ -54,7 +54,7 @@ def collect_info() -> dict:
             "ct2_converted": ct2_cache.ct2_generator_is_converted(settings, engines.CT2_ENGINES.get(name, "float32")),
             # measured against the fp32 reference (bench/fidelity.py), next to the measured speed
             "fidelity": engine_fidelity(name, settings.generator),
-            "speed": engine_speed(name),
+            "speed": engine_speed(name, settings.generator),
         },
         "embedder": {"setting": settings.embedder, "path": str(models.embedder_path(settings))},
         "chroma": {"mode": settings.chroma_mode, "host": settings.chroma_host, "port": settings.chroma_port},

@@ -24,6 +24,9 @@ ALPHA = 0.05
 POWER = 0.80
 TARGET = 0.10  # the difference whose sample size every report states ("10 points")
 EQUIVALENCE = 0.05  # "within +-5 points" only when the whole CI lies inside this margin
+# With zero spread (identical scores on every question) the CI is [0, 0] at any n; the rule of three
+# (95% upper bound 3/n on the share that differs) needs n > 3 / 0.05 = 60 for the +-5 point claim.
+ZERO_SPREAD_N = round(3 / EQUIVALENCE)
 ASSUMED_DISCORDANCE = 0.5  # two 50%-right arms answering independently disagree on half the questions
 
 
@@ -88,7 +91,14 @@ def settle_sentence(interval: Sequence[float], sd: float | None, n: int, points_
     """After a run without a clear winner: what would settle it, or that it is settled as equivalent."""
     low, diff, high = interval
     if -EQUIVALENCE < low and high < EQUIVALENCE:
-        return f"the two are equivalent within ±{EQUIVALENCE * 100:.0f} {points_word} (the whole CI lies inside)"
+        if sd or n > ZERO_SPREAD_N:
+            return f"the two are equivalent within ±{EQUIVALENCE * 100:.0f} {points_word} (the whole CI lies inside)"
+        # Every question scored the same on both: the bootstrap CI is [0, 0] whatever n is. With no
+        # difference in n questions, up to 3/n of a larger set may differ (the rule of three, 95%).
+        return (f"both scored the same on every one of {n} questions, too few to call them equivalent: up to "
+                f"{300 / max(n, 1):.0f}% of further questions could differ (rule of three); more than "
+                f"{ZERO_SPREAD_N} questions with no difference would show equivalence within "
+                f"±{EQUIVALENCE * 100:.0f} {points_word}")
     if sd is None or sd == 0:
         return ""
     measured = abs(diff) >= 0.01

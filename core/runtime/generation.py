@@ -289,7 +289,7 @@ class Engine(ABC):
         generator = getattr(settings, "generator", "")
         return {"engine": self.name, "quantization": self.quantization,
                 "model": getattr(settings, "model_name", None),  # the base model every answer came from
-                "fidelity": engine_fidelity(self.name, generator), "speed": engine_speed(self.name)}
+                "fidelity": engine_fidelity(self.name, generator), "speed": engine_speed(self.name, generator)}
 
     @property
     def label(self) -> str:

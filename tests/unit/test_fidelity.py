@@ -44,7 +44,12 @@ def test_the_reader_says_not_measured_unless_the_results_hold_this_engine_and_mo
     assert engine_fidelity("ct2-int8", "bundled:x", path)["label"].startswith("fast, approximate; not faithful")
     assert not engine_fidelity("ct2", "/some/other/model", path)["measured"]  # measured on another model
     assert engine_fidelity("hf", "bundled:x", path)["reference"]
-    assert engine_speed("ct2", tmp_path / "none.json")["label"] == "speed not measured"
+    assert engine_speed("ct2", path=tmp_path / "none.json")["label"] == "speed not measured"
+    speed = tmp_path / "engine.json"
+    speed.write_text(json.dumps({"generator": "bundled:x", "vs_hf": {"ct2": {
+        "single_stream": 1.3, "four_arm_answer": 1.8, "evaluation": 1.7}}}))
+    assert engine_speed("ct2", "bundled:x", speed)["label"].startswith("1.3x hf fp32 on one stream")
+    assert engine_speed("ct2", "/some/other/model", speed)["label"] == "speed not measured for this model"
 
 
 def test_the_shipped_results_cover_the_default_engine():

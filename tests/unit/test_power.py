@@ -54,6 +54,10 @@ def test_no_clear_winner_says_what_sample_would_settle_it():
     assert "would detect a difference of 10 points with 80% power" in text
     same = build_verdict(_report({"base": [1, 0] * 300, "rag": [1, 0] * 300}))["verdict"]
     assert "equivalent within ±5 points" in same  # identical answers on 600 questions: CI [0, 0]
+    few = build_verdict(_report({"base": [1, 0, 0], "rag": [1, 0, 0]}))["verdict"]
+    assert "equivalent within" not in few and "too few to call them equivalent" in few  # CI [0, 0] on 3 questions
+    assert "rule of three" in power.settle_sentence((0.0, 0.0, 0.0), 0.0, 60)
+    assert "equivalent within ±5 points" in power.settle_sentence((0.0, 0.0, 0.0), 0.0, 61)
 
 
 def test_the_report_stores_the_figures_before_and_after_the_run(data_dir):

@@ -152,6 +152,10 @@ def test_task_evaluation_runs_as_a_background_job(in_process):
     assert job.state == "completed", job.status
     report = load_report(job.status["result"]["report"])
     assert report["task"] == "classification" and report["n"] == 2 and list(report["arms"]) == ["base", "examples"]
+    # the report says what produced its latencies: the machine (its own job not counted as another) and the model
+    assert report["machine"]["cores"] and report["machine"]["batch_size"] == 2
+    assert job.id not in [j["id"] for j in report["machine"]["other_jobs_before"]]
+    assert report["meta"]["model"]
 
 
 def test_bad_task_files_fail_with_a_clear_message(workspace, tmp_path):

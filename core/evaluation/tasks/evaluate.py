@@ -90,8 +90,11 @@ def sweep_k(train: TaskData, spec: TaskSpec | None = None, grid: Sequence[int] =
 def evaluate_task(test: TaskData, *, arms: Sequence[str] = TASK_ARMS, train: TaskData | None = None,
                   adapter: str | None = None, k: int | None = None, settings: Settings | None = None,
                   batch_size: int = 8, embedder=None, on_progress: Callable[[int, int, float], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None, limit: int | None = None) -> dict:
+                  should_stop: Callable[[], bool] | None = None, limit: int | None = None,
+                  job_id: str | None = None) -> dict:
     """Every test row through every chosen arm -> the report (not saved)."""
+    from core.runtime import machine
+
     settings = settings or get_settings()
     task = test.task
     if task not in VERDICT_METRIC:
@@ -109,6 +112,7 @@ def evaluate_task(test: TaskData, *, arms: Sequence[str] = TASK_ARMS, train: Tas
     k = k or DEFAULT_K
     engine = TaskArms(spec, arms, adapter=adapter, train_rows=train.rows if train else (), k=k, settings=settings,
                       embedder=embedder)
+    before = machine.snapshot(settings, exclude_job=job_id)  # the conditions the latencies were measured in
     start = time.perf_counter()
     answered: list[dict] = []
     for first in range(0, len(rows), batch_size):
@@ -125,6 +129,9 @@ def evaluate_task(test: TaskData, *, arms: Sequence[str] = TASK_ARMS, train: Tas
         raise EvaluationStopped("The evaluation was stopped before any text was answered.",
                                 hint="Nothing was saved; start it again and let at least one batch finish.")
     report = build_report(test, rows, answered, engine, spec, train, sweep, time.perf_counter() - start, settings)
+    report["machine"] = machine.conditions(before, machine.snapshot(settings, exclude_job=job_id),
+                                           min(batch_size, len(rows)))
+    report["meta"]["batch_size"] = batch_size
     report["complete"] = len(answered) == planned
     report["partial"] = not report["complete"]
     return task_verdict(report) | report
@@ -188,7 +195,8 @@ def build_report(test: TaskData, rows, answered, engine: TaskArms, spec: TaskSpe
         "arms": summaries,
         "deltas": deltas,
         "questions": questions,
-        "meta": {"adapter": engine.adapter, "generator": settings.generator, "device": settings.resolved_device,
+        "meta": {"adapter": engine.adapter, "generator": settings.generator, "model": settings.model_name,
+                 "device": settings.resolved_device,
                  "seconds": round(seconds, 2), "train_seconds": engine.adapter_meta.get("duration_s"),
                  "ci": "paired bootstrap over the test rows, 2000 resamples, 95%; corpus-level scores recomputed "
                        "on each resample"},

@@ -61,7 +61,7 @@ def _worker(run_dir: Path) -> None:
             report = evaluate_task(test, arms=tuple(spec.get("arms") or TASK_ARMS), train=train,
                                    adapter=spec.get("adapter"), k=spec.get("k"), limit=spec.get("limit"),
                                    batch_size=int(spec.get("batch_size") or 8), on_progress=progress,
-                                   should_stop=run.stop_requested)
+                                   should_stop=run.stop_requested, job_id=run_dir.name)
         except EvaluationStopped:
             run.finish("cancelled", message="Cancelled before any text was answered: no report.")
             return

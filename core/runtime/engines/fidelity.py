@@ -12,6 +12,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from core.runtime.settings import BUNDLED_GENERATOR
+
 RESULTS = Path(__file__).resolve().parents[3] / "bench" / "results" / "fidelity.json"
 MIN_PROMPTS = 200
 MIN_IDENTICAL = 0.80
@@ -65,12 +67,16 @@ def engine_fidelity(engine: str, generator: str, path: Path = RESULTS) -> dict:
 SPEED_RESULTS = RESULTS.with_name("engine.json")
 
 
-def engine_speed(engine: str, path: Path = SPEED_RESULTS) -> dict:
+def engine_speed(engine: str, generator: str = BUNDLED_GENERATOR, path: Path = SPEED_RESULTS) -> dict:
     """The engine's measured speed against hf fp32 (bench/results/engine.json, `python -m
-    bench.engine`), shown next to its fidelity; "not measured" when that run has no figures."""
+    bench.engine`), shown next to its fidelity; "not measured" when that run has no figures or
+    measured another model (the bench runs the bundled one unless its file names another)."""
     if engine == "hf":
         return {"measured": True, "label": "the speed reference (1x)"}
-    ratios = (_results(path).get("vs_hf") or {}).get(engine)
+    data = _results(path)
+    if data.get("generator", BUNDLED_GENERATOR) != generator:
+        return {"measured": False, "label": "speed not measured for this model"}
+    ratios = (data.get("vs_hf") or {}).get(engine)
     if not isinstance(ratios, dict):
         return {"measured": False, "label": "speed not measured"}
     label = (f"{ratios['single_stream']:.1f}x hf fp32 on one stream, {ratios['four_arm_answer']:.1f}x on a "
@@ -81,4 +87,4 @@ def engine_speed(engine: str, path: Path = SPEED_RESULTS) -> dict:
 def engine_caption(engine: str, quantization: str, generator: str) -> str:
     """One line for pages and reports: the engine, its measured fidelity, its measured speed."""
     return (f"Engine {engine} ({quantization}): {engine_fidelity(engine, generator)['label']}; "
-            f"{engine_speed(engine)['label']}.")
+            f"{engine_speed(engine, generator)['label']}.")
