@@ -18,6 +18,7 @@ from core.knowledge.manifest import list_kbs
 from core.knowledge.retrieval import kb_retrieval
 from core.knowledge.retrieval_setting import setting_record
 from core.runtime.errors import CrossroadsError
+from core.runtime.text import md_escape
 from core.training import raft
 from core.training.raft import DEFAULT_P, RaftOptions
 from core.training.schema import Schema
@@ -77,7 +78,7 @@ def mode_section(choice, settings, saved: dict | None = None, task: str | None =
     so leaving the page (e.g. during a RAFT run) and coming back keeps the mode. `task`
     (classification / extraction): no choice to make, RAFT reads passages for questions."""
     if task:
-        st.caption(f":material/school: A {task} adapter learns the task's own prompt → answer pairs; the "
+        st.caption(f":material/school: A {md_escape(task)} adapter learns the task's own prompt → answer pairs; the "
                    "retrieval arm of a task is retrieved examples, not passages, so RAFT does not apply.")
         return TrainingMode(choice, draft={"mode": "closed_book"})
     saved = saved or {}

@@ -13,16 +13,15 @@ from core.evaluation.tasks.arms import TASK_ARMS, TaskArmsError, adapter_task, p
 from core.evaluation.tasks.verdict import task_verdict
 from core.training.chat_format import chat_messages, classification_row
 from core.training.task_prompts import TaskSpec, task_messages, write_training_file
+from core.training.task_splits import fraction_rows, split_rows
 from core.training.tasks import (
     Entity,
     TaskDataError,
     TaskRow,
     bio_entities,
     detect_task,
-    fraction_rows,
     load_task_data,
     preview_row,
-    split_rows,
 )
 
 

@@ -24,7 +24,8 @@ from core.evaluation.tasks.arms import DEFAULT_K, TASK_ARMS, TaskArms
 from core.evaluation.tasks.verdict import task_verdict
 from core.runtime.settings import Settings, get_settings
 from core.training.task_prompts import TaskSpec
-from core.training.tasks import TaskData, split_rows
+from core.training.task_splits import split_rows
+from core.training.tasks import TaskData
 
 K_GRID = (1, 2, 4, 8)
 SWEEP_ROWS = 30  # validation rows of the k sweep (taken from the training rows)
@@ -221,7 +222,7 @@ def learning_curve(test: TaskData, train: TaskData, *, arms: Sequence[str] = TAS
     """The same arms at growing shares of the training rows (nested, label-stratified subsets): where
     does fine-tuning overtake retrieved examples? `train_adapter(subset, fraction)` trains the
     adapter of a point (needed for ft / hybrid); k is swept once on all training rows, then fixed."""
-    from core.training.tasks import fraction_rows
+    from core.training.task_splits import fraction_rows
 
     settings = settings or get_settings()
     spec = task_spec(test, train)
