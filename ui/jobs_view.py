@@ -49,12 +49,11 @@ def describe(job: jobs.Job) -> str:
         files = spec.get("files") or []
         what = "Re-indexing" if spec.get("mode") == "rebuild" else f"Indexing {plural(len(files), 'file')} into"
         return f"{what} **{md_escape(spec.get('kb') or '?')}**"
-    if job.kind == "evaluate" and spec.get("task"):  # classification / extraction (core.evaluation.task_job)
+    if job.kind == "evaluate" and spec.get("task"):  # classification / extraction (core.evaluation.tasks.job)
         from ui.task_report_view import ARM_TITLES as TASK_ARM_TITLES
 
         arms = ", ".join(TASK_ARM_TITLES.get(a, a) for a in spec.get("arms") or [])
-        names = spec.get("names") or {}  # core.evaluation.tasks.job's spec; test_name / train_name: task_job's
-        test, train = spec.get("test_name") or names.get("test"), spec.get("train_name") or names.get("train")
+        test, train = spec.get("test_name"), spec.get("train_name")
         parts = [f"Evaluating {arms} on **{md_escape(test or '?')}** ({md_escape(spec['task'])})"]
         if train:
             parts.append(f"examples from **{md_escape(train)}**")

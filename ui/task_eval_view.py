@@ -1,5 +1,5 @@
 """Evaluate page, classification / extraction (issue 27): a held-out labeled file through the task's arms
-(base, retrieved examples, fine-tuned, hybrid) as a background job (core.evaluation.task_job)."""
+(base, retrieved examples, fine-tuned, hybrid) as a background job (core.evaluation.tasks.job)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def file_picker(label: str, options: list[Path], default: Path | None, key: str,
 
 def task_evaluation_form() -> None:
     """Adapter, held-out file, examples file, arms, size, learning curve -> a started job."""
-    from core.evaluation.task_job import start_task_evaluation
+    from core.evaluation.tasks.job import start_task_evaluation
 
     adapters = task_adapters()
     c1, c2 = st.columns(2)

@@ -1,4 +1,4 @@
-"""The task evaluation job (core.evaluation.task_job): a bad file is a clear error before any job starts;
+"""The task evaluation job (core.evaluation.tasks.job): a bad file is a clear error before any job starts;
 the learning curve's 100% point is the main report's own arms."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from core.evaluation.task_job import _curve_point, start_task_evaluation
+from core.evaluation.tasks.job import _curve_point, start_task_evaluation
 from core.runtime.errors import CrossroadsError
 from tests.conftest import ROOT
 
