@@ -14,6 +14,8 @@ from playwright.sync_api import expect
 from core.runtime import model_registry as registry
 from tests.conftest import module_data_dir
 from tests.e2e.conftest import open_expander, screenshot, serve_app, wait_for_app
+from tests.e2e.test_compare_evaluate_e2e import open_page
+from tests.e2e.test_tasks_e2e import train_tiny
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TINY = "tiny-qwen2"
@@ -41,21 +43,13 @@ def models_server(tmp_path_factory, converted_models):
         yield server, tiny, doc, facts
 
 
-def _go(page, server, label: str) -> None:
-    page.goto(server.url)
-    wait_for_app(page)
-    page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
-    page.get_by_role("heading", name=label).first.wait_for(timeout=60_000)
-    wait_for_app(page)
-
-
 def _active_cell(page) -> str:
     return page.get_by_text("Active model:").first.inner_text()
 
 
 def test_add_a_model_and_make_it_active(models_server, page):
     server, tiny, _, _ = models_server
-    _go(page, server, "Models")
+    open_page(page, server, "Models")
     page.get_by_label("Folder or .gguf file").fill(str(tiny))
     page.get_by_label("Name", exact=True).fill(TINY)
     page.get_by_text("Make it the active model").click()
@@ -72,7 +66,7 @@ def test_add_a_model_and_make_it_active(models_server, page):
 def test_the_new_model_ingests_trains_compares_and_evaluates(models_server, page):
     server, _, doc, facts = models_server
     # ingest: a knowledge base of one document
-    _go(page, server, "Knowledge")
+    open_page(page, server, "Knowledge")
     page.get_by_role("button", name=re.compile("New")).click()
     name = page.get_by_role("textbox", name="Name")
     name.fill("vault")
@@ -86,24 +80,13 @@ def test_the_new_model_ingests_trains_compares_and_evaluates(models_server, page
     expect(page.get_by_text(re.compile(r"1 files? · \d+ chunks?"))).to_be_visible(timeout=240_000)
 
     # fine-tune: the bundled model's adapter is listed as another base's, not the active model's
-    _go(page, server, "Fine-tune")
+    open_page(page, server, "Fine-tune")
     page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(facts))
     expect(page.get_by_text("Ready to train: 10 usable rows.")).to_be_visible(timeout=300_000)
-    open_expander(page, "Advanced LoRA and training options")
-    steps = page.get_by_role("spinbutton", name="max steps")
-    steps.fill("2")
-    steps.press("Enter")
-    wait_for_app(page)
-    box = page.get_by_role("textbox", name="Adapter name")
-    box.fill("tiny-ft")
-    box.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name=re.compile("Start training")).click()
-    expect(page.get_by_text(re.compile("Adapter .*tiny-ft.* saved"))).to_be_visible(timeout=600_000)
-    wait_for_app(page)
+    train_tiny(page, "tiny-ft")
 
     # Compare: four arms on the tiny model (only its own adapter is offered)
-    _go(page, server, "Compare")
+    open_page(page, server, "Compare")
     adapter_box = page.get_by_test_id("stSelectbox").filter(has_text="Adapter").first
     expect(adapter_box.locator("input")).to_have_value("tiny-ft")
     adapter_box.locator("input").click()
@@ -126,7 +109,7 @@ def test_the_new_model_ingests_trains_compares_and_evaluates(models_server, page
     screenshot(page, "models-compare-tiny")
 
     # Evaluate: the adapter's held-out rows, two of them; the report names the model
-    _go(page, server, "Evaluate")
+    open_page(page, server, "Evaluate")
     open_expander(page, "New evaluation")
     limit = page.get_by_role("spinbutton", name="Use at most N items")
     limit.wait_for(timeout=60_000)
@@ -148,7 +131,7 @@ def test_the_new_model_ingests_trains_compares_and_evaluates(models_server, page
 
 def test_switching_back_restores_the_bundled_models_adapters(models_server, page):
     server, _, _, _ = models_server
-    _go(page, server, "Models")
+    open_page(page, server, "Models")
     page.get_by_test_id("stSelectbox").filter(has_text="Active model").click()
     page.get_by_role("option", name=registry.BUNDLED_NAME).click()
     wait_for_app(page)
@@ -156,7 +139,7 @@ def test_switching_back_restores_the_bundled_models_adapters(models_server, page
     page.get_by_text(f"{registry.BUNDLED_NAME} is the active model now").wait_for(timeout=60_000)
     assert f"Active model: {registry.BUNDLED_NAME}" in _active_cell(page)
     assert registry.active_name(server.data_dir) == registry.BUNDLED_NAME
-    _go(page, server, "Compare")
+    open_page(page, server, "Compare")
     adapter_box = page.get_by_test_id("stSelectbox").filter(has_text="Adapter").first
     expect(adapter_box.locator("input")).to_have_value("smol-adapter")  # the bundled model's adapter, offered again
     adapter_box.locator("input").click()
