@@ -10,6 +10,7 @@ import pytest
 
 from core.evaluation.fidelity import compare, passage_messages
 from core.runtime.engines.fidelity import engine_fidelity, engine_speed, is_faithful
+from core.runtime.settings import BUNDLED_GENERATOR
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +45,7 @@ def test_the_reader_says_not_measured_unless_the_results_hold_this_engine_and_mo
     assert engine_fidelity("ct2-int8", "bundled:x", path)["label"].startswith("fast, approximate; not faithful")
     assert not engine_fidelity("ct2", "/some/other/model", path)["measured"]  # measured on another model
     assert engine_fidelity("hf", "bundled:x", path)["reference"]
-    assert engine_speed("ct2", path=tmp_path / "none.json")["label"] == "speed not measured"
+    assert engine_speed("ct2", BUNDLED_GENERATOR, tmp_path / "none.json")["label"] == "speed not measured"
     speed = tmp_path / "engine.json"
     speed.write_text(json.dumps({"generator": "bundled:x", "vs_hf": {"ct2": {
         "single_stream": 1.3, "four_arm_answer": 1.8, "evaluation": 1.7}}}))
@@ -54,8 +55,6 @@ def test_the_reader_says_not_measured_unless_the_results_hold_this_engine_and_mo
 
 def test_the_shipped_results_cover_the_default_engine():
     """bench/results/fidelity.json (python -m bench.fidelity) is what reports quote."""
-    from core.runtime.settings import BUNDLED_GENERATOR
-
     for name in ("ct2", "ct2-int8"):
         assert engine_fidelity(name, BUNDLED_GENERATOR)["measured"], name
 

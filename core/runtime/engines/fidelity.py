@@ -67,7 +67,7 @@ def engine_fidelity(engine: str, generator: str, path: Path = RESULTS) -> dict:
 SPEED_RESULTS = RESULTS.with_name("engine.json")
 
 
-def engine_speed(engine: str, generator: str = BUNDLED_GENERATOR, path: Path = SPEED_RESULTS) -> dict:
+def engine_speed(engine: str, generator: str, path: Path = SPEED_RESULTS) -> dict:
     """The engine's measured speed against hf fp32 (bench/results/engine.json, `python -m
     bench.engine`), shown next to its fidelity; "not measured" when that run has no figures or
     measured another model (the bench runs the bundled one unless its file names another)."""
